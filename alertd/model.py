@@ -1,0 +1,104 @@
+"""Value objects shared by every stage: task sessions, alert groups and rendered messages.
+
+This module imports nothing from alertd, so every other module may depend on it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+#: The labels a route matcher may name.
+MATCHER_LABELS = ("source", "backup_server", "job_name", "vm", "result", "reason", "streak")
+
+
+class Result(StrEnum):
+    """A task session's result, in EM's enum order (Success < Warning < Failed)."""
+
+    SUCCESS = "Success"
+    WARNING = "Warning"
+    FAILED = "Failed"
+
+
+@dataclass(frozen=True, slots=True)
+class TaskSession:
+    """One VM (or object) inside one job run, as read from Enterprise Manager.
+
+    Times are timezone-aware UTC datetimes. ``end_time`` is None while the task runs.
+    """
+
+    uid: str
+    name: str
+    vm: str
+    vm_uid: str | None
+    job_session_uid: str
+    job_name: str
+    backup_server: str
+    creation_time: datetime
+    end_time: datetime | None
+    state: str
+    result: str
+    reason: str
+    total_size: int
+    source: str
+
+    def labels(self) -> dict[str, str]:
+        """The labels routes match on."""
+        return {
+            "source": self.source,
+            "backup_server": self.backup_server,
+            "job_name": self.job_name,
+            "vm": self.vm,
+            "result": self.result,
+            "reason": self.reason,
+            "job_session": self.job_session_uid,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class AlertGroup:
+    """The alerts of one group flushed to one receiver: the input of rendering.
+
+    ``sequence`` is 1 for the first message of a group key and grows with each follow-up;
+    ``earlier_count`` is how many alerts of this group key went out in earlier messages.
+    """
+
+    key: str
+    receiver: str
+    alerts: tuple[TaskSession, ...]
+    sequence: int = 1
+    earlier_count: int = 0
+    labels: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def is_follow_up(self) -> bool:
+        """True when an earlier message of the same group already went out."""
+        return self.sequence > 1
+
+
+class NotifyType(StrEnum):
+    """Severity of a message, mapped to apprise's NotifyType at the edge."""
+
+    INFO = "info"
+    SUCCESS = "success"
+    WARNING = "warning"
+    FAILURE = "failure"
+
+
+class BodyFormat(StrEnum):
+    """How a rendered body is written, mapped to apprise's NotifyFormat at the edge."""
+
+    MARKDOWN = "markdown"
+    HTML = "html"
+    TEXT = "text"
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedMessage:
+    """A message ready for one target: what the outbox stores and the notifier sends."""
+
+    title: str
+    body: str
+    body_format: BodyFormat
+    notify_type: NotifyType
