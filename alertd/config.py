@@ -1,0 +1,344 @@
+"""The configuration contract: YAML file plus ``ALERTD_`` environment overrides, strictly validated.
+
+``load_config`` is the only entry point; it returns a frozen ``Config`` or raises ``ConfigError``
+carrying one human-readable line per problem, each naming the key (``routes[1].receivers[0]: ...``).
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from alertd.durations import parse_duration
+from alertd.matchers import Matcher, MatcherError, parse_matcher
+from alertd.model import MATCHER_LABELS
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+def _check_matcher(text: str) -> str:
+    try:
+        parse_matcher(text, MATCHER_LABELS)
+    except MatcherError as err:
+        raise ValueError(str(err)) from None
+    return text
+
+
+MatcherText = Annotated[str, AfterValidator(_check_matcher)]
+GROUP_BY_LABELS = (*MATCHER_LABELS, "job_session")
+
+
+class ConfigError(Exception):
+    """An invalid configuration; ``problems`` holds one line per problem, each naming its key."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _expand(path: str) -> Path:
+    """Expand ``$CREDENTIALS_DIRECTORY`` and friends so systemd credentials and Docker secrets work."""
+    return Path(os.path.expandvars(os.path.expanduser(path)))
+
+
+def _read_secret_file(path: str) -> str:
+    expanded = _expand(path)
+    try:
+        return expanded.read_text(encoding="utf-8").strip()
+    except OSError as err:
+        raise ValueError(f"cannot read {expanded}: {err.strerror or err}") from err
+
+
+class SourceConfig(_Strict):
+    """One Enterprise Manager server."""
+
+    name: str = Field(min_length=1)
+    url: str
+    username: str
+    password: SecretStr | None = None
+    password_file: str | None = None
+    verify_tls: bool = True
+    ca_file: str | None = None
+    format: Literal["xml", "json"] = "xml"
+    page_size: int = Field(default=200, ge=1, le=10_000)
+    poll_interval: Duration = timedelta(seconds=60)
+    overlap: Duration = timedelta(minutes=30)
+    initial_lookback: Duration = timedelta(hours=1)
+    results: tuple[Literal["Failed", "Warning"], ...] = ("Failed", "Warning")
+    connect_timeout: Duration = timedelta(seconds=10)
+    read_timeout: Duration = timedelta(seconds=60)
+    max_response_mb: int = Field(default=32, ge=1, le=1024)
+
+    @field_validator("url")
+    @classmethod
+    def _url_has_scheme(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError(f"must start with https:// (got {value!r})")
+        return value.rstrip("/")
+
+    @field_validator("poll_interval")
+    @classmethod
+    def _positive_interval(cls, value: timedelta) -> timedelta:
+        if value < timedelta(seconds=1):
+            raise ValueError("must be at least 1s")
+        return value
+
+    @field_validator("results")
+    @classmethod
+    def _some_results(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("must name at least one of Failed, Warning")
+        return value
+
+    @model_validator(mode="after")
+    def _one_password(self) -> SourceConfig:
+        if (self.password is None) == (self.password_file is None):
+            raise ValueError("set exactly one of password or password_file")
+        if self.ca_file is not None and not _expand(self.ca_file).is_file():
+            raise ValueError(f"ca_file: no such file {str(_expand(self.ca_file))!r}")
+        return self
+
+    def secret_password(self) -> str:
+        """The EM password, read from ``password_file`` when that is how it is given."""
+        if self.password is not None:
+            return self.password.get_secret_value()
+        assert self.password_file is not None
+        return _read_secret_file(self.password_file)
+
+
+class ReceiverConfig(_Strict):
+    """A named set of apprise URLs, optionally with its own template directory."""
+
+    name: str = Field(min_length=1)
+    urls: tuple[SecretStr, ...] = ()
+    urls_file: str | None = None
+    templates: str | None = None
+
+    @model_validator(mode="after")
+    def _has_urls(self) -> ReceiverConfig:
+        if not self.urls and self.urls_file is None:
+            raise ValueError("set urls or urls_file")
+        if self.templates is not None and not _expand(self.templates).is_dir():
+            raise ValueError(f"templates: no such directory {self.templates!r}")
+        return self
+
+    def all_urls(self) -> list[str]:
+        """The receiver's URLs: ``urls`` followed by the non-comment lines of ``urls_file``."""
+        found = [u.get_secret_value() for u in self.urls]
+        if self.urls_file is not None:
+            text = _read_secret_file(self.urls_file)
+            found += [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+        return found
+
+
+class RouteConfig(_Strict):
+    """One routing rule; routes are tried in order and the first match wins unless ``continue``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    matchers: tuple[MatcherText, ...] = ()
+    receivers: tuple[str, ...] = Field(min_length=1)
+    continue_: bool = Field(default=False, alias="continue")
+    group_by: tuple[str, ...] = ("source", "job_session")
+    group_wait: Duration = timedelta(seconds=30)
+
+    @field_validator("group_by")
+    @classmethod
+    def _known_group_labels(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [v for v in value if v not in GROUP_BY_LABELS]
+        if unknown:
+            raise ValueError(f"unknown label(s) {unknown}; use any of {list(GROUP_BY_LABELS)}")
+        return value
+
+    def parsed_matchers(self) -> tuple[Matcher, ...]:
+        """The matchers, parsed (validated already at load)."""
+        return tuple(parse_matcher(t, MATCHER_LABELS) for t in self.matchers)
+
+
+class StateConfig(_Strict):
+    """Where durable state lives."""
+
+    path: str = "/var/lib/alertd/state.db"
+
+
+class DeliveryConfig(_Strict):
+    """How hard and how fast to deliver."""
+
+    retry_for: Duration = timedelta(hours=6)
+    fallback: str | None = None
+    min_interval: Duration = timedelta(seconds=1)
+    send_timeout: Duration = timedelta(seconds=30)
+    max_backoff: Duration = timedelta(minutes=5)
+
+
+class HttpConfig(_Strict):
+    """The local HTTP endpoints; ``listen: null`` disables them."""
+
+    listen: str | None = "127.0.0.1:9478"
+
+
+class SelfAlertsConfig(_Strict):
+    """Alerts about alertd's own ability to watch EM."""
+
+    receiver: str | None = None
+    after: Duration = timedelta(minutes=15)
+
+
+class LogConfig(_Strict):
+    """Log level and format (``auto`` is JSON unless stderr is a terminal)."""
+
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "json", "console"] = "auto"
+
+
+class Config(BaseSettings):
+    """The whole configuration."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ALERTD_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    sources: tuple[SourceConfig, ...] = Field(min_length=1)
+    state: StateConfig = StateConfig()
+    receivers: tuple[ReceiverConfig, ...] = Field(min_length=1)
+    routes: tuple[RouteConfig, ...] = Field(min_length=1)
+    delivery: DeliveryConfig = DeliveryConfig()
+    http: HttpConfig = HttpConfig()
+    self_alerts: SelfAlertsConfig = SelfAlertsConfig()
+    log: LogConfig = LogConfig()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The YAML document arrives as init kwargs; environment variables override it.
+        return (env_settings, init_settings)
+
+    def receiver(self, name: str) -> ReceiverConfig:
+        """The receiver called ``name``."""
+        return next(r for r in self.receivers if r.name == name)
+
+
+def _format_loc(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else part
+    return out or "(top level)"
+
+
+def _format_errors(err: ValidationError) -> list[str]:
+    problems = []
+    items = err.errors(include_url=False)
+    for item in items:
+        loc = tuple(p for p in item["loc"] if p not in ("function-after",))
+        # pydantic also says "too short" for a list whose only items were invalid: noise.
+        if item["type"] == "too_short" and any(o["loc"][: len(loc)] == loc and len(o["loc"]) > len(loc) for o in items):
+            continue
+        msg = item["msg"]
+        if item["type"] == "extra_forbidden":
+            msg = "unknown key"
+        elif item["type"] == "missing":
+            msg = "required key is missing"
+        msg = msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+        problems.append(f"{_format_loc(loc)}: {msg}")
+    return problems
+
+
+def _cross_check(cfg: Config) -> list[str]:
+    """Checks that need the whole document: names unique, references resolve, secrets readable."""
+    problems = []
+    for section, items in (("sources", cfg.sources), ("receivers", cfg.receivers)):
+        seen: set[str] = set()
+        for i, item in enumerate(items):
+            if item.name in seen:
+                problems.append(f"{section}[{i}].name: duplicate name {item.name!r}")
+            seen.add(item.name)
+    names = {r.name for r in cfg.receivers}
+    for i, route in enumerate(cfg.routes):
+        for j, recv in enumerate(route.receivers):
+            if recv not in names:
+                problems.append(f"routes[{i}].receivers[{j}]: unknown receiver {recv!r}")
+    for key, value in (("delivery.fallback", cfg.delivery.fallback), ("self_alerts.receiver", cfg.self_alerts.receiver)):
+        if value is not None and value not in names:
+            problems.append(f"{key}: unknown receiver {value!r}")
+    for i, src in enumerate(cfg.sources):
+        if src.password_file is not None:
+            try:
+                src.secret_password()
+            except ValueError as err:
+                problems.append(f"sources[{i}].password_file: {err}")
+    for i, recv_cfg in enumerate(cfg.receivers):
+        try:
+            if not recv_cfg.all_urls():
+                problems.append(f"receivers[{i}].urls_file: no URLs in the file")
+        except ValueError as err:
+            problems.append(f"receivers[{i}].urls_file: {err}")
+    return problems
+
+
+def config_path(explicit: str | None) -> Path:
+    """The config file to read: ``--config`` or else ``$ALERTD_CONFIG``."""
+    chosen = explicit or os.environ.get("ALERTD_CONFIG")
+    if not chosen:
+        raise ConfigError(["--config: no configuration file given (use --config PATH or set ALERTD_CONFIG)"])
+    return Path(chosen)
+
+
+def load_document(data: dict[str, Any]) -> Config:
+    """Validate an already-parsed document (plus environment overrides) into a Config."""
+    try:
+        cfg = Config(**data)
+    except ValidationError as err:
+        raise ConfigError(_format_errors(err)) from None
+    problems = _cross_check(cfg)
+    if problems:
+        raise ConfigError(problems)
+    return cfg
+
+
+def load_config(path: Path) -> Config:
+    """Read, parse and validate the YAML file at ``path``."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError([f"{path}: cannot read: {err.strerror or err}"]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or str(err)
+        raise ConfigError([f"{path}:{where}: invalid YAML: {problem}"]) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError([f"{path}: the top level must be a mapping of keys (sources, receivers, routes, ...)"])
+    return load_document(data)

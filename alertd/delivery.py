@@ -1,0 +1,262 @@
+"""The outbox worker: sends pending deliveries, one send in flight and paced per target, with retry.
+
+Each target (one apprise URL of a receiver) has its own worker, so a failing or slow target never
+holds up, or causes a re-send to, another. A row is retried with exponential backoff and jitter
+until ``delivery.retry_for`` has passed since it was written; then it is dead-lettered: logged,
+counted and reported to the fallback receiver. Attempts are recorded in the store after each
+try, so the retry budget survives restarts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+import structlog
+from tenacity import AsyncRetrying, RetryCallState, retry_if_result, wait_exponential_jitter
+
+from alertd.config import DeliveryConfig
+from alertd.model import RenderedMessage
+from alertd.store import Delivery, PlannedMessage, StateError, Store
+
+log = structlog.get_logger(__name__)
+
+
+class Outcome(Protocol):
+    """What a send attempt reports."""
+
+    @property
+    def ok(self) -> bool: ...
+    @property
+    def retryable(self) -> bool: ...
+    @property
+    def detail(self) -> str: ...
+
+
+class Sender(Protocol):
+    """One delivery target (one apprise URL)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def privacy_url(self) -> str: ...
+    async def send(self, msg: RenderedMessage, timeout: float = 30) -> Outcome: ...
+
+
+class DeliveryMetrics(Protocol):
+    """The counters delivery reports to."""
+
+    def delivery(self, receiver: str, outcome: str) -> None: ...
+    def retry(self, receiver: str) -> None: ...
+    def dead_letter(self, receiver: str) -> None: ...
+
+
+class _NoMetrics:
+    def delivery(self, receiver: str, outcome: str) -> None:
+        pass
+
+    def retry(self, receiver: str) -> None:
+        pass
+
+    def dead_letter(self, receiver: str) -> None:
+        pass
+
+
+@dataclass(frozen=True, slots=True)
+class _Failed:
+    ok: bool
+    retryable: bool
+    detail: str
+
+
+#: Builds the dead-letter report for a row, or None when there is no fallback to tell.
+DeadLetterReport = Callable[[Delivery, str], PlannedMessage | None]
+
+
+class DeliveryService:
+    """Owns one worker task per target with pending rows."""
+
+    def __init__(
+        self,
+        store: Store,
+        targets: Mapping[str, Sender],
+        cfg: DeliveryConfig,
+        *,
+        clock: Callable[[], datetime],
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        dead_letter_report: DeadLetterReport | None = None,
+        metrics: DeliveryMetrics | None = None,
+        initial_backoff: float = 1.0,
+    ) -> None:
+        self._store = store
+        self._targets = dict(targets)
+        self._cfg = cfg
+        self._clock = clock
+        self._sleep = sleep
+        self._report = dead_letter_report
+        self._metrics = metrics or _NoMetrics()
+        self._initial_backoff = initial_backoff
+        self._workers: dict[str, asyncio.Task[None]] = {}
+        self._wakeups: dict[str, asyncio.Event] = {}
+        self._last_send: dict[str, float] = {}
+        self._stopping = False
+        self._busy: set[str] = set()
+
+    def replace_targets(self, targets: Mapping[str, Sender]) -> None:
+        """Swap in targets built from a reloaded config (workers pick them up on their next row)."""
+        self._targets = dict(targets)
+        self.wake()
+
+    def wake(self) -> None:
+        """Make sure every target with pending rows has a running worker, and nudge idle ones."""
+        if self._stopping:
+            return
+        try:
+            pending = self._store.pending_targets()
+        except StateError as err:
+            log.error("outbox_read_failed", error=str(err))
+            return
+        for name in pending:
+            task = self._workers.get(name)
+            if task is None or task.done():
+                self._wakeups[name] = asyncio.Event()
+                self._workers[name] = asyncio.create_task(self._worker(name), name=f"deliver:{name}")
+            self._wakeups[name].set()
+
+    def idle(self) -> bool:
+        """True when no worker is sending or waiting to retry."""
+        return not self._busy
+
+    async def drain(self, timeout: float) -> bool:
+        """Wait until nothing is pending (or ``timeout`` seconds pass). True when the outbox is empty."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        self.wake()
+        while loop.time() < deadline:
+            if self._store.outbox_depth() == 0:
+                return True
+            await asyncio.sleep(0.02)
+        return self._store.outbox_depth() == 0
+
+    async def stop(self, grace: float) -> None:
+        """Stop taking rows; let sends in flight finish within ``grace`` seconds, then cancel.
+
+        A cancelled row stays pending in the outbox and is sent after the next start.
+        """
+        self._stopping = True
+        for event in self._wakeups.values():
+            event.set()
+        tasks = [t for t in self._workers.values() if not t.done()]
+        if tasks:
+            _, still = await asyncio.wait(tasks, timeout=grace)
+            for task in still:
+                task.cancel()
+            if still:
+                log.warning("delivery_stop_deadline", cancelled=len(still), note="left pending in the outbox")
+                await asyncio.gather(*still, return_exceptions=True)
+
+    async def _worker(self, name: str) -> None:
+        event = self._wakeups[name]
+        while not self._stopping:
+            event.clear()
+            try:
+                rows = self._store.pending_deliveries(name)
+            except StateError as err:
+                log.error("outbox_read_failed", target=name, error=str(err))
+                rows = []
+                await self._sleep(self._initial_backoff)
+            if not rows:
+                await event.wait()
+                continue
+            for row in rows:
+                if self._stopping:
+                    return
+                self._busy.add(name)
+                try:
+                    await self._deliver(row)
+                except StateError as err:
+                    # The send may have gone out; the row stays pending and is sent again (at-least-once).
+                    log.error("outbox_write_failed", target=name, delivery=row.id, error=str(err))
+                    await self._sleep(self._initial_backoff)
+                finally:
+                    self._busy.discard(name)
+
+    async def _pace(self, name: str) -> None:
+        loop = asyncio.get_running_loop()
+        gap = self._cfg.min_interval.total_seconds()
+        last = self._last_send.get(name)
+        if last is not None and gap > 0:
+            wait = last + gap - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+        self._last_send[name] = loop.time()
+
+    async def _deliver(self, row: Delivery) -> None:
+        target = self._targets.get(row.target)
+        if target is None:
+            reason = "target no longer in the configuration"
+            log.error("delivery_dead", target=row.target, receiver=row.receiver, delivery=row.id, reason=reason)
+            self._dead(row, reason)
+            return
+
+        def past_deadline(state: RetryCallState) -> bool:
+            return self._clock() - row.created_at >= self._cfg.retry_for
+
+        backoff = wait_exponential_jitter(
+            multiplier=self._initial_backoff, max=self._cfg.max_backoff.total_seconds(), jitter=self._initial_backoff
+        )
+
+        def log_retry(state: RetryCallState) -> None:
+            self._metrics.retry(row.receiver)
+            sleep = state.next_action.sleep if state.next_action else 0.0
+            log.warning(
+                "delivery_retry",
+                target=row.target,
+                url=target.privacy_url,
+                delivery=row.id,
+                attempt=row.attempts + state.attempt_number,
+                retry_in_s=round(sleep, 2),
+                error=getattr(state.outcome.result(), "detail", "") if state.outcome else "",
+            )
+
+        retrying = AsyncRetrying(
+            retry=retry_if_result(lambda o: not o.ok and o.retryable),
+            stop=past_deadline,
+            wait=backoff,
+            sleep=self._sleep,
+            before_sleep=log_retry,
+            retry_error_callback=lambda state: state.outcome.result() if state.outcome else None,
+        )
+        outcome: Outcome | None = await retrying(self._attempt, row, target)
+        if outcome is None or outcome.ok:
+            return
+        reason = outcome.detail if not outcome.retryable else f"gave up after {self._cfg.retry_for}: {outcome.detail}"
+        log.error("delivery_dead", target=row.target, url=target.privacy_url, delivery=row.id, reason=reason)
+        self._dead(row, reason)
+
+    async def _attempt(self, row: Delivery, target: Sender) -> Outcome:
+        await self._pace(row.target)
+        try:
+            outcome = await target.send(row.message, timeout=self._cfg.send_timeout.total_seconds())
+        except Exception as err:  # a notifier bug must not kill the worker; treat as transient
+            outcome = _Failed(False, True, f"unexpected error: {type(err).__name__}: {err}")
+        now = self._clock()
+        if outcome.ok:
+            self._store.mark_sent(row.id, now)
+            self._metrics.delivery(row.receiver, "sent")
+            log.info("delivery_sent", target=row.target, url=target.privacy_url, delivery=row.id, title=row.message.title)
+        else:
+            self._store.record_attempt(row.id, now, outcome.detail)
+            self._metrics.delivery(row.receiver, "failed")
+        return outcome
+
+    def _dead(self, row: Delivery, reason: str) -> None:
+        report = self._report(row, reason) if self._report is not None else None
+        self._store.mark_dead(row.id, self._clock(), reason, report)
+        self._metrics.delivery(row.receiver, "dead")
+        self._metrics.dead_letter(row.receiver)
+        if report is not None:
+            self.wake()

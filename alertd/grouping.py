@@ -1,0 +1,56 @@
+"""Grouping: which open group members are due to become a message now. Pure.
+
+A group is every open member sharing a group key. It is due ``group_wait`` after its oldest
+open member arrived, so the failures of one job run that arrive over a few polls travel together.
+Members that join a key after its message went out form a new group: the follow-up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from alertd.store import OpenMember
+
+
+@dataclass(frozen=True, slots=True)
+class DueGroup:
+    """Open members of one group key that should be flushed now."""
+
+    key: str
+    members: tuple[OpenMember, ...]
+    receivers: tuple[str, ...]
+
+
+def group_members(members: Sequence[OpenMember]) -> dict[str, list[OpenMember]]:
+    """Open members by group key, in arrival order."""
+    groups: dict[str, list[OpenMember]] = {}
+    for member in members:
+        groups.setdefault(member.group_key, []).append(member)
+    return groups
+
+
+def due_at(members: Sequence[OpenMember]) -> datetime:
+    """When a group of open members is due: its oldest member's arrival plus the group wait."""
+    return min(m.added_at + m.group_wait for m in members)
+
+
+def due_groups(members: Sequence[OpenMember], now: datetime, *, flush_all: bool = False) -> list[DueGroup]:
+    """The groups to flush at ``now`` (every group when ``flush_all``), oldest first."""
+    due = []
+    for key, items in group_members(members).items():
+        if flush_all or due_at(items) <= now:
+            receivers: dict[str, None] = {}
+            for m in items:
+                receivers.update(dict.fromkeys(m.receivers))
+            due.append(DueGroup(key, tuple(items), tuple(receivers)))
+    return due
+
+
+def next_due(members: Sequence[OpenMember], now: datetime, idle: timedelta) -> datetime:
+    """When the next group falls due, or ``now + idle`` when nothing is open."""
+    groups = group_members(members)
+    if not groups:
+        return now + idle
+    return min(due_at(items) for items in groups.values())

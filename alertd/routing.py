@@ -1,0 +1,49 @@
+"""Routing: which routes (and so which receivers and grouping) an alert's labels reach. Pure.
+
+Routes are tried in order; the first match wins unless the route says ``continue``. A route
+without matchers matches everything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from alertd.config import RouteConfig
+from alertd.matchers import Matcher, matches_all
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """A compiled route."""
+
+    index: int
+    matchers: tuple[Matcher, ...]
+    receivers: tuple[str, ...]
+    continue_: bool
+    group_by: tuple[str, ...]
+    group_wait: timedelta
+
+    def group_key(self, labels: Mapping[str, str]) -> str:
+        """The key that puts alerts with the same ``group_by`` label values into one message."""
+        parts = [f"{name}={labels.get(name, '')}" for name in self.group_by]
+        return f"route{self.index}|" + "|".join(parts)
+
+
+def compile_routes(configs: Sequence[RouteConfig]) -> tuple[Route, ...]:
+    """Compile validated route configs."""
+    return tuple(
+        Route(i, c.parsed_matchers(), c.receivers, c.continue_, c.group_by, c.group_wait) for i, c in enumerate(configs)
+    )
+
+
+def match_routes(routes: Sequence[Route], labels: Mapping[str, str]) -> list[Route]:
+    """The routes ``labels`` reach, in order; empty when none matches."""
+    matched = []
+    for route in routes:
+        if matches_all(route.matchers, labels):
+            matched.append(route)
+            if not route.continue_:
+                break
+    return matched

@@ -1,0 +1,512 @@
+"""Durable state in one SQLite file: watermarks, alerted UIDs, pending group members and the outbox.
+
+Every method is one transaction, so a crash at any instant leaves either the state before it or
+the state after it. The file is created 0600 and runs in WAL mode with synchronous=FULL.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from alertd.model import BodyFormat, NotifyType, RenderedMessage, TaskSession
+
+SCHEMA_VERSION = 1
+
+_MIGRATIONS: dict[int, str] = {
+    1: """
+    CREATE TABLE watermarks (
+        source TEXT PRIMARY KEY,
+        watermark TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE alerts (
+        source TEXT NOT NULL,
+        uid TEXT NOT NULL,
+        session TEXT NOT NULL,
+        end_time TEXT,
+        first_seen TEXT NOT NULL,
+        status TEXT NOT NULL,
+        PRIMARY KEY (source, uid)
+    ) WITHOUT ROWID;
+    CREATE INDEX alerts_end ON alerts (source, end_time);
+    CREATE TABLE members (
+        id INTEGER PRIMARY KEY,
+        source TEXT NOT NULL,
+        uid TEXT NOT NULL,
+        group_key TEXT NOT NULL,
+        receivers TEXT NOT NULL,
+        group_wait REAL NOT NULL,
+        added_at TEXT NOT NULL,
+        message_group INTEGER
+    );
+    CREATE INDEX members_open ON members (message_group, group_key);
+    CREATE INDEX members_alert ON members (source, uid);
+    CREATE TABLE messages (
+        id INTEGER PRIMARY KEY,
+        group_key TEXT NOT NULL,
+        receiver TEXT NOT NULL,
+        sequence INTEGER NOT NULL,
+        flush_id INTEGER NOT NULL,
+        alert_count INTEGER NOT NULL,
+        title TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX messages_group ON messages (group_key, receiver);
+    CREATE TABLE deliveries (
+        id INTEGER PRIMARY KEY,
+        message_id INTEGER NOT NULL REFERENCES messages(id),
+        receiver TEXT NOT NULL,
+        target TEXT NOT NULL,
+        title TEXT NOT NULL,
+        body TEXT NOT NULL,
+        body_format TEXT NOT NULL,
+        notify_type TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL,
+        last_attempt_at TEXT,
+        finished_at TEXT,
+        last_error TEXT
+    );
+    CREATE INDEX deliveries_pending ON deliveries (status, target, id);
+    CREATE TABLE flushes (id INTEGER PRIMARY KEY, created_at TEXT NOT NULL);
+    """,
+}
+
+
+class StateError(Exception):
+    """The state database could not be read or written (locked, disk full, corrupt)."""
+
+
+def _ts(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat()
+
+
+def _dt(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+def session_to_json(session: TaskSession) -> str:
+    """Serialize a TaskSession for the alerts table."""
+    data = asdict(session)
+    for key in ("creation_time", "end_time"):
+        if data[key] is not None:
+            data[key] = _ts(data[key])
+    return json.dumps(data, separators=(",", ":"))
+
+
+def session_from_json(text: str) -> TaskSession:
+    """Inverse of ``session_to_json``."""
+    data = json.loads(text)
+    for key in ("creation_time", "end_time"):
+        if data[key] is not None:
+            data[key] = _dt(data[key])
+    return TaskSession(**data)
+
+
+@dataclass(frozen=True, slots=True)
+class NewMember:
+    """One (alert, route) pair that waits to be grouped into a message."""
+
+    uid: str
+    group_key: str
+    receivers: tuple[str, ...]
+    group_wait: timedelta
+
+
+@dataclass(frozen=True, slots=True)
+class OpenMember:
+    """A pending group member as stored, with its alert."""
+
+    id: int
+    session: TaskSession
+    group_key: str
+    receivers: tuple[str, ...]
+    group_wait: timedelta
+    added_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedDelivery:
+    """A rendered message for one target, to be written to the outbox."""
+
+    receiver: str
+    target: str
+    message: RenderedMessage
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedMessage:
+    """One message of a group flush to one receiver, with its per-target deliveries."""
+
+    receiver: str
+    sequence: int
+    alert_count: int
+    title: str
+    deliveries: tuple[PlannedDelivery, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """An outbox row."""
+
+    id: int
+    message_id: int
+    receiver: str
+    target: str
+    message: RenderedMessage
+    status: str
+    attempts: int
+    created_at: datetime
+    last_error: str | None
+
+
+class Store:
+    """The state database. Not thread-safe: use it from the event loop thread only."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        try:
+            self._db = self._open()
+            self._migrate()
+        except sqlite3.Error as err:
+            raise StateError(f"cannot open state database {self.path}: {err}") from err
+
+    def _open(self) -> sqlite3.Connection:
+        if str(self.path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            # Create the file 0600 before SQLite does; its -wal and -shm files copy this mode.
+            fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600)
+            os.close(fd)
+            os.chmod(self.path, 0o600)
+        db = sqlite3.connect(self.path, isolation_level=None, timeout=5.0)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        db.execute("PRAGMA foreign_keys=ON")
+        return db
+
+    def _migrate(self) -> None:
+        current = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if current > SCHEMA_VERSION:
+            raise StateError(
+                f"state database {self.path} has schema version {current}, newer than this alertd "
+                f"understands ({SCHEMA_VERSION}); upgrade alertd or use another state.path"
+            )
+        for version in range(current + 1, SCHEMA_VERSION + 1):
+            with self._tx():
+                for statement in _MIGRATIONS[version].split(";"):
+                    if statement.strip():
+                        self._db.execute(statement)
+                self._db.execute(f"PRAGMA user_version={version}")
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        except sqlite3.Error as err:
+            raise StateError(f"state database {self.path}: {err}") from err
+
+    def close(self) -> None:
+        """Close the database."""
+        self._db.close()
+
+    def schema_version(self) -> int:
+        """The schema version of the open file."""
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    # -- polling ------------------------------------------------------------------------------
+
+    def watermark(self, source: str) -> datetime | None:
+        """The newest EndTime read from ``source``, or None before its first successful poll."""
+        row = self._db.execute("SELECT watermark FROM watermarks WHERE source=?", (source,)).fetchone()
+        return None if row is None else _dt(row[0])
+
+    def unseen(self, source: str, sessions: Sequence[TaskSession]) -> list[TaskSession]:
+        """The sessions whose UID has not been recorded for ``source`` yet."""
+        if not sessions:
+            return []
+        seen: set[str] = set()
+        uids = [s.uid for s in sessions]
+        for i in range(0, len(uids), 500):
+            chunk = uids[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(f"SELECT uid FROM alerts WHERE source=? AND uid IN ({marks})", (source, *chunk))
+            seen.update(r[0] for r in rows)
+        fresh: dict[str, TaskSession] = {}
+        for s in sessions:
+            if s.uid not in seen:
+                fresh.setdefault(s.uid, s)
+        return list(fresh.values())
+
+    def record_poll(
+        self,
+        source: str,
+        alerts: Sequence[tuple[TaskSession, str, Sequence[NewMember]]],
+        watermark: datetime,
+        now: datetime,
+        prune_before: datetime | None = None,
+        keep_history: timedelta = timedelta(days=7),
+    ) -> int:
+        """Record a successful poll in one transaction: new alerts, their group members, the watermark.
+
+        ``alerts`` holds (session, status, members). Returns how many alerts were new (a UID
+        already recorded is skipped, so a repeated poll never alerts twice).
+        """
+        added = 0
+        stamp = _ts(now)
+        with self._tx() as db:
+            for session, status, members in alerts:
+                cur = db.execute(
+                    "INSERT OR IGNORE INTO alerts (source, uid, session, end_time, first_seen, status) "
+                    "VALUES (?,?,?,?,?,?)",
+                    (
+                        source,
+                        session.uid,
+                        session_to_json(session),
+                        _ts(session.end_time) if session.end_time else None,
+                        stamp,
+                        status,
+                    ),
+                )
+                if cur.rowcount != 1:
+                    continue
+                added += 1
+                db.executemany(
+                    "INSERT INTO members (source, uid, group_key, receivers, group_wait, added_at) "
+                    "VALUES (?,?,?,?,?,?)",
+                    [
+                        (source, m.uid, m.group_key, json.dumps(m.receivers), m.group_wait.total_seconds(), stamp)
+                        for m in members
+                    ],
+                )
+            db.execute(
+                "INSERT INTO watermarks (source, watermark, updated_at) VALUES (?,?,?) "
+                "ON CONFLICT(source) DO UPDATE SET watermark=excluded.watermark, updated_at=excluded.updated_at",
+                (source, _ts(watermark), stamp),
+            )
+            if prune_before is not None:
+                self._prune(db, source, prune_before, now - keep_history)
+        return added
+
+    def _prune(self, db: sqlite3.Connection, source: str, ended_before: datetime, history_before: datetime) -> None:
+        """Forget alerts no poll can return again, once their history is old and nothing is pending."""
+        db.execute(
+            "DELETE FROM alerts WHERE source=? AND end_time < ? AND first_seen < ? "
+            "AND NOT EXISTS (SELECT 1 FROM members m WHERE m.source=alerts.source AND m.uid=alerts.uid "
+            "AND m.message_group IS NULL)",
+            (source, _ts(ended_before), _ts(history_before)),
+        )
+        db.execute(
+            "DELETE FROM members WHERE source=? AND message_group IS NOT NULL AND added_at < ? "
+            "AND NOT EXISTS (SELECT 1 FROM alerts a WHERE a.source=members.source AND a.uid=members.uid)",
+            (source, _ts(history_before)),
+        )
+
+    def prune_history(self, now: datetime, keep_history: timedelta) -> None:
+        """Forget finished messages and deliveries older than ``keep_history``."""
+        cutoff = _ts(now - keep_history)
+        with self._tx() as db:
+            db.execute(
+                "DELETE FROM deliveries WHERE status != 'pending' AND created_at < ? AND message_id IN "
+                "(SELECT id FROM messages WHERE created_at < ?)",
+                (cutoff, cutoff),
+            )
+            db.execute(
+                "DELETE FROM messages WHERE created_at < ? AND NOT EXISTS "
+                "(SELECT 1 FROM deliveries d WHERE d.message_id = messages.id)",
+                (cutoff,),
+            )
+
+    # -- grouping -----------------------------------------------------------------------------
+
+    def open_members(self) -> list[OpenMember]:
+        """Group members not yet flushed into a message, oldest first."""
+        rows = self._db.execute(
+            "SELECT m.id, a.session, m.group_key, m.receivers, m.group_wait, m.added_at FROM members m "
+            "JOIN alerts a ON a.source=m.source AND a.uid=m.uid WHERE m.message_group IS NULL ORDER BY m.id"
+        )
+        return [
+            OpenMember(
+                id=r[0],
+                session=session_from_json(r[1]),
+                group_key=r[2],
+                receivers=tuple(json.loads(r[3])),
+                group_wait=timedelta(seconds=r[4]),
+                added_at=_dt(r[5]),
+            )
+            for r in rows
+        ]
+
+    def group_history(self, group_key: str, receiver: str) -> tuple[int, int]:
+        """How many messages already went to ``receiver`` for ``group_key``, and how many alerts they held."""
+        row = self._db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(alert_count), 0) FROM messages WHERE group_key=? AND receiver=?",
+            (group_key, receiver),
+        ).fetchone()
+        return int(row[0]), int(row[1])
+
+    def flush_group(self, group_key: str, member_ids: Sequence[int], messages: Sequence[PlannedMessage], now: datetime) -> None:
+        """Turn open members into messages and outbox rows, in one transaction."""
+        stamp = _ts(now)
+        with self._tx() as db:
+            flush_id = db.execute("INSERT INTO flushes (created_at) VALUES (?)", (stamp,)).lastrowid
+            for msg in messages:
+                message_id = db.execute(
+                    "INSERT INTO messages (group_key, receiver, sequence, flush_id, alert_count, title, created_at) "
+                    "VALUES (?,?,?,?,?,?,?)",
+                    (group_key, msg.receiver, msg.sequence, flush_id, msg.alert_count, msg.title, stamp),
+                ).lastrowid
+                self._insert_deliveries(db, int(message_id or 0), msg.deliveries, stamp)
+            db.executemany(
+                "UPDATE members SET message_group=? WHERE id=? AND message_group IS NULL",
+                [(flush_id, mid) for mid in member_ids],
+            )
+
+    @staticmethod
+    def _insert_deliveries(
+        db: sqlite3.Connection, message_id: int, deliveries: Iterable[PlannedDelivery], stamp: str
+    ) -> None:
+        db.executemany(
+            "INSERT INTO deliveries (message_id, receiver, target, title, body, body_format, notify_type, created_at) "
+            "VALUES (?,?,?,?,?,?,?,?)",
+            [
+                (
+                    message_id,
+                    d.receiver,
+                    d.target,
+                    d.message.title,
+                    d.message.body,
+                    d.message.body_format.value,
+                    d.message.notify_type.value,
+                    stamp,
+                )
+                for d in deliveries
+            ],
+        )
+
+    def add_message(self, group_key: str, message: PlannedMessage, now: datetime) -> int:
+        """Write a standalone message (self-alert, dead-letter report, test) to the outbox."""
+        stamp = _ts(now)
+        with self._tx() as db:
+            flush_id = db.execute("INSERT INTO flushes (created_at) VALUES (?)", (stamp,)).lastrowid
+            message_id = int(
+                db.execute(
+                    "INSERT INTO messages (group_key, receiver, sequence, flush_id, alert_count, title, created_at) "
+                    "VALUES (?,?,?,?,?,?,?)",
+                    (group_key, message.receiver, message.sequence, flush_id, 0, message.title, stamp),
+                ).lastrowid
+                or 0
+            )
+            self._insert_deliveries(db, message_id, message.deliveries, stamp)
+        return message_id
+
+    # -- outbox -------------------------------------------------------------------------------
+
+    def pending_deliveries(self, target: str | None = None) -> list[Delivery]:
+        """Outbox rows still to send, oldest first (optionally for one target)."""
+        sql = (
+            "SELECT id, message_id, receiver, target, title, body, body_format, notify_type, status, attempts, "
+            "created_at, last_error FROM deliveries WHERE status='pending'"
+        )
+        args: tuple[str, ...] = ()
+        if target is not None:
+            sql += " AND target=?"
+            args = (target,)
+        return [self._delivery(r) for r in self._db.execute(sql + " ORDER BY id", args)]
+
+    def pending_targets(self) -> set[str]:
+        """Targets that have something pending."""
+        return {r[0] for r in self._db.execute("SELECT DISTINCT target FROM deliveries WHERE status='pending'")}
+
+    def outbox_depth(self) -> int:
+        """How many outbox rows are pending."""
+        return int(self._db.execute("SELECT COUNT(*) FROM deliveries WHERE status='pending'").fetchone()[0])
+
+    @staticmethod
+    def _delivery(r: Sequence[object]) -> Delivery:
+        return Delivery(
+            id=int(str(r[0])),
+            message_id=int(str(r[1])),
+            receiver=str(r[2]),
+            target=str(r[3]),
+            message=RenderedMessage(str(r[4]), str(r[5]), BodyFormat(str(r[6])), NotifyType(str(r[7]))),
+            status=str(r[8]),
+            attempts=int(str(r[9])),
+            created_at=_dt(str(r[10])),
+            last_error=None if r[11] is None else str(r[11]),
+        )
+
+    def record_attempt(self, delivery_id: int, now: datetime, error: str | None) -> None:
+        """Count one failed attempt, keeping the row pending."""
+        with self._tx() as db:
+            db.execute(
+                "UPDATE deliveries SET attempts=attempts+1, last_attempt_at=?, last_error=? WHERE id=?",
+                (_ts(now), error, delivery_id),
+            )
+
+    def mark_sent(self, delivery_id: int, now: datetime) -> None:
+        """The row was delivered."""
+        with self._tx() as db:
+            db.execute(
+                "UPDATE deliveries SET status='sent', attempts=attempts+1, last_attempt_at=?, finished_at=?, "
+                "last_error=NULL WHERE id=? AND status='pending'",
+                (_ts(now), _ts(now), delivery_id),
+            )
+
+    def mark_dead(self, delivery_id: int, now: datetime, error: str, report: PlannedMessage | None) -> None:
+        """Give up on a row; optionally write the dead-letter report for the fallback receiver in the same tx."""
+        stamp = _ts(now)
+        with self._tx() as db:
+            db.execute(
+                "UPDATE deliveries SET status='dead', finished_at=?, last_error=? WHERE id=? AND status='pending'",
+                (stamp, error, delivery_id),
+            )
+            if report is not None:
+                flush_id = db.execute("INSERT INTO flushes (created_at) VALUES (?)", (stamp,)).lastrowid
+                message_id = db.execute(
+                    "INSERT INTO messages (group_key, receiver, sequence, flush_id, alert_count, title, created_at) "
+                    "VALUES (?,?,?,?,?,?,?)",
+                    (f"dead-letter|{delivery_id}", report.receiver, 1, flush_id, 0, report.title, stamp),
+                ).lastrowid
+                self._insert_deliveries(db, int(message_id or 0), report.deliveries, stamp)
+
+    # -- history ------------------------------------------------------------------------------
+
+    def history(self, limit: int = 50) -> list[dict[str, object]]:
+        """Recent messages with their per-target delivery outcome, newest first."""
+        rows = self._db.execute(
+            "SELECT m.id, m.created_at, m.receiver, m.title, m.alert_count, d.target, d.status, d.attempts, "
+            "d.finished_at, d.last_error FROM messages m JOIN deliveries d ON d.message_id = m.id "
+            "ORDER BY m.id DESC, d.id LIMIT ?",
+            (limit,),
+        )
+        keys = ("message", "created_at", "receiver", "title", "alerts", "target", "status", "attempts", "finished_at", "error")
+        return [dict(zip(keys, r, strict=True)) for r in rows]
+
+    def alert_deliveries(self, source: str, uid: str) -> list[dict[str, object]]:
+        """What was sent for one alert: the deliveries of the messages its group members went into."""
+        rows = self._db.execute(
+            "SELECT msg.id, msg.receiver, d.target, d.status, d.attempts, d.finished_at FROM members m "
+            "JOIN messages msg ON msg.flush_id = m.message_group "
+            "JOIN deliveries d ON d.message_id = msg.id WHERE m.source=? AND m.uid=? ORDER BY d.id",
+            (source, uid),
+        )
+        keys = ("message", "receiver", "target", "status", "attempts", "finished_at")
+        return [dict(zip(keys, r, strict=True)) for r in rows]
+
+    def alert_count(self) -> int:
+        """How many alert UIDs are remembered."""
+        return int(self._db.execute("SELECT COUNT(*) FROM alerts").fetchone()[0])

@@ -1,0 +1,47 @@
+"""The poll window: which EndTime range to ask EM for, and how the watermark moves. Pure.
+
+The watermark is the newest EndTime read so far from a source. Each poll re-reads from
+``watermark - overlap`` so that a session EM collected late (its times older than what was
+already read) or one that completed late is still seen; UIDs already alerted are skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """The EndTime lower bound of one poll, and whether it is the first poll ever."""
+
+    start: datetime
+    first_poll: bool
+
+
+def poll_window(watermark: datetime | None, *, overlap: timedelta, initial_lookback: timedelta, now: datetime) -> Window:
+    """The window of the next poll.
+
+    The first poll ever looks back ``initial_lookback`` only; later polls re-read ``overlap``
+    before the watermark.
+    """
+    if watermark is None:
+        return Window(start=now - initial_lookback, first_poll=True)
+    return Window(start=watermark - overlap, first_poll=False)
+
+
+def advance(watermark: datetime | None, window: Window, overlap: timedelta, end_times: Iterable[datetime]) -> datetime:
+    """The watermark after a successful poll of ``window`` that returned sessions ending at ``end_times``.
+
+    It never moves back, and on the first poll it starts where that poll started (plus the overlap
+    the next window subtracts again), so a quiet first poll does not let the window slide with the
+    wall clock and skip what happens while alertd is stopped.
+    """
+    floor = watermark if watermark is not None else window.start + overlap
+    return max([floor, *end_times])
+
+
+def prune_before(watermark: datetime | None, overlap: timedelta) -> datetime | None:
+    """UIDs of sessions that ended before this instant can never be returned again by a poll."""
+    return None if watermark is None else watermark - overlap
