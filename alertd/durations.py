@@ -7,7 +7,9 @@ import re
 from datetime import timedelta
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
-_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
+_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d|w)")
+_NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+_MAX_SECONDS = 10 * 365 * 86400.0
 
 
 class DurationError(ValueError):
@@ -28,16 +30,16 @@ def parse_duration(value: object) -> timedelta:
         raise DurationError(f"invalid duration {value!r}: expected a string like '30s' or a number")
     if not math.isfinite(seconds) or seconds < 0:
         raise DurationError(f"invalid duration {value!r}: must be a finite, non-negative amount")
+    if seconds > _MAX_SECONDS:
+        raise DurationError(f"invalid duration {value!r}: longer than ten years")
     return timedelta(seconds=seconds)
 
 
 def _parse_text(text: str) -> float:
     if not text:
         raise DurationError("invalid duration '': empty")
-    try:
+    if _NUMBER.fullmatch(text):
         return float(text)
-    except ValueError:
-        pass
     pos = 0
     total = 0.0
     for match in _PART.finditer(text):

@@ -1,0 +1,181 @@
+"""The ``alertd`` command line: run, once, check-config, test-notify, routes test, history, demo, healthcheck.
+
+Configuration problems print one line per problem naming the key and exit 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from alertd import __version__
+from alertd.config import Config, ConfigError, config_path, load_config
+from alertd.log import configure
+
+EXIT_CONFIG = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="alertd", description="Alerts for failed and warning Veeam backup task sessions.")
+    parser.add_argument("--version", action="version", version=f"alertd {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def with_config(name: str, help_text: str) -> argparse.ArgumentParser:
+        cmd = sub.add_parser(name, help=help_text, description=help_text)
+        cmd.add_argument("--config", "-c", help="YAML config file (default: $ALERTD_CONFIG)")
+        return cmd
+
+    with_config("run", "run in the foreground until SIGTERM/SIGINT (SIGHUP reloads)")
+    once = with_config("once", "one poll and delivery cycle, groups flushed at once")
+    once.add_argument("--deliver-timeout", type=float, default=60.0, help="seconds to keep retrying deliveries")
+    with_config("check-config", "validate the configuration and print every problem")
+    notify = with_config("test-notify", "send a test message to every URL of a receiver")
+    notify.add_argument("receiver")
+    routes = sub.add_parser("routes", help="routing tools")
+    routes_sub = routes.add_subparsers(dest="routes_command", metavar="SUBCOMMAND")
+    rtest = routes_sub.add_parser("test", help="print the receivers an alert with these labels reaches")
+    rtest.add_argument("--config", "-c")
+    rtest.add_argument("labels", nargs="*", metavar="LABEL=VALUE")
+    history = with_config("history", "what was sent, where, when, after how many attempts")
+    history.add_argument("--limit", type=int, default=30)
+    sub.add_parser("demo", help="run alertd against the built-in EM simulator and show alerts arriving")
+    health = sub.add_parser("healthcheck", help="exit 0 when the local /healthz answers (for Docker)")
+    health.add_argument("--url", default="http://127.0.0.1:9478/healthz")
+    return parser
+
+
+def _load(args: argparse.Namespace) -> tuple[Config, Path]:
+    path = config_path(args.config)
+    return load_config(path), path
+
+
+def _print_problems(err: ConfigError) -> int:
+    for problem in err.problems:
+        print(problem, file=sys.stderr)
+    return EXIT_CONFIG
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``alertd`` console script."""
+    args = _parser().parse_args(argv)
+    command = args.command
+    if command is None:
+        _parser().print_help()
+        return EXIT_CONFIG
+    try:
+        if command == "healthcheck":
+            from alertd.httpd import healthcheck
+
+            return healthcheck(args.url)
+        if command == "demo":
+            from alertd.demo import run_demo
+
+            configure("info", "auto")
+            return run_demo()
+        if command == "routes":
+            if args.routes_command != "test":
+                print("usage: alertd routes test [--config PATH] LABEL=VALUE ...", file=sys.stderr)
+                return EXIT_CONFIG
+            return _routes_test(args)
+        cfg, path = _load(args)
+        configure(cfg.log.level, cfg.log.format)
+        if command == "check-config":
+            return _check_config(cfg)
+        if command == "test-notify":
+            return _test_notify(cfg, args.receiver)
+        if command == "history":
+            return _history(cfg, args.limit)
+        from alertd.daemon import run_daemon
+        from alertd.runtime import validate_fully
+
+        validate_fully(cfg)
+        return run_daemon(cfg, path, once=command == "once", deliver_timeout=args.deliver_timeout if command == "once" else 0)
+    except ConfigError as err:
+        return _print_problems(err)
+    except KeyboardInterrupt:
+        return 130
+
+
+def _check_config(cfg: Config) -> int:
+    from alertd.runtime import validate_fully
+
+    validate_fully(cfg)
+    urls = sum(len(r.all_urls()) for r in cfg.receivers)
+    print(
+        f"configuration OK: {len(cfg.sources)} source(s), {len(cfg.receivers)} receiver(s) with {urls} URL(s), "
+        f"{len(cfg.routes)} route(s)"
+    )
+    return 0
+
+
+def _routes_test(args: argparse.Namespace) -> int:
+    from alertd.model import MATCHER_LABELS
+    from alertd.routing import compile_routes, match_routes
+
+    cfg, _ = _load(args)
+    labels: dict[str, str] = {}
+    for item in args.labels:
+        name, sep, value = item.partition("=")
+        if not sep or name not in (*MATCHER_LABELS, "job_session"):
+            print(f"{item}: expected LABEL=VALUE with LABEL one of {', '.join(MATCHER_LABELS)}", file=sys.stderr)
+            return EXIT_CONFIG
+        labels[name] = value
+    matched = match_routes(compile_routes(cfg.routes), labels)
+    if not matched:
+        print("no route matches: the alert would be logged and counted as unrouted", file=sys.stderr)
+        return 1
+    receivers: list[str] = []
+    for route in matched:
+        receivers += [r for r in route.receivers if r not in receivers]
+    print(",".join(receivers))
+    for route in matched:
+        matchers = ", ".join(str(m) for m in route.matchers) or "(catch-all)"
+        print(f"  routes[{route.index}] {matchers} -> {', '.join(route.receivers)}", file=sys.stderr)
+    return 0
+
+
+def _test_notify(cfg: Config, receiver: str) -> int:
+    from alertd.runtime import build_renderer, build_targets
+
+    if receiver not in {r.name for r in cfg.receivers}:
+        names = ", ".join(r.name for r in cfg.receivers)
+        print(f"receiver {receiver!r} is not configured (configured: {names})", file=sys.stderr)
+        return EXIT_CONFIG
+    targets = build_targets(cfg)
+    renderer = build_renderer(cfg)
+
+    async def send_all() -> bool:
+        all_ok = True
+        for info in targets.by_receiver[receiver]:
+            target = targets.by_name[info.name]
+            outcome = await target.send(renderer.render_test(receiver, info.kind), timeout=cfg.delivery.send_timeout.total_seconds())
+            status = "ok" if outcome.ok else f"FAILED: {outcome.detail}"
+            print(f"{info.name} {target.privacy_url}: {status}")
+            all_ok = all_ok and outcome.ok
+        return all_ok
+
+    return 0 if asyncio.run(send_all()) else 1
+
+
+def _history(cfg: Config, limit: int) -> int:
+    from alertd.runtime import state_path
+    from alertd.store import Store
+
+    store = Store(state_path(cfg))
+    try:
+        rows = store.history(limit)
+    finally:
+        store.close()
+    if not rows:
+        print("nothing sent yet")
+        return 0
+    for row in rows:
+        error = f"  error: {row['error']}" if row["error"] else ""
+        print(
+            f"{row['created_at']}  #{row['message']} {row['receiver']} -> {row['target']}: {row['status']} "
+            f"after {row['attempts']} attempt(s)  {row['title']}{error}"
+        )
+    return 0

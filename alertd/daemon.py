@@ -1,0 +1,317 @@
+"""The daemon's lifecycle: start, poll every source on its interval, flush groups, deliver, reload, stop.
+
+Signals only set events (SIGTERM/SIGINT: stop; SIGHUP: reload). Stopping ends the poll loops,
+lets sends in flight finish within a grace period (the rest stays pending in the outbox), logs
+off EM and closes the state database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import structlog
+
+from alertd import sdnotify
+from alertd.config import Config, ConfigError, SourceConfig, load_config
+from alertd.delivery import DeliveryService
+from alertd.em.client import EMClient, EMError
+from alertd.httpd import HttpServer, start_http
+from alertd.metrics import Metrics
+from alertd.model import RenderedMessage
+from alertd.pipeline import Pipeline, PollResult
+from alertd.runtime import Targets, build_client, build_renderer, build_targets, state_path
+from alertd.selfmon import Action, SourceHealth, observe
+from alertd.store import Delivery, PlannedDelivery, PlannedMessage, StateError, Store
+
+log = structlog.get_logger(__name__)
+
+Clock = Callable[[], datetime]
+STOP_GRACE_S = 5.0
+
+
+def utc_now() -> datetime:
+    """The wall clock, as an aware UTC datetime."""
+    return datetime.now(UTC)
+
+
+class Daemon:
+    """One running alertd."""
+
+    def __init__(self, cfg: Config, config_path: Path | None = None, *, clock: Clock = utc_now) -> None:
+        self.cfg = cfg
+        self.config_path = config_path
+        self.clock = clock
+        self.metrics = Metrics()
+        self.store = Store(state_path(cfg))
+        self.targets: Targets = build_targets(cfg)
+        self.renderer = build_renderer(cfg)
+        self.pipeline = Pipeline(cfg, self.store, self.renderer, self.targets.by_receiver, self.metrics)
+        self.clients: dict[str, EMClient] = {s.name: build_client(s) for s in cfg.sources}
+        self.health: dict[str, SourceHealth] = {s.name: SourceHealth() for s in cfg.sources}
+        self.delivery = DeliveryService(
+            self.store,
+            self.targets.by_name,
+            cfg.delivery,
+            clock=clock,
+            dead_letter_report=self._dead_letter_report,
+            metrics=self.metrics,
+            initial_backoff=min(1.0, cfg.delivery.min_interval.total_seconds() or 1.0),
+        )
+        self.stop_event = asyncio.Event()
+        self.reload_event = asyncio.Event()
+        self.config_ok = True
+        self.http: HttpServer | None = None
+        self._poll_tasks: dict[str, asyncio.Task[None]] = {}
+        self._wake_flush = asyncio.Event()
+        self.metrics.config_reloaded(True)
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def run(self) -> int:
+        """Run until SIGTERM/SIGINT. Returns the process exit code."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stop_event.set)
+        loop.add_signal_handler(signal.SIGHUP, self.reload_event.set)
+        try:
+            if self.cfg.http.listen:
+                self.http = await start_http(self.cfg.http.listen, self.metrics, self.readiness)
+            self._start_polls()
+            self.delivery.wake()
+            flusher = asyncio.create_task(self._flush_loop(), name="flush")
+            reloader = asyncio.create_task(self._reload_loop(), name="reload")
+            watchdog = asyncio.create_task(sdnotify.watchdog_loop(self.stop_event), name="watchdog")
+            sdnotify.ready(f"watching {len(self.cfg.sources)} source(s)")
+            log.info("alertd_started", sources=[s.name for s in self.cfg.sources], state=str(self.store.path))
+            await self.stop_event.wait()
+            log.info("alertd_stopping")
+            sdnotify.stopping()
+            for task in (*self._poll_tasks.values(), flusher, reloader):
+                task.cancel()
+            await asyncio.gather(*self._poll_tasks.values(), flusher, reloader, return_exceptions=True)
+            # Flush what is due so nothing waits a group_wait longer than needed after restart.
+            self.pipeline.flush(self.clock())
+            await self.delivery.stop(STOP_GRACE_S)
+            watchdog.cancel()
+            await asyncio.gather(watchdog, return_exceptions=True)
+        finally:
+            await self.close()
+        log.info("alertd_stopped", outbox_pending=self._outbox_depth())
+        return 0
+
+    async def once(self, deliver_timeout: float = 60.0) -> int:
+        """One poll of every source, every group flushed at once, deliveries attempted.
+
+        Exit code 0 when every source was read and the outbox drained, 1 when a source could not
+        be read, 3 when deliveries are still pending (they stay in the outbox for the next run).
+        """
+        try:
+            results = [await self.poll_source(s) for s in self.cfg.sources]
+            self.pipeline.flush(self.clock(), flush_all=True)
+            drained = await self.delivery.drain(deliver_timeout)
+            await self.delivery.stop(STOP_GRACE_S)
+        finally:
+            await self.close()
+        if not all(r.ok for r in results):
+            return 1
+        if not drained:
+            log.warning("deliveries_pending", pending=self._outbox_depth(), note="sent on the next run")
+            return 3
+        return 0
+
+    async def close(self) -> None:
+        """Log off EM, stop the HTTP server and close the state database."""
+        await asyncio.gather(*(c.close() for c in self.clients.values()), return_exceptions=True)
+        if self.http is not None:
+            await self.http.stop()
+            self.http = None
+        self.store.close()
+
+    # -- polling ----------------------------------------------------------------------------
+
+    def _start_polls(self) -> None:
+        for source in self.cfg.sources:
+            self._poll_tasks[source.name] = asyncio.create_task(self._poll_loop(source.name), name=f"poll:{source.name}")
+
+    async def _poll_loop(self, name: str) -> None:
+        loop = asyncio.get_running_loop()
+        while not self.stop_event.is_set():
+            source = self._source(name)
+            if source is None:
+                return
+            started = loop.time()
+            await self.poll_source(source)
+            self._wake_flush.set()
+            delay = max(0.0, started + source.poll_interval.total_seconds() - loop.time())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop_event.wait(), timeout=delay)
+
+    def _source(self, name: str) -> SourceConfig | None:
+        return next((s for s in self.cfg.sources if s.name == name), None)
+
+    async def poll_source(self, source: SourceConfig) -> PollResult:
+        """Poll one source once, never raising: failures are logged, counted and fed to self-monitoring."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        client = self.clients[source.name]
+        try:
+            result = await self.pipeline.poll(source, client, self.clock())
+        except EMError as err:
+            log.error("poll_failed", source=source.name, kind=err.kind, error=str(err), note="retried next poll")
+            result = PollResult(source.name, False, error_kind=err.kind, error=str(err))
+        except StateError as err:
+            log.error("poll_failed", source=source.name, kind="state", error=str(err), note="nothing marked seen")
+            result = PollResult(source.name, False, error_kind="state", error=str(err))
+        except Exception as err:  # a bug in one poll must not end the daemon; it is retried next poll
+            log.exception("poll_crashed", source=source.name, error=repr(err))
+            result = PollResult(source.name, False, error_kind="internal", error=repr(err))
+        self.metrics.poll_done(source.name, result.ok, loop.time() - started, result.error_kind)
+        self._self_monitor(source.name, result)
+        return result
+
+    def _self_monitor(self, name: str, result: PollResult) -> None:
+        now = self.clock()
+        health, action = observe(
+            self.health.get(name, SourceHealth()), ok=result.ok, now=now, after=self.cfg.self_alerts.after, error=result.error
+        )
+        previous = self.health.get(name, SourceHealth())
+        self.health[name] = health
+        if action is Action.NONE or self.cfg.self_alerts.receiver is None:
+            return
+        receiver = self.cfg.self_alerts.receiver
+        since = previous.failing_since or now
+        recovered = action is Action.RECOVER
+        problem = previous.last_error if recovered else (result.error or "unknown error")
+        message = self.renderer.render_self_alert(name, problem or "", since, recovered)
+        self._enqueue(receiver, f"self|{name}|{'recovered' if recovered else 'failing'}", message)
+        log.warning("self_alert", source=name, action=action.value, receiver=receiver)
+
+    def _enqueue(self, receiver: str, key: str, message: RenderedMessage) -> None:
+        deliveries = tuple(PlannedDelivery(receiver, t.name, message) for t in self.targets.by_receiver.get(receiver, ()))
+        try:
+            self.store.add_message(key, PlannedMessage(receiver, 1, 0, message.title, deliveries), self.clock())
+        except StateError as err:
+            log.error("outbox_write_failed", receiver=receiver, error=str(err))
+            return
+        self.delivery.wake()
+
+    def _dead_letter_report(self, row: Delivery, reason: str) -> PlannedMessage | None:
+        fallback = self.cfg.delivery.fallback
+        if fallback is None or fallback == row.receiver:
+            return None
+        target = self.targets.by_name.get(row.target)
+        url = target.privacy_url if target is not None else row.target
+        message = self.renderer.render_dead_letter(
+            row.receiver, url, row.message.title, reason, row.attempts + 1, row.created_at
+        )
+        deliveries = tuple(PlannedDelivery(fallback, t.name, message) for t in self.targets.by_receiver.get(fallback, ()))
+        return PlannedMessage(fallback, 1, 0, message.title, deliveries)
+
+    async def _flush_loop(self) -> None:
+        while True:
+            try:
+                if self.pipeline.flush(self.clock()):
+                    self.delivery.wake()
+                self.metrics.outbox(self._outbox_depth())
+            except Exception as err:  # keep flushing on the next tick; the error is logged
+                log.exception("flush_crashed", error=repr(err))
+            self._wake_flush.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake_flush.wait(), timeout=0.25)
+
+    def _outbox_depth(self) -> int:
+        try:
+            return self.store.outbox_depth()
+        except Exception:
+            return -1
+
+    # -- reload and readiness ---------------------------------------------------------------
+
+    async def _reload_loop(self) -> None:
+        while True:
+            await self.reload_event.wait()
+            self.reload_event.clear()
+            await self.reload()
+
+    async def reload(self) -> bool:
+        """Validate the config file again and swap it in atomically; keep the old one when invalid."""
+        sdnotify.reloading()
+        try:
+            if self.config_path is None:
+                raise ConfigError(["--config: no configuration file to reload"])
+            cfg = load_config(self.config_path)
+            targets = build_targets(cfg)
+            renderer = build_renderer(cfg)
+        except ConfigError as err:
+            for problem in err.problems:
+                log.error("config_reload_rejected", problem=problem, note="keeping the running configuration")
+            self.config_ok = False
+            self.metrics.config_reloaded(False)
+            sdnotify.ready("reload rejected; running the previous configuration")
+            return False
+        if state_path(cfg) != state_path(self.cfg):
+            log.warning("config_reload_state_path_ignored", note="a new state.path takes effect after a restart")
+        old_sources = {s.name: s for s in self.cfg.sources}
+        self.cfg = cfg
+        self.targets = targets
+        self.renderer = renderer
+        self.pipeline = Pipeline(cfg, self.store, renderer, targets.by_receiver, self.metrics)
+        self.delivery.replace_targets(targets.by_name)
+        for source in cfg.sources:
+            if old_sources.get(source.name) != source:
+                old = self.clients.pop(source.name, None)
+                if old is not None:
+                    await old.close()
+                self.clients[source.name] = build_client(source)
+                self.health.setdefault(source.name, SourceHealth())
+                if source.name not in self._poll_tasks or self._poll_tasks[source.name].done():
+                    self._poll_tasks[source.name] = asyncio.create_task(
+                        self._poll_loop(source.name), name=f"poll:{source.name}"
+                    )
+        for name in set(old_sources) - {s.name for s in cfg.sources}:
+            client = self.clients.pop(name, None)
+            if client is not None:
+                await client.close()
+        self.config_ok = True
+        self.metrics.config_reloaded(True)
+        sdnotify.ready(f"reloaded; watching {len(cfg.sources)} source(s)")
+        log.info("config_reloaded", sources=[s.name for s in cfg.sources])
+        return True
+
+    def readiness(self) -> tuple[bool, str]:
+        """Ready when the config is valid, not stopping, and every source polled well lately."""
+        if self.stop_event.is_set():
+            return False, "stopping"
+        if not self.config_ok:
+            return False, "last configuration reload was rejected"
+        now = self.clock()
+        for source in self.cfg.sources:
+            last = self.health.get(source.name, SourceHealth()).last_success
+            if last is None:
+                return False, f"source {source.name}: no successful poll yet"
+            if now - last > 3 * source.poll_interval:
+                return False, f"source {source.name}: no successful poll since {last.isoformat()}"
+        return True, "ok"
+
+
+def run_daemon(cfg: Config, config_path: Path | None, *, once: bool = False, deliver_timeout: float = 60.0) -> int:
+    """Run the daemon (or one cycle) in a fresh event loop."""
+
+    async def main() -> int:
+        daemon = Daemon(cfg, config_path)
+        return await (daemon.once(deliver_timeout) if once else daemon.run())
+
+    try:
+        return asyncio.run(main())
+    except StateError as err:
+        print(f"alertd: {err}", file=sys.stderr)
+        return 1
+
+
+

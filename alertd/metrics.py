@@ -1,0 +1,221 @@
+"""Prometheus metrics: every alertd_* series, its labels and its exposition.
+
+This module owns the metric names, help texts, label sets and histogram buckets. Each Metrics
+object has its own CollectorRegistry instead of the process-global default one, so tests (and a
+future in-process reload) can create as many as they like without "Duplicated timeseries" errors.
+
+Labels carry configured names only (source, receiver), never an EM URL or a webhook URL: URLs can
+embed credentials or tokens, and they change when an operator moves a server, which would break
+dashboards and alerts that select by name.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from datetime import datetime
+from collections.abc import Callable, Iterable
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.gc_collector import GCCollector
+from prometheus_client.platform_collector import PlatformCollector
+from prometheus_client.process_collector import ProcessCollector
+
+from alertd import __version__
+
+__all__ = ["DELIVERY_OUTCOMES", "Metrics"]
+
+# Outcomes of one delivery attempt of an outbox entry: sent, failed (will retry), dead (gave up).
+DELIVERY_OUTCOMES = ("sent", "failed", "dead")
+
+# An EM poll is a few REST calls: tens of ms on a LAN, up to the request timeout when EM is slow.
+_POLL_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+
+
+class Metrics:
+    """All alertd metrics, registered in a private registry; attributes are the metric objects."""
+
+    def __init__(self, *, process_metrics: bool = True) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+
+        self.polls_total = Counter(
+            "alertd_polls_total", "EM polls by outcome.", ["source", "outcome"], registry=r
+        )
+        self.poll_duration_seconds = Histogram(
+            "alertd_poll_duration_seconds",
+            "Wall time of one EM poll.",
+            ["source"],
+            buckets=_POLL_BUCKETS,
+            registry=r,
+        )
+        self.em_errors_total = Counter(
+            "alertd_em_errors_total",
+            "Errors talking to EM by kind (e.g. auth, http, timeout, parse).",
+            ["source", "kind"],
+            registry=r,
+        )
+        self.alerts_total = Counter(
+            "alertd_alerts_total",
+            "Task sessions turned into alerts, by result (e.g. new, duplicate).",
+            ["source", "result"],
+            registry=r,
+        )
+        self.unrouted_alerts_total = Counter(
+            "alertd_unrouted_alerts_total",
+            "Alerts that matched no route and reached no receiver.",
+            ["source"],
+            registry=r,
+        )
+        self.deliveries_total = Counter(
+            "alertd_deliveries_total",
+            "Delivery attempts by outcome: sent, failed (will retry) or dead (gave up).",
+            ["receiver", "outcome"],
+            registry=r,
+        )
+        self.delivery_retries_total = Counter(
+            "alertd_delivery_retries_total",
+            "Delivery attempts scheduled for retry.",
+            ["receiver"],
+            registry=r,
+        )
+        self.dead_letters_total = Counter(
+            "alertd_dead_letters_total",
+            "Outbox entries abandoned after the last retry.",
+            ["receiver"],
+            registry=r,
+        )
+        self.outbox_pending = Gauge(
+            "alertd_outbox_pending", "Outbox entries waiting for delivery.", registry=r
+        )
+        self.last_successful_poll_timestamp_seconds = Gauge(
+            "alertd_last_successful_poll_timestamp_seconds",
+            "Unix time of the last successful EM poll.",
+            ["source"],
+            registry=r,
+        )
+        self.watermark_lag_seconds = Gauge(
+            "alertd_watermark_lag_seconds",
+            "How far the poll watermark trails the current time.",
+            ["source"],
+            registry=r,
+        )
+        self.config_last_reload_successful = Gauge(
+            "alertd_config_last_reload_successful",
+            "1 if the last configuration load or reload succeeded, else 0.",
+            registry=r,
+        )
+        self.config_last_reload_timestamp_seconds = Gauge(
+            "alertd_config_last_reload_timestamp_seconds",
+            "Unix time of the last configuration load or reload attempt.",
+            registry=r,
+        )
+        self.silenced_alerts_total = Counter(
+            "alertd_silenced_alerts_total",
+            "Alerts suppressed by a silence.",
+            ["source"],
+            registry=r,
+        )
+        self.build_info = Gauge(
+            "alertd_build_info",
+            "Always 1; labels carry the alertd and Python versions.",
+            ["version", "python"],
+            registry=r,
+        )
+        self.build_info.labels(version=__version__, python=platform.python_version()).set(1)
+
+        if process_metrics:
+            # RSS, open fds and CPU of the daemon; a leak shows up here before the OOM killer.
+            ProcessCollector(registry=r)
+            PlatformCollector(registry=r)
+            GCCollector(registry=r)
+
+    def prime(self, sources: Iterable[str] = (), receivers: Iterable[str] = ()) -> None:
+        """Create the zero-valued series for configured names so rate() works from the start.
+
+        Without this a counter first appears at 1 and the first increment is invisible to
+        rate()/increase().
+        """
+        for source in sources:
+            self.unrouted_alerts_total.labels(source=source)
+            self.silenced_alerts_total.labels(source=source)
+        for receiver in receivers:
+            for outcome in DELIVERY_OUTCOMES:
+                self.deliveries_total.labels(receiver=receiver, outcome=outcome)
+            self.delivery_retries_total.labels(receiver=receiver)
+            self.dead_letters_total.labels(receiver=receiver)
+
+    def observe_poll(self, source: str, outcome: str, duration: float, *, ok: bool) -> None:
+        """Record one finished poll; a successful one also moves the last-success timestamp."""
+        self.polls_total.labels(source=source, outcome=outcome).inc()
+        self.poll_duration_seconds.labels(source=source).observe(duration)
+        if ok:
+            self.last_successful_poll_timestamp_seconds.labels(source=source).set(time.time())
+
+    def config_reloaded(self, ok: bool) -> None:
+        """Record the result of a configuration load or reload attempt."""
+        self.config_last_reload_successful.set(1 if ok else 0)
+        self.config_last_reload_timestamp_seconds.set(time.time())
+
+    def set_outbox_pending(self, count: int) -> None:
+        """Set the outbox depth directly."""
+        self.outbox_pending.set(count)
+
+    def set_outbox_pending_callback(self, func: Callable[[], float]) -> None:
+        """Read the outbox depth from ``func`` at every scrape.
+
+        The callback runs inside the /metrics handler on the event loop, so it must be cheap and
+        must not block (return a cached count rather than querying SQLite).
+        """
+        self.outbox_pending.set_function(func)
+
+    # -- the narrow interfaces the pipeline and delivery report through ---------------------
+
+    def poll_done(self, source: str, ok: bool, seconds: float, error_kind: str | None) -> None:
+        """One poll finished; failures are also counted by EM error kind."""
+        self.observe_poll(source, "success" if ok else "failure", seconds, ok=ok)
+        if not ok:
+            self.em_errors_total.labels(source=source, kind=error_kind or "unknown").inc()
+
+    def alerts(self, source: str, result: str, count: int) -> None:
+        """New alerts recorded."""
+        self.alerts_total.labels(source=source, result=result).inc(count)
+
+    def unrouted(self, source: str, count: int) -> None:
+        """Alerts no route matched."""
+        self.unrouted_alerts_total.labels(source=source).inc(count)
+
+    def watermark(self, source: str, watermark: datetime, now: datetime) -> None:
+        """How far behind ``now`` the newest EndTime read from a source is."""
+        self.watermark_lag_seconds.labels(source=source).set(max(0.0, (now - watermark).total_seconds()))
+
+    def delivery(self, receiver: str, outcome: str) -> None:
+        """One delivery attempt's outcome (sent, failed, dead)."""
+        self.deliveries_total.labels(receiver=receiver, outcome=outcome).inc()
+
+    def retry(self, receiver: str) -> None:
+        """A delivery will be retried."""
+        self.delivery_retries_total.labels(receiver=receiver).inc()
+
+    def dead_letter(self, receiver: str) -> None:
+        """A delivery was given up."""
+        self.dead_letters_total.labels(receiver=receiver).inc()
+
+    def outbox(self, depth: int) -> None:
+        """The outbox depth, refreshed by the daemon's flush loop."""
+        self.outbox_pending.set(depth)
+
+    def silenced(self, source: str, count: int) -> None:
+        """Alerts recorded but not sent because a silence or mute window matched."""
+        self.silenced_alerts_total.labels(source=source).inc(count)
+
+    def render(self) -> tuple[bytes, str]:
+        """Return the Prometheus text exposition and its Content-Type."""
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
