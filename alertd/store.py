@@ -176,7 +176,7 @@ class Store:
         try:
             self._db = self._open()
             self._migrate()
-        except sqlite3.Error as err:
+        except (sqlite3.Error, OSError) as err:
             raise StateError(f"cannot open state database {self.path}: {err}") from err
 
     def _open(self) -> sqlite3.Connection:

@@ -1,0 +1,64 @@
+"""Routing tables: order, first match wins, continue, catch-all, group keys."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from alertd.config import RouteConfig
+from alertd.routing import compile_routes, match_routes
+
+ROUTES = compile_routes(
+    [
+        RouteConfig.model_validate({"matchers": ['result="Failed"', 'job_name=~"SQL.*"'], "receivers": ["dba"], "continue": True}),
+        RouteConfig.model_validate({"matchers": ['backup_server="vbr02"'], "receivers": ["site2"]}),
+        RouteConfig.model_validate({"matchers": ['result="Warning"', 'vm=~"test-.*"'], "receivers": ["devnull"]}),
+        RouteConfig.model_validate({"receivers": ["ops"], "group_wait": "10s"}),
+    ]
+)
+
+
+@pytest.mark.parametrize(
+    ("labels", "receivers"),
+    [
+        ({"result": "Failed", "job_name": "SQL Daily", "backup_server": "vbr01"}, ["dba", "ops"]),  # continue
+        ({"result": "Failed", "job_name": "SQL Daily", "backup_server": "vbr02"}, ["dba", "site2"]),  # stops at site2
+        ({"result": "Warning", "job_name": "SQL Daily", "backup_server": "vbr01"}, ["ops"]),
+        ({"result": "Warning", "vm": "test-01", "backup_server": "vbr01"}, ["devnull"]),
+        ({"result": "Failed", "job_name": "Exchange", "backup_server": "vbr01"}, ["ops"]),
+        ({}, ["ops"]),  # catch-all
+    ],
+)
+def test_route_table(labels: dict[str, str], receivers: list[str]) -> None:
+    """Routes are tried in order; first match wins unless continue; the matcher-less route catches all."""
+    got = [r for route in match_routes(ROUTES, labels) for r in route.receivers]
+    assert got == receivers
+
+
+def test_no_match_returns_empty() -> None:
+    """Without a catch-all, an alert that matches nothing reaches no route (the pipeline logs it)."""
+    assert match_routes(ROUTES[:1], {"result": "Warning"}) == []
+
+
+@pytest.mark.parametrize(
+    ("group_by", "a", "b", "same"),
+    [
+        (("source", "job_session"), {"source": "em1", "job_session": "j1", "vm": "a"}, {"source": "em1", "job_session": "j1", "vm": "b"}, True),
+        (("source", "job_session"), {"source": "em1", "job_session": "j1"}, {"source": "em1", "job_session": "j2"}, False),
+        (("job_name",), {"job_name": "SQL", "job_session": "j1"}, {"job_name": "SQL", "job_session": "j2"}, True),
+        ((), {"vm": "a"}, {"vm": "b"}, True),
+    ],
+)
+def test_group_key(group_by: tuple[str, ...], a: dict[str, str], b: dict[str, str], same: bool) -> None:
+    """Alerts share a group key exactly when their group_by labels agree."""
+    route = compile_routes([RouteConfig.model_validate({"receivers": ["ops"], "group_by": list(group_by)})])[0]
+    assert (route.group_key(a) == route.group_key(b)) is same
+
+
+def test_defaults() -> None:
+    """group_by defaults to [source, job_session] and group_wait to 30s."""
+    route = compile_routes([RouteConfig.model_validate({"receivers": ["ops"]})])[0]
+    assert route.group_by == ("source", "job_session")
+    assert route.group_wait == timedelta(seconds=30)
+    assert ROUTES[3].group_wait == timedelta(seconds=10)

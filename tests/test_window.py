@@ -1,0 +1,69 @@
+"""The poll window and watermark: the two traps (late completion, collection lag) and the first poll."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from alertd.window import Window, advance, poll_window, prune_before
+
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+OVERLAP = timedelta(minutes=30)
+LOOKBACK = timedelta(hours=1)
+
+
+@pytest.mark.parametrize(
+    ("watermark", "start", "first"),
+    [
+        (None, NOW - LOOKBACK, True),
+        (NOW - timedelta(minutes=5), NOW - timedelta(minutes=35), False),
+        (NOW - timedelta(days=3), NOW - timedelta(days=3, minutes=30), False),
+    ],
+)
+def test_window_start(watermark: datetime | None, start: datetime, first: bool) -> None:
+    """The first poll looks back initial_lookback only; later polls re-read the overlap before the watermark."""
+    assert poll_window(watermark, overlap=OVERLAP, initial_lookback=LOOKBACK, now=NOW) == Window(start, first)
+
+
+@pytest.mark.parametrize(
+    ("watermark", "ends", "expected"),
+    [
+        (None, [], NOW - LOOKBACK + OVERLAP),  # quiet first poll pins the window; it does not slide with the clock
+        (None, [NOW - timedelta(minutes=2)], NOW - timedelta(minutes=2)),
+        (NOW - timedelta(minutes=10), [NOW - timedelta(minutes=20)], NOW - timedelta(minutes=10)),  # never moves back
+        (NOW - timedelta(minutes=10), [NOW - timedelta(minutes=1), NOW - timedelta(minutes=3)], NOW - timedelta(minutes=1)),
+    ],
+)
+def test_advance(watermark: datetime | None, ends: list[datetime], expected: datetime) -> None:
+    """The watermark is the newest EndTime read, never earlier than before."""
+    window = poll_window(watermark, overlap=OVERLAP, initial_lookback=LOOKBACK, now=NOW)
+    assert advance(watermark, window, OVERLAP, ends) == expected
+
+
+def test_quiet_first_poll_then_downtime_misses_nothing() -> None:
+    """After a quiet first poll and a long stop, the next window still starts where the first one did."""
+    first = poll_window(None, overlap=OVERLAP, initial_lookback=LOOKBACK, now=NOW)
+    mark = advance(None, first, OVERLAP, [])
+    later = poll_window(mark, overlap=OVERLAP, initial_lookback=LOOKBACK, now=NOW + timedelta(hours=5))
+    assert later.start == first.start
+
+
+def test_late_completion_is_inside_the_next_window() -> None:
+    """A task created long before the watermark but ended after it falls in the next EndTime window."""
+    mark = NOW
+    window = poll_window(mark, overlap=OVERLAP, initial_lookback=LOOKBACK, now=NOW + timedelta(minutes=1))
+    created, ended = NOW - timedelta(hours=3), NOW + timedelta(seconds=30)
+    assert created < mark and ended >= window.start
+
+
+def test_collection_lag_is_inside_the_overlap() -> None:
+    """A session collected late, ending 10 minutes before the newest already read, is still re-read."""
+    window = poll_window(NOW, overlap=OVERLAP, initial_lookback=LOOKBACK, now=NOW + timedelta(minutes=15))
+    assert NOW - timedelta(minutes=10) >= window.start
+
+
+def test_prune_boundary_matches_window() -> None:
+    """What may be forgotten is exactly what the next window can no longer return."""
+    assert prune_before(NOW, OVERLAP) == poll_window(NOW, overlap=OVERLAP, initial_lookback=LOOKBACK, now=NOW).start
+    assert prune_before(None, OVERLAP) is None
