@@ -241,7 +241,8 @@ def test_xml_empty_result() -> None:
         "</QueryResult>".encode(),
     ):
         sessions, _, skipped = decode_task_sessions(body, source="s")
-        assert sessions == skipped == []
+        assert sessions == []
+        assert skipped == []
 
 
 # --- QueryResult: field rules ---------------------------------------------------------------

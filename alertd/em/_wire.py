@@ -1,0 +1,230 @@
+"""Read EM's two wire formats into one neutral shape, so `alertd.em.decode` never sees XML or JSON.
+
+This module owns safe parsing (defusedxml only, DTDs forbidden; JSON with an optional UTF-8
+BOM) and the structural walk of a QueryResult: where the entity list and PagingInfo live in
+each format, including JSON's double-wrapped, singular or null entity lists. Names are
+lower-cased local names, so namespaces and key casing (EM 13 camelCase) never matter.
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from typing import Any
+
+import defusedxml.ElementTree as DET
+from defusedxml import DefusedXmlException
+
+#: A flat view of one XML element or JSON object: lower-cased name → scalar value.
+Fields = dict[str, object]
+
+_UTF8_BOM = b"\xef\xbb\xbf"
+_XSI_NIL = "{http://www.w3.org/2001/XMLSchema-instance}nil"
+_TASK_LIST_NAMES = frozenset({"backuptasksessions", "backuptasksession"})
+_LINK_LIST_NAMES = frozenset({"links", "link"})
+# How many wrapper objects may sit around a JSON entity list; EM uses two at most.
+_MAX_WRAP_DEPTH = 4
+
+
+class DecodeError(ValueError):
+    """A response body that is not a well-formed EM document of the expected kind."""
+
+
+@dataclass(frozen=True, slots=True)
+class RawEntity:
+    """One entity's own fields and its Links, still as wire strings and numbers."""
+
+    fields: Fields
+    links: list[Fields]
+
+
+@dataclass(frozen=True, slots=True)
+class RawPage:
+    """A QueryResult taken apart: PagingInfo fields and each entity (or why an item is no entity)."""
+
+    paging: Fields | None
+    entities: list[RawEntity | str]
+
+
+def read_query(body: bytes) -> RawPage:
+    """Take a QueryResult body apart; raise DecodeError if its structure is broken."""
+    doc = _parse(body)
+    if isinstance(doc, ET.Element):
+        return _xml_query(doc)
+    return _json_query(doc)
+
+
+def read_root(body: bytes) -> tuple[str, Fields]:
+    """The root's name ("" for JSON, which has none) and its flat fields: for Error and LogonSession."""
+    doc = _parse(body)
+    if isinstance(doc, ET.Element):
+        return _local(doc.tag), _xml_fields(doc)
+    fields = _lower(doc)
+    if fields is None:
+        raise DecodeError("expected a JSON object at the top level")
+    return "", fields
+
+
+def _parse(body: bytes) -> ET.Element | object:
+    if not isinstance(body, bytes | bytearray | memoryview):
+        raise DecodeError(f"expected a bytes body, got {type(body).__name__}")
+    data = bytes(body)
+    head = data.removeprefix(_UTF8_BOM).lstrip(b" \t\r\n")
+    if head.startswith(b"<"):
+        return _parse_xml(data)
+    if head.startswith((b"{", b"[")):
+        return _parse_json(data)
+    if not head:
+        raise DecodeError("empty body")
+    raise DecodeError(f"body of {len(data)} bytes is neither XML nor JSON")
+
+
+def _parse_xml(data: bytes) -> ET.Element:
+    try:
+        # forbid_dtd: EM never sends a DTD, and refusing all of them also refuses entity bombs
+        # and external entities before expat expands anything.
+        root: ET.Element = DET.fromstring(data, forbid_dtd=True)
+    except DefusedXmlException as e:
+        raise DecodeError(f"XML refused as unsafe ({type(e).__name__})") from e
+    except ET.ParseError as e:
+        raise DecodeError(f"malformed XML: {e}") from e
+    except (ValueError, LookupError) as e:
+        # LookupError: an unknown encoding in the XML declaration; ValueError: bad decoding.
+        raise DecodeError(f"unreadable XML: {e}") from e
+    return root
+
+
+def _parse_json(data: bytes) -> object:
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise DecodeError(f"JSON body is not UTF-8: {e.reason} at byte {e.start}") from e
+    try:
+        doc: object = json.loads(text)
+    except RecursionError as e:
+        raise DecodeError("JSON nested too deeply") from e
+    except ValueError as e:
+        raise DecodeError(f"malformed JSON: {e}") from e
+    return doc
+
+
+# --- XML -------------------------------------------------------------------------------------
+
+
+def _local(tag: object) -> str:
+    # Comments and processing instructions have non-str tags; they name nothing here.
+    return tag.rpartition("}")[2].lower() if isinstance(tag, str) else ""
+
+
+def _children(el: ET.Element, name: str) -> list[ET.Element]:
+    return [c for c in el if _local(c.tag) == name]
+
+
+def _attrs(el: ET.Element) -> Fields:
+    return {_local(k): v for k, v in el.attrib.items()}
+
+
+def _xml_fields(el: ET.Element) -> Fields:
+    """Attributes plus leaf child elements' text: VmDisplayName is an attribute, Reason a child."""
+    fields = _attrs(el)
+    for child in el:
+        name = _local(child.tag)
+        if not name or len(child) or name in fields:
+            continue
+        fields[name] = None if child.get(_XSI_NIL) == "true" else (child.text or "")
+    return fields
+
+
+def _xml_query(root: ET.Element) -> RawPage:
+    if _local(root.tag) != "queryresult":
+        raise DecodeError(f"expected a QueryResult, got <{_local(root.tag)}>")
+    paging = _children(root, "paginginfo")
+    entities = _children(root, "entities")
+    if not entities and any(len(r) for r in _children(root, "refs")):
+        raise DecodeError("body holds References, not Entities: query with format=Entities")
+    items: list[RawEntity | str] = []
+    for ent in entities:
+        for lst in ent:
+            if _local(lst.tag) != "backuptasksessions":
+                raise DecodeError(f"expected BackupTaskSessions entities, got <{_local(lst.tag)}>")
+            for item in lst:
+                if _local(item.tag) != "backuptasksession":
+                    raise DecodeError(f"unexpected <{_local(item.tag)}> in BackupTaskSessions")
+                links = [_attrs(link) for ls in _children(item, "links") for link in _children(ls, "link")]
+                items.append(RawEntity(_xml_fields(item), links))
+    return RawPage(_attrs(paging[0]) if paging else None, items)
+
+
+# --- JSON ------------------------------------------------------------------------------------
+
+
+def _lower(obj: object) -> Fields | None:
+    if not isinstance(obj, dict):
+        return None
+    return {str(k).lower(): v for k, v in obj.items()}
+
+
+def _present(value: object) -> bool:
+    return value is not None and value != [] and value != {}
+
+
+def _unwrap(value: object, names: frozenset[str], depth: int = 0) -> list[Any]:
+    """The items of a possibly wrapped JSON list.
+
+    Seen and rumoured shapes: ``[...]``, ``{"X": [...]}``, ``{"X": {"X": [...]}}``, a singular
+    ``{"XItem": {...}}``, and null. An object whose keys are all list names is a wrapper; any
+    other object is one lone item.
+    """
+    if value is None:
+        return []
+    if isinstance(value, list):
+        return value
+    d = _lower(value)
+    if d is None:
+        raise DecodeError(f"expected a list or object, got {type(value).__name__}")
+    if not d:
+        return []
+    if not all(k in names for k in d):
+        return [value]
+    if depth >= _MAX_WRAP_DEPTH:
+        raise DecodeError("entity list wrapped too deeply")
+    out: list[Any] = []
+    for v in d.values():
+        out.extend(_unwrap(v, names, depth + 1))
+    return out
+
+
+def _json_query(doc: object) -> RawPage:
+    root = _lower(doc)
+    if root is None:
+        raise DecodeError("expected a JSON object at the top level")
+    entities = root.get("entities")
+    if entities is None and _present(root.get("refs")):
+        raise DecodeError("body holds References, not Entities: query with format=Entities")
+    if entities is not None and _lower(entities) is None:
+        raise DecodeError(f"Entities is a {type(entities).__name__}, expected an object")
+    raw: list[Any] = []
+    for key, val in (_lower(entities) or {}).items():
+        if key in _TASK_LIST_NAMES:
+            raw.extend(_unwrap(val, _TASK_LIST_NAMES))
+        elif _present(val):
+            raise DecodeError(f"expected BackupTaskSessions entities, got {key!r}")
+    items: list[RawEntity | str] = []
+    for item in raw:
+        fields = _lower(item)
+        if fields is None:
+            items.append(f"entity is a JSON {type(item).__name__}, not an object")
+        else:
+            items.append(RawEntity(fields, _json_links(fields.get("links"))))
+    paging = root.get("paginginfo")
+    return RawPage(_lower(paging), items)
+
+
+def _json_links(value: object) -> list[Fields]:
+    # A malformed Links value costs only the job and server names, never the entity.
+    try:
+        links = _unwrap(value, _LINK_LIST_NAMES)
+    except DecodeError:
+        return []
+    return [f for f in map(_lower, links) if f is not None]
