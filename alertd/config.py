@@ -275,12 +275,16 @@ def _format_errors(err: ValidationError) -> list[str]:
 def _cross_check(cfg: Config) -> list[str]:
     """Checks that need the whole document: names unique, references resolve, secrets readable."""
     problems = []
-    for section, items in (("sources", cfg.sources), ("receivers", cfg.receivers)):
+    sections: tuple[tuple[str, list[str]], ...] = (
+        ("sources", [s.name for s in cfg.sources]),
+        ("receivers", [r.name for r in cfg.receivers]),
+    )
+    for section, item_names in sections:
         seen: set[str] = set()
-        for i, item in enumerate(items):
-            if item.name in seen:
-                problems.append(f"{section}[{i}].name: duplicate name {item.name!r}")
-            seen.add(item.name)
+        for i, name in enumerate(item_names):
+            if name in seen:
+                problems.append(f"{section}[{i}].name: duplicate name {name!r}")
+            seen.add(name)
     names = {r.name for r in cfg.receivers}
     for i, route in enumerate(cfg.routes):
         for j, recv in enumerate(route.receivers):

@@ -1,0 +1,137 @@
+"""The middleware every request passes: request log, fault injection, Error bodies."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import struct
+from typing import NoReturn
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from alertd.simulator.auth import TOKEN_HEADER
+from alertd.simulator.context import BACKEND, Backend
+from alertd.simulator.faults import FaultAction
+from alertd.simulator.handlers import REALM, TOKEN_REJECTED, request_token
+from alertd.simulator.render import Renderer
+from alertd.simulator.requestlog import LoggedRequest
+from alertd.simulator.responses import EMError, error_response, renderer_for
+
+_PADDING = b" " * 65536
+
+
+@web.middleware
+async def em_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    backend = request.app[BACKEND]
+    entry = LoggedRequest(
+        method=request.method,
+        path=request.path,
+        query=dict(request.query),
+        status=None,
+        at=backend.clock(),
+        authenticated=request_token(request) is not None,
+    )
+    backend.log.append(entry)
+    action = backend.faults.before(request.path)
+    entry.fault = action.kind
+    if action.delay > 0:
+        await _pause(backend, action.delay)
+    renderer = renderer_for(request, backend.settings)
+    if action.kind == "reset":
+        _reset(request)
+    response = await _answer(request, handler, backend, renderer, action)
+    if (
+        isinstance(response, web.Response)
+        and 200 <= response.status < 300
+        and response.body
+        and backend.faults.malformed(request.path, _page(request))
+    ):
+        entry.fault = "malformed"
+        response = _truncated(response)
+    entry.status = response.status
+    return response
+
+
+async def _answer(
+    request: web.Request, handler: Handler, backend: Backend, renderer: Renderer, action: FaultAction
+) -> web.StreamResponse:
+    settings = backend.settings
+    if action.kind == "unauthorized":
+        return error_response(renderer, 401, TOKEN_REJECTED, settings, REALM)
+    if action.kind == "fail":
+        return error_response(renderer, action.status, action.message, settings)
+    if action.kind == "oversized":
+        return await _oversized(request, renderer, action, backend)
+    try:
+        return await handler(request)
+    except EMError as err:
+        return error_response(renderer, err.status, err.message, settings, err.headers)
+    except web.HTTPException as exc:  # routing: 404 unknown path, 405 wrong method
+        headers = {key: value for key, value in exc.headers.items() if key.lower() == "allow"}
+        return error_response(renderer, exc.status, exc.reason, settings, headers)
+
+
+async def _pause(backend: Backend, seconds: float) -> None:
+    """Sleep, but wake up at shutdown so a stopped simulator does not hang on slow answers."""
+    try:
+        async with asyncio.timeout(seconds):
+            await backend.stopping.wait()
+    except TimeoutError:
+        pass
+
+
+def _reset(request: web.Request) -> NoReturn:
+    """Drop the connection with a TCP RST and no answer at all."""
+    transport = request.transport
+    if transport is not None:
+        sock = transport.get_extra_info("socket")
+        if sock is not None:  # linger 0 turns close() into an RST instead of a FIN
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        transport.abort()
+    # aiohttp treats a cancelled handler as a vanished client: nothing is written or logged.
+    raise asyncio.CancelledError
+
+
+async def _oversized(
+    request: web.Request, renderer: Renderer, action: FaultAction, backend: Backend
+) -> web.StreamResponse:
+    """A 200 that starts like a query result and never ends before ``action.size`` bytes."""
+    response = web.StreamResponse(
+        status=200,
+        headers={
+            "Content-Type": f"{renderer.content_type}; charset=utf-8",
+            "Server": backend.settings.server_header,
+        },
+    )
+    if action.declare_length:
+        response.content_length = action.size
+    else:
+        response.enable_chunked_encoding()
+    await response.prepare(request)
+    head = renderer.oversized_prefix()[: action.size]
+    try:
+        await response.write(head)
+        sent = len(head)
+        while sent < action.size and not backend.stopping.is_set():
+            piece = _PADDING[: action.size - sent]
+            await response.write(piece)
+            sent += len(piece)
+        await response.write_eof()
+    except ConnectionError:
+        pass  # the client hung up, which is what a size cap should do
+    return response
+
+
+def _page(request: web.Request) -> int | None:
+    text = next((value for key, value in request.query.items() if key.lower() == "page"), "1")
+    return int(text) if text.isdigit() else None
+
+
+def _truncated(response: web.Response) -> web.Response:
+    body = bytes(response.body) if isinstance(response.body, bytes | bytearray) else b""
+    cut = web.Response(status=response.status, body=body[: len(body) // 2])
+    for key in ("Content-Type", "Server", TOKEN_HEADER, "Set-Cookie"):
+        if key in response.headers:
+            cut.headers[key] = response.headers[key]
+    return cut

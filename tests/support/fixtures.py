@@ -1,0 +1,28 @@
+"""pytest fixtures for the loopback servers; registered via ``pytest_plugins`` in tests/conftest.py.
+
+Plain (sync) fixtures: the servers run in their own threads, so they work with any event loop
+scope and from sync tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from .smtp import SmtpServer
+from .webhook import WebhookCollector
+
+
+@pytest.fixture
+def webhook() -> Iterator[WebhookCollector]:
+    """A running JSON webhook; ``.url`` is a ``json://`` URL, script answers with ``.script(500, ...)``."""
+    with WebhookCollector() as hook:
+        yield hook
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpServer]:
+    """A running loopback SMTP server; ``.url`` is an apprise ``mailto://`` URL, ``.stop()``/``.start()``."""
+    with SmtpServer() as server:
+        yield server

@@ -1,0 +1,234 @@
+"""Delivery through real apprise to loopback servers: outcomes, retry classes, secrets, throttle."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import structlog
+from support import Reply, SmtpServer, WebhookCollector
+from support.smtp import free_port
+
+from alertd.model import BodyFormat, NotifyType, RenderedMessage
+from alertd.notify import AppriseTarget, SendOutcome, TargetError
+
+pytest_plugins = ["support.fixtures"]
+
+CHAT = RenderedMessage(
+    title="[Failed] SQL Daily on vbr01: 1 failed",
+    body="**SQL Daily** on vbr01: 1 failed\n\n- ❌ **sql01** Failed: snapshot",
+    body_format=BodyFormat.MARKDOWN,
+    notify_type=NotifyType.FAILURE,
+)
+EMAIL = RenderedMessage(
+    title="[Warning] SQL Daily on vbr01: 1 warning",
+    body="<p>Job <strong>SQL Daily</strong></p><table><tr><td>sql01</td><td>Warning</td></tr></table>",
+    body_format=BodyFormat.HTML,
+    notify_type=NotifyType.WARNING,
+)
+SLACK = "slack://T1SECRETA/B2SECRETB/c3secretsecretsecretsecret/#alerts"
+WORKFLOWS = "workflows://prod-01.westeurope.logic.azure.com:443/wf0SECRETID/sigSECRETSIG0/"
+
+
+async def test_message_reaches_webhook(webhook: WebhookCollector) -> None:
+    """A chat message arrives at the json:// webhook with its title, body and type."""
+    outcome = await AppriseTarget("ops", 0, webhook.url).send(CHAT)
+    assert outcome == SendOutcome(ok=True, retryable=False, detail="delivered")
+    [payload] = webhook.received
+    assert payload["title"] == CHAT.title
+    assert "sql01" in payload["message"]
+    assert payload["type"] == "failure"
+
+
+@pytest.mark.parametrize(
+    ("reply", "retryable"),
+    [
+        (Reply(500), True),
+        (Reply(502), True),
+        (Reply(503, retry_after=30), True),
+        (Reply(429, retry_after=2), True),
+        (Reply(408), True),
+        (Reply(400, body="invalid_payload"), False),
+        (Reply(401), False),
+        (Reply(403, body="action_prohibited"), False),
+        (Reply(404, body="no_service"), False),
+        (Reply(410, body="channel_is_archived"), False),
+    ],
+)
+async def test_http_status_classification(webhook: WebhookCollector, reply: Reply, retryable: bool) -> None:
+    """5xx, 408 and 429 are retryable; other 4xx are permanent; the detail names the status."""
+    webhook.script(reply)
+    outcome = await AppriseTarget("ops", 0, webhook.url).send(CHAT)
+    assert not outcome.ok
+    assert outcome.retryable is retryable
+    assert f"error={reply.status}" in outcome.detail
+    assert webhook.statuses == [reply.status]  # apprise did not retry by itself
+
+
+async def test_unreachable_port_is_retryable() -> None:
+    """Connection refused is a retryable failure whose detail says so."""
+    outcome = await AppriseTarget("ops", 0, f"json://127.0.0.1:{free_port()}/hook").send(CHAT)
+    assert (outcome.ok, outcome.retryable) == (False, True)
+    assert "Connection refused" in outcome.detail
+
+
+async def test_slow_webhook_times_out_retryably(webhook: WebhookCollector) -> None:
+    """A send that exceeds its timeout returns a retryable outcome instead of hanging."""
+    webhook.script(Reply(200, delay=5))
+    outcome = await AppriseTarget("ops", 0, webhook.url).send(CHAT, timeout=0.3)
+    assert (outcome.ok, outcome.retryable) == (False, True)
+    assert "timed out after 0.3s" in outcome.detail
+
+
+async def test_apprise_retry_parameter_is_ignored(webhook: WebhookCollector) -> None:
+    """A ?retry= in the URL does not make apprise re-send: alertd owns retries."""
+    webhook.script(500, 200)
+    target = AppriseTarget("ops", 0, webhook.url + "?retry=3&wait=0.1")
+    assert not (await target.send(CHAT)).ok
+    assert webhook.statuses == [500]
+
+
+async def test_failing_target_does_not_resend_to_others() -> None:
+    """Each target has its own apprise object, so retrying one never re-sends to another."""
+    with WebhookCollector([500, 500]) as bad, WebhookCollector() as good:
+        targets = [AppriseTarget("ops", 0, bad.url), AppriseTarget("ops", 1, good.url)]
+        outcomes = [await t.send(CHAT) for t in targets]
+        assert [o.ok for o in outcomes] == [False, True]
+        assert not (await targets[0].send(CHAT)).ok  # the retry
+        assert (len(bad.received), len(good.received)) == (2, 1)
+
+
+async def test_email_arrives_with_subject_and_html(smtp_server: SmtpServer) -> None:
+    """An HTML message reaches the SMTP server as multipart/alternative with Subject = title."""
+    target = AppriseTarget("ops", 0, smtp_server.url)
+    assert target.kind == "email"
+    assert (await target.send(EMAIL)).ok
+    [msg] = smtp_server.messages
+    assert msg["Subject"] == EMAIL.title
+    assert msg.get_content_type() == "multipart/alternative"
+    html = msg.get_body(preferencelist=("html",))
+    text = msg.get_body(preferencelist=("plain",))
+    assert html is not None and "<strong>SQL Daily</strong>" in html.get_content()
+    assert text is not None and "SQL Daily" in text.get_content()
+    assert smtp_server.mails[0].rcpt_tos == ("ops@example.com",)
+
+
+async def test_smtp_down_then_up() -> None:
+    """SMTP down is a retryable failure; once the server is up the same target delivers."""
+    server = SmtpServer()
+    target = AppriseTarget("ops", 0, server.url)
+    down = await target.send(EMAIL)
+    assert (down.ok, down.retryable) == (False, True)
+    assert "Connection refused" in down.detail
+    with server:
+        assert (await target.send(EMAIL)).ok
+    assert len(server.messages) == 1
+
+
+async def test_smtp_temporary_rejection_is_retryable(smtp_server: SmtpServer) -> None:
+    """A 451 at DATA is a retryable failure, and nothing was stored."""
+    smtp_server.script("451 4.3.0 Try again later")
+    outcome = await AppriseTarget("ops", 0, smtp_server.url).send(EMAIL)
+    assert (outcome.ok, outcome.retryable) == (False, True)
+    assert smtp_server.attempts == 1
+    assert smtp_server.messages == []
+
+
+@pytest.mark.parametrize(
+    ("password", "ok", "retryable"), [("right-pw", True, False), ("wrong-pw", False, False)]
+)
+async def test_smtp_auth(password: str, ok: bool, retryable: bool) -> None:
+    """Credentials in a mailto URL log in; wrong ones are a permanent failure (535)."""
+    with SmtpServer(auth=("alertd", "right-pw")) as server:
+        url = server.url.replace("right-pw", password)
+        outcome = await AppriseTarget("ops", 0, url).send(EMAIL)
+        assert (outcome.ok, outcome.retryable) == (ok, retryable)
+        assert password not in outcome.detail
+        assert len(server.messages) == int(ok)
+
+
+@pytest.mark.parametrize(
+    ("url", "secret", "expect"),
+    [
+        ("hooks.slack.com/services/T0/B0/secretsecret", "secretsecret", "not a URL"),
+        ("nosuchservice://user:secretpw@host/secrettoken", "secret", "unsupported scheme nosuchservice://"),
+        ("slack://secrettokenvalue", "secrettokenvalue", "invalid slack:// URL"),
+        ("workflows://host.example.com/secretid/", "secretid", "invalid workflows:// URL"),
+        ("", "", "not a URL"),
+    ],
+)
+def test_invalid_url_raises_target_error_without_secret(
+    url: str, secret: str, expect: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A bad URL raises TargetError naming receiver[index] and the scheme, never the secret."""
+    with pytest.raises(TargetError) as err:
+        AppriseTarget("ops", 2, url)
+    assert "ops[2]" in str(err.value)
+    assert expect in str(err.value)
+    if secret:
+        assert secret not in str(err.value)
+        assert secret not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("url", "secrets"),
+    [
+        (SLACK, ["T1SECRETA", "B2SECRETB", "c3secretsecretsecretsecret"]),
+        (WORKFLOWS, ["wf0SECRETID", "sigSECRETSIG0"]),
+        ("mailtos://alertd:pa55w0rd-secret@smtp.example.com?to=ops@example.com", ["pa55w0rd-secret"]),
+        ("json://user:jsonpassword@127.0.0.1:9/hook", ["jsonpassword"]),
+    ],
+)
+def test_privacy_url_hides_tokens(url: str, secrets: list[str]) -> None:
+    """privacy_url (the only URL form alertd shows) masks tokens and passwords."""
+    target = AppriseTarget("ops", 0, url)
+    for secret in secrets:
+        assert secret not in target.privacy_url
+        assert secret not in repr(target)
+    assert target.name == "ops[0]"
+
+
+@pytest.mark.parametrize(
+    ("url", "default_throttle"),
+    [(WORKFLOWS, 5.5), ("mailtos://alertd:pw@smtp.example.com?to=ops@example.com", 5.5), (SLACK, 1.2)],
+)
+def test_apprise_throttle_is_disabled(url: str, default_throttle: float) -> None:
+    """apprise's blocking per-plugin throttle (5.5 s for workflows/email) is switched off."""
+    target = AppriseTarget("ops", 0, url)
+    assert type(target._plugin).request_rate_per_sec == default_throttle  # what we override
+    assert target.throttle_seconds == 0
+    assert target._plugin.retry == 0
+
+
+@pytest.mark.parametrize(
+    ("url", "kind", "body_format"),
+    [
+        ("mailto://127.0.0.1:25?from=a@example.com&to=b@example.com&mode=insecure", "email", BodyFormat.HTML),
+        ("mailtos://u:p@smtp.example.com?to=ops@example.com", "email", BodyFormat.HTML),
+        ("sendgrid://apikey:alertd@example.com/ops@example.com", "email", BodyFormat.HTML),
+        (SLACK, "chat", BodyFormat.MARKDOWN),
+        (WORKFLOWS, "chat", BodyFormat.MARKDOWN),
+        ("json://127.0.0.1:9/hook", "chat", BodyFormat.MARKDOWN),
+    ],
+)
+def test_kind_and_body_format(url: str, kind: str, body_format: BodyFormat) -> None:
+    """Email plugins are kind "email" (HTML); everything else is "chat" (Markdown)."""
+    target = AppriseTarget("ops", 0, url)
+    assert (target.kind, target.body_format_for_kind) == (kind, body_format)
+
+
+async def test_secrets_stay_out_of_details_and_logs(caplog: pytest.LogCaptureFixture) -> None:
+    """Failure details and every log line (apprise DEBUG included) show only the privacy URL."""
+    caplog.set_level(logging.DEBUG)
+    with WebhookCollector([500]) as hook:
+        url = hook.url.replace("json://", "json://alertd:hooksecret99@")
+        target = AppriseTarget("ops", 0, url)
+        with structlog.testing.capture_logs() as events:
+            failed = await target.send(CHAT)
+            delivered = await target.send(CHAT)
+    assert not failed.ok and delivered.ok
+    assert "hooksecret99" not in failed.detail
+    assert "hooksecret99" not in caplog.text
+    assert "hooksecret99" not in repr(events)
+    assert {e["url"] for e in events} == {target.privacy_url}
+    assert hook.requests[0].headers["Authorization"].startswith("Basic ")  # the secret was used
