@@ -19,7 +19,9 @@ EXIT_CONFIG = 2
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="alertd", description="Alerts for failed and warning Veeam backup task sessions.")
+    parser = argparse.ArgumentParser(
+        prog="alertd", description="Alerts for failed and warning Veeam backup task sessions."
+    )
     parser.add_argument("--version", action="version", version=f"alertd {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -30,7 +32,9 @@ def _parser() -> argparse.ArgumentParser:
 
     with_config("run", "run in the foreground until SIGTERM/SIGINT (SIGHUP reloads)")
     once = with_config("once", "one poll and delivery cycle, groups flushed at once")
-    once.add_argument("--deliver-timeout", type=float, default=60.0, help="seconds to keep retrying deliveries")
+    once.add_argument(
+        "--deliver-timeout", type=float, default=60.0, help="seconds to keep retrying deliveries"
+    )
     with_config("check-config", "validate the configuration and print every problem")
     notify = with_config("test-notify", "send a test message to every URL of a receiver")
     notify.add_argument("receiver")
@@ -41,7 +45,10 @@ def _parser() -> argparse.ArgumentParser:
     rtest.add_argument("labels", nargs="*", metavar="LABEL=VALUE")
     history = with_config("history", "what was sent, where, when, after how many attempts")
     history.add_argument("--limit", type=int, default=30)
-    sub.add_parser("demo", help="run alertd against the built-in EM simulator and show alerts arriving")
+    demo = sub.add_parser(
+        "demo", help="run alertd against the built-in EM simulator and show alerts arriving"
+    )
+    demo.add_argument("--for", dest="duration", type=float, default=None, help="stop after this many seconds")
     health = sub.add_parser("healthcheck", help="exit 0 when the local /healthz answers (for Docker)")
     health.add_argument("--url", default="http://127.0.0.1:9478/healthz")
     return parser
@@ -73,8 +80,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if command == "demo":
             from alertd.demo import run_demo
 
-            configure("info", "auto")
-            return run_demo()
+            configure("info", "console")
+            return run_demo(args.duration)
         if command == "routes":
             if args.routes_command != "test":
                 print("usage: alertd routes test [--config PATH] LABEL=VALUE ...", file=sys.stderr)
@@ -92,7 +99,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         from alertd.runtime import validate_fully
 
         validate_fully(cfg)
-        return run_daemon(cfg, path, once=command == "once", deliver_timeout=args.deliver_timeout if command == "once" else 0)
+        return run_daemon(
+            cfg,
+            path,
+            once=command == "once",
+            deliver_timeout=args.deliver_timeout if command == "once" else 0,
+        )
     except ConfigError as err:
         return _print_problems(err)
     except KeyboardInterrupt:
@@ -120,7 +132,9 @@ def _routes_test(args: argparse.Namespace) -> int:
     for item in args.labels:
         name, sep, value = item.partition("=")
         if not sep or name not in (*MATCHER_LABELS, "job_session"):
-            print(f"{item}: expected LABEL=VALUE with LABEL one of {', '.join(MATCHER_LABELS)}", file=sys.stderr)
+            print(
+                f"{item}: expected LABEL=VALUE with LABEL one of {', '.join(MATCHER_LABELS)}", file=sys.stderr
+            )
             return EXIT_CONFIG
         labels[name] = value
     matched = match_routes(compile_routes(cfg.routes), labels)
@@ -151,7 +165,9 @@ def _test_notify(cfg: Config, receiver: str) -> int:
         all_ok = True
         for info in targets.by_receiver[receiver]:
             target = targets.by_name[info.name]
-            outcome = await target.send(renderer.render_test(receiver, info.kind), timeout=cfg.delivery.send_timeout.total_seconds())
+            outcome = await target.send(
+                renderer.render_test(receiver, info.kind), timeout=cfg.delivery.send_timeout.total_seconds()
+            )
             status = "ok" if outcome.ok else f"FAILED: {outcome.detail}"
             print(f"{info.name} {target.privacy_url}: {status}")
             all_ok = all_ok and outcome.ok

@@ -58,7 +58,7 @@ class _Strict(BaseModel):
 
 def _expand(path: str) -> Path:
     """Expand ``$CREDENTIALS_DIRECTORY`` and friends so systemd credentials and Docker secrets work."""
-    return Path(os.path.expandvars(os.path.expanduser(path)))
+    return Path(os.path.expandvars(path)).expanduser()
 
 
 def _read_secret_file(path: str) -> str:
@@ -147,7 +147,9 @@ class ReceiverConfig(_Strict):
         found = [u.get_secret_value() for u in self.urls]
         if self.urls_file is not None:
             text = _read_secret_file(self.urls_file)
-            found += [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+            found += [
+                ln.strip() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")
+            ]
         return found
 
 
@@ -260,7 +262,9 @@ def _format_errors(err: ValidationError) -> list[str]:
     for item in items:
         loc = tuple(p for p in item["loc"] if p not in ("function-after",))
         # pydantic also says "too short" for a list whose only items were invalid: noise.
-        if item["type"] == "too_short" and any(o["loc"][: len(loc)] == loc and len(o["loc"]) > len(loc) for o in items):
+        if item["type"] == "too_short" and any(
+            o["loc"][: len(loc)] == loc and len(o["loc"]) > len(loc) for o in items
+        ):
             continue
         msg = item["msg"]
         if item["type"] == "extra_forbidden":
@@ -285,14 +289,27 @@ def _cross_check(cfg: Config) -> list[str]:
             if name in seen:
                 problems.append(f"{section}[{i}].name: duplicate name {name!r}")
             seen.add(name)
+    return problems + _check_references(cfg) + _check_secret_files(cfg)
+
+
+def _check_references(cfg: Config) -> list[str]:
+    problems = []
     names = {r.name for r in cfg.receivers}
     for i, route in enumerate(cfg.routes):
         for j, recv in enumerate(route.receivers):
             if recv not in names:
                 problems.append(f"routes[{i}].receivers[{j}]: unknown receiver {recv!r}")
-    for key, value in (("delivery.fallback", cfg.delivery.fallback), ("self_alerts.receiver", cfg.self_alerts.receiver)):
+    for key, value in (
+        ("delivery.fallback", cfg.delivery.fallback),
+        ("self_alerts.receiver", cfg.self_alerts.receiver),
+    ):
         if value is not None and value not in names:
             problems.append(f"{key}: unknown receiver {value!r}")
+    return problems
+
+
+def _check_secret_files(cfg: Config) -> list[str]:
+    problems = []
     for i, src in enumerate(cfg.sources):
         if src.password_file is not None:
             try:
@@ -344,5 +361,7 @@ def load_config(path: Path) -> Config:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError([f"{path}: the top level must be a mapping of keys (sources, receivers, routes, ...)"])
+        raise ConfigError(
+            [f"{path}: the top level must be a mapping of keys (sources, receivers, routes, ...)"]
+        )
     return load_document(data)

@@ -100,9 +100,10 @@ class Daemon:
             await self.delivery.stop(STOP_GRACE_S)
             watchdog.cancel()
             await asyncio.gather(watchdog, return_exceptions=True)
+            pending = self._outbox_depth()
         finally:
             await self.close()
-        log.info("alertd_stopped", outbox_pending=self._outbox_depth())
+        log.info("alertd_stopped", outbox_pending=pending)
         return 0
 
     async def once(self, deliver_timeout: float = 60.0) -> int:
@@ -137,7 +138,9 @@ class Daemon:
 
     def _start_polls(self) -> None:
         for source in self.cfg.sources:
-            self._poll_tasks[source.name] = asyncio.create_task(self._poll_loop(source.name), name=f"poll:{source.name}")
+            self._poll_tasks[source.name] = asyncio.create_task(
+                self._poll_loop(source.name), name=f"poll:{source.name}"
+            )
 
     async def _poll_loop(self, name: str) -> None:
         loop = asyncio.get_running_loop()
@@ -163,10 +166,14 @@ class Daemon:
         try:
             result = await self.pipeline.poll(source, client, self.clock())
         except EMError as err:
-            log.error("poll_failed", source=source.name, kind=err.kind, error=str(err), note="retried next poll")
+            log.error(
+                "poll_failed", source=source.name, kind=err.kind, error=str(err), note="retried next poll"
+            )
             result = PollResult(source.name, False, error_kind=err.kind, error=str(err))
         except StateError as err:
-            log.error("poll_failed", source=source.name, kind="state", error=str(err), note="nothing marked seen")
+            log.error(
+                "poll_failed", source=source.name, kind="state", error=str(err), note="nothing marked seen"
+            )
             result = PollResult(source.name, False, error_kind="state", error=str(err))
         except Exception as err:  # a bug in one poll must not end the daemon; it is retried next poll
             log.exception("poll_crashed", source=source.name, error=repr(err))
@@ -178,7 +185,11 @@ class Daemon:
     def _self_monitor(self, name: str, result: PollResult) -> None:
         now = self.clock()
         health, action = observe(
-            self.health.get(name, SourceHealth()), ok=result.ok, now=now, after=self.cfg.self_alerts.after, error=result.error
+            self.health.get(name, SourceHealth()),
+            ok=result.ok,
+            now=now,
+            after=self.cfg.self_alerts.after,
+            error=result.error,
         )
         previous = self.health.get(name, SourceHealth())
         self.health[name] = health
@@ -193,9 +204,13 @@ class Daemon:
         log.warning("self_alert", source=name, action=action.value, receiver=receiver)
 
     def _enqueue(self, receiver: str, key: str, message: RenderedMessage) -> None:
-        deliveries = tuple(PlannedDelivery(receiver, t.name, message) for t in self.targets.by_receiver.get(receiver, ()))
+        deliveries = tuple(
+            PlannedDelivery(receiver, t.name, message) for t in self.targets.by_receiver.get(receiver, ())
+        )
         try:
-            self.store.add_message(key, PlannedMessage(receiver, 1, 0, message.title, deliveries), self.clock())
+            self.store.add_message(
+                key, PlannedMessage(receiver, 1, 0, message.title, deliveries), self.clock()
+            )
         except StateError as err:
             log.error("outbox_write_failed", receiver=receiver, error=str(err))
             return
@@ -210,7 +225,9 @@ class Daemon:
         message = self.renderer.render_dead_letter(
             row.receiver, url, row.message.title, reason, row.attempts + 1, row.created_at
         )
-        deliveries = tuple(PlannedDelivery(fallback, t.name, message) for t in self.targets.by_receiver.get(fallback, ()))
+        deliveries = tuple(
+            PlannedDelivery(fallback, t.name, message) for t in self.targets.by_receiver.get(fallback, ())
+        )
         return PlannedMessage(fallback, 1, 0, message.title, deliveries)
 
     async def _flush_loop(self) -> None:
@@ -256,7 +273,9 @@ class Daemon:
             sdnotify.ready("reload rejected; running the previous configuration")
             return False
         if state_path(cfg) != state_path(self.cfg):
-            log.warning("config_reload_state_path_ignored", note="a new state.path takes effect after a restart")
+            log.warning(
+                "config_reload_state_path_ignored", note="a new state.path takes effect after a restart"
+            )
         old_sources = {s.name: s for s in self.cfg.sources}
         self.cfg = cfg
         self.targets = targets
@@ -300,7 +319,9 @@ class Daemon:
         return True, "ok"
 
 
-def run_daemon(cfg: Config, config_path: Path | None, *, once: bool = False, deliver_timeout: float = 60.0) -> int:
+def run_daemon(
+    cfg: Config, config_path: Path | None, *, once: bool = False, deliver_timeout: float = 60.0
+) -> int:
     """Run the daemon (or one cycle) in a fresh event loop."""
 
     async def main() -> int:
@@ -312,6 +333,3 @@ def run_daemon(cfg: Config, config_path: Path | None, *, once: bool = False, del
     except StateError as err:
         print(f"alertd: {err}", file=sys.stderr)
         return 1
-
-
-

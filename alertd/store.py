@@ -185,7 +185,7 @@ class Store:
             # Create the file 0600 before SQLite does; its -wal and -shm files copy this mode.
             fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600)
             os.close(fd)
-            os.chmod(self.path, 0o600)
+            self.path.chmod(0o600)
         db = sqlite3.connect(self.path, isolation_level=None, timeout=5.0)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
@@ -243,7 +243,9 @@ class Store:
         for i in range(0, len(uids), 500):
             chunk = uids[i : i + 500]
             marks = ",".join("?" * len(chunk))
-            rows = self._db.execute(f"SELECT uid FROM alerts WHERE source=? AND uid IN ({marks})", (source, *chunk))
+            rows = self._db.execute(
+                f"SELECT uid FROM alerts WHERE source=? AND uid IN ({marks})", (source, *chunk)
+            )
             seen.update(r[0] for r in rows)
         fresh: dict[str, TaskSession] = {}
         for s in sessions:
@@ -288,7 +290,14 @@ class Store:
                     "INSERT INTO members (source, uid, group_key, receivers, group_wait, added_at) "
                     "VALUES (?,?,?,?,?,?)",
                     [
-                        (source, m.uid, m.group_key, json.dumps(m.receivers), m.group_wait.total_seconds(), stamp)
+                        (
+                            source,
+                            m.uid,
+                            m.group_key,
+                            json.dumps(m.receivers),
+                            m.group_wait.total_seconds(),
+                            stamp,
+                        )
                         for m in members
                     ],
                 )
@@ -301,7 +310,9 @@ class Store:
                 self._prune(db, source, prune_before, now - keep_history)
         return added
 
-    def _prune(self, db: sqlite3.Connection, source: str, ended_before: datetime, history_before: datetime) -> None:
+    def _prune(
+        self, db: sqlite3.Connection, source: str, ended_before: datetime, history_before: datetime
+    ) -> None:
         """Forget alerts no poll can return again, once their history is old and nothing is pending."""
         db.execute(
             "DELETE FROM alerts WHERE source=? AND end_time < ? AND first_seen < ? "
@@ -358,7 +369,9 @@ class Store:
         ).fetchone()
         return int(row[0]), int(row[1])
 
-    def flush_group(self, group_key: str, member_ids: Sequence[int], messages: Sequence[PlannedMessage], now: datetime) -> None:
+    def flush_group(
+        self, group_key: str, member_ids: Sequence[int], messages: Sequence[PlannedMessage], now: datetime
+    ) -> None:
         """Turn open members into messages and outbox rows, in one transaction."""
         stamp = _ts(now)
         with self._tx() as db:
@@ -429,7 +442,9 @@ class Store:
 
     def pending_targets(self) -> set[str]:
         """Targets that have something pending."""
-        return {r[0] for r in self._db.execute("SELECT DISTINCT target FROM deliveries WHERE status='pending'")}
+        return {
+            r[0] for r in self._db.execute("SELECT DISTINCT target FROM deliveries WHERE status='pending'")
+        }
 
     def outbox_depth(self) -> int:
         """How many outbox rows are pending."""
@@ -493,7 +508,18 @@ class Store:
             "ORDER BY m.id DESC, d.id LIMIT ?",
             (limit,),
         )
-        keys = ("message", "created_at", "receiver", "title", "alerts", "target", "status", "attempts", "finished_at", "error")
+        keys = (
+            "message",
+            "created_at",
+            "receiver",
+            "title",
+            "alerts",
+            "target",
+            "status",
+            "attempts",
+            "finished_at",
+            "error",
+        )
         return [dict(zip(keys, r, strict=True)) for r in rows]
 
     def alert_deliveries(self, source: str, uid: str) -> list[dict[str, object]]:

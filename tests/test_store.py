@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import stat
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from factories import T0, session
 
 from alertd.model import BodyFormat, NotifyType, RenderedMessage
 from alertd.store import SCHEMA_VERSION, NewMember, PlannedDelivery, PlannedMessage, StateError, Store
-from factories import T0, session
 
 MSG = RenderedMessage("title", "body", BodyFormat.MARKDOWN, NotifyType.FAILURE)
 
@@ -25,13 +24,13 @@ def test_file_mode_and_wal(tmp_path: Path) -> None:
     """The state file is created 0600 (directory 0700) and runs in WAL mode."""
     store = Store(tmp_path / "sub" / "state.db")
     store.record_poll("em1", [], T0, T0)
-    assert stat.S_IMODE(os.stat(tmp_path / "sub" / "state.db").st_mode) == 0o600
-    assert stat.S_IMODE(os.stat(tmp_path / "sub").st_mode) == 0o700
+    assert stat.S_IMODE((tmp_path / "sub" / "state.db").stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "sub").stat().st_mode) == 0o700
     assert store._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     for extra in ("state.db-wal", "state.db-shm"):
         path = tmp_path / "sub" / extra
         if path.exists():
-            assert stat.S_IMODE(os.stat(path).st_mode) & 0o077 == 0
+            assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0
     assert store.schema_version() == SCHEMA_VERSION
 
 
@@ -72,7 +71,9 @@ def test_failed_transaction_records_nothing(tmp_path: Path) -> None:
     store = Store(tmp_path / "state.db")
     good = session("a")
     bad_member = NewMember(good.uid, "g", ("ops",), timedelta(seconds=1))
-    store._db.execute("CREATE TRIGGER boom BEFORE INSERT ON members BEGIN SELECT RAISE(ABORT, 'disk full'); END")
+    store._db.execute(
+        "CREATE TRIGGER boom BEFORE INSERT ON members BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+    )
     with pytest.raises(StateError, match="disk full"):
         store.record_poll("em1", [(good, "routed", [bad_member])], T0, T0)
     assert store.watermark("em1") is None
@@ -86,7 +87,14 @@ def test_pruning_keeps_size_bounded(tmp_path: Path) -> None:
     for day in range(5):
         now = T0 + timedelta(days=day)
         batch = [session(f"vm{day}-{i}", end=now) for i in range(50)]
-        store.record_poll("em1", [(s, "routed", []) for s in batch], now, now, prune_before=now - timedelta(minutes=30), keep_history=keep)
+        store.record_poll(
+            "em1",
+            [(s, "routed", []) for s in batch],
+            now,
+            now,
+            prune_before=now - timedelta(minutes=30),
+            keep_history=keep,
+        )
     assert store.alert_count() == 50
 
 
@@ -96,7 +104,9 @@ def test_outbox_lifecycle(tmp_path: Path) -> None:
     s1 = session("a")
     store.record_poll("em1", [(s1, "routed", [member(s1.uid)])], T0, T0)
     open_ = store.open_members()
-    planned = PlannedMessage("ops", 1, 1, "title", (PlannedDelivery("ops", "ops[0]", MSG), PlannedDelivery("ops", "ops[1]", MSG)))
+    planned = PlannedMessage(
+        "ops", 1, 1, "title", (PlannedDelivery("ops", "ops[0]", MSG), PlannedDelivery("ops", "ops[1]", MSG))
+    )
     store.flush_group("g1", [m.id for m in open_], [planned], T0)
     assert store.open_members() == []
     assert store.group_history("g1", "ops") == (1, 1)
@@ -108,7 +118,10 @@ def test_outbox_lifecycle(tmp_path: Path) -> None:
     store.mark_dead(rows[1].id, T0, "gave up", report)
     assert [r.target for r in store.pending_deliveries()] == ["pager[0]"]
     history = store.alert_deliveries("em1", s1.uid)
-    assert [(h["target"], h["status"], h["attempts"]) for h in history] == [("ops[0]", "sent", 2), ("ops[1]", "dead", 0)]
+    assert [(h["target"], h["status"], h["attempts"]) for h in history] == [
+        ("ops[0]", "sent", 2),
+        ("ops[1]", "dead", 0),
+    ]
 
 
 def test_unreadable_path_is_clear(tmp_path: Path) -> None:
