@@ -24,7 +24,7 @@ from alertd.em.client import EMClient, EMError
 from alertd.httpd import HttpServer, start_http
 from alertd.metrics import Metrics
 from alertd.model import RenderedMessage
-from alertd.pipeline import Pipeline, PollResult
+from alertd.pipeline import Kind, Pipeline, PollResult
 from alertd.runtime import Targets, build_client, build_renderer, build_targets, state_path
 from alertd.selfmon import Action, SourceHealth, observe
 from alertd.store import Delivery, PlannedDelivery, PlannedMessage, StateError, Store
@@ -199,18 +199,30 @@ class Daemon:
         since = previous.failing_since or now
         recovered = action is Action.RECOVER
         problem = previous.last_error if recovered else (result.error or "unknown error")
-        message = self.renderer.render_self_alert(name, problem or "", since, recovered)
-        self._enqueue(receiver, f"self|{name}|{'recovered' if recovered else 'failing'}", message)
+        key = f"self|{name}|{'recovered' if recovered else 'failing'}"
+        self._enqueue(
+            receiver,
+            key,
+            lambda kind: self.renderer.render_self_alert(
+                name, problem or "", since, recovered, kind=kind, for_receiver=receiver
+            ),
+        )
         log.warning("self_alert", source=name, action=action.value, receiver=receiver)
 
-    def _enqueue(self, receiver: str, key: str, message: RenderedMessage) -> None:
-        deliveries = tuple(
-            PlannedDelivery(receiver, t.name, message) for t in self.targets.by_receiver.get(receiver, ())
-        )
+    def _planned(self, receiver: str, render: Callable[[Kind], RenderedMessage]) -> PlannedMessage:
+        """One message to every target of ``receiver``, rendered once per kind of target."""
+        rendered: dict[Kind, RenderedMessage] = {}
+        deliveries = []
+        for target in self.targets.by_receiver.get(receiver, ()):
+            if target.kind not in rendered:
+                rendered[target.kind] = render(target.kind)
+            deliveries.append(PlannedDelivery(receiver, target.name, rendered[target.kind]))
+        title = next(iter(rendered.values())).title if rendered else receiver
+        return PlannedMessage(receiver, 1, 0, title, tuple(deliveries))
+
+    def _enqueue(self, receiver: str, key: str, render: Callable[[Kind], RenderedMessage]) -> None:
         try:
-            self.store.add_message(
-                key, PlannedMessage(receiver, 1, 0, message.title, deliveries), self.clock()
-            )
+            self.store.add_message(key, self._planned(receiver, render), self.clock())
         except StateError as err:
             log.error("outbox_write_failed", receiver=receiver, error=str(err))
             return
@@ -222,13 +234,19 @@ class Daemon:
             return None
         target = self.targets.by_name.get(row.target)
         url = target.privacy_url if target is not None else row.target
-        message = self.renderer.render_dead_letter(
-            row.receiver, url, row.message.title, reason, row.attempts + 1, row.created_at
+        return self._planned(
+            fallback,
+            lambda kind: self.renderer.render_dead_letter(
+                row.receiver,
+                url,
+                row.message.title,
+                reason,
+                row.attempts + 1,
+                row.created_at,
+                kind=kind,
+                for_receiver=fallback,
+            ),
         )
-        deliveries = tuple(
-            PlannedDelivery(fallback, t.name, message) for t in self.targets.by_receiver.get(fallback, ())
-        )
-        return PlannedMessage(fallback, 1, 0, message.title, deliveries)
 
     async def _flush_loop(self) -> None:
         while True:

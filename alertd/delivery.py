@@ -198,7 +198,9 @@ class DeliveryService:
         target = self._targets.get(row.target)
         if target is None:
             reason = "target no longer in the configuration"
-            log.error("delivery_dead", target=row.target, receiver=row.receiver, delivery=row.id, reason=reason)
+            log.error(
+                "delivery_dead", target=row.target, receiver=row.receiver, delivery=row.id, reason=reason
+            )
             self._dead(row, reason)
             return
 
@@ -206,7 +208,9 @@ class DeliveryService:
             return self._clock() - row.created_at >= self._cfg.retry_for
 
         backoff = wait_exponential_jitter(
-            multiplier=self._initial_backoff, max=self._cfg.max_backoff.total_seconds(), jitter=self._initial_backoff
+            multiplier=self._initial_backoff,
+            max=self._cfg.max_backoff.total_seconds(),
+            jitter=self._initial_backoff,
         )
 
         def log_retry(state: RetryCallState) -> None:
@@ -233,7 +237,11 @@ class DeliveryService:
         outcome: Outcome | None = await retrying(self._attempt, row, target)
         if outcome is None or outcome.ok:
             return
-        reason = outcome.detail if not outcome.retryable else f"gave up after {self._cfg.retry_for}: {outcome.detail}"
+        reason = (
+            outcome.detail
+            if not outcome.retryable
+            else f"gave up after {self._cfg.retry_for}: {outcome.detail}"
+        )
         log.error("delivery_dead", target=row.target, url=target.privacy_url, delivery=row.id, reason=reason)
         self._dead(row, reason)
 
@@ -247,7 +255,13 @@ class DeliveryService:
         if outcome.ok:
             self._store.mark_sent(row.id, now)
             self._metrics.delivery(row.receiver, "sent")
-            log.info("delivery_sent", target=row.target, url=target.privacy_url, delivery=row.id, title=row.message.title)
+            log.info(
+                "delivery_sent",
+                target=row.target,
+                url=target.privacy_url,
+                delivery=row.id,
+                title=row.message.title,
+            )
         else:
             self._store.record_attempt(row.id, now, outcome.detail)
             self._metrics.delivery(row.receiver, "failed")

@@ -82,10 +82,14 @@ def parse_matcher(text: str, known_labels: tuple[str, ...] | None = None) -> Mat
     """
     found = _SYNTAX.match(text)
     if not found:
-        raise MatcherError(f"invalid matcher {text!r}: expected label, operator (= != =~ !~ >= > <= <), value")
+        raise MatcherError(
+            f"invalid matcher {text!r}: expected label, operator (= != =~ !~ >= > <= <), value"
+        )
     name, op_text, raw = found.groups()
     if known_labels is not None and name not in known_labels:
-        raise MatcherError(f"invalid matcher {text!r}: unknown label {name!r} (known: {', '.join(known_labels)})")
+        raise MatcherError(
+            f"invalid matcher {text!r}: unknown label {name!r} (known: {', '.join(known_labels)})"
+        )
     value = _unquote(raw, text)
     op = Op(op_text)
     regex = None

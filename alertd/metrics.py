@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import platform
 import time
-from datetime import datetime
 from collections.abc import Callable, Iterable
+from datetime import datetime
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,

@@ -75,11 +75,13 @@ _SCHEME = re.compile(r"\s*([A-Za-z][A-Za-z0-9+.\-]{0,31})://")
 _HTTP_STATUS = re.compile(r"\berror=(\d{3})\b")
 # smtplib exceptions print as "(451, b'4.3.0 Try later')" or "{'rcpt': (550, b'...')}".
 _SMTP_REPLY = re.compile(r"\((\d{3}), b?['\"]")
-_TRANSIENT_TEXT = re.compile(
-    r"connection error|connection refused|connection reset|timed out|timeout|temporar|"
-    r"name or service not known|network is unreachable|no route to host|max retries exceeded",
+_FAILURE_TEXT = re.compile(
+    r"error=|fail|error|refused|timed out|timeout|invalid|could not|unable|exception|\(\d{3}, b",
     re.IGNORECASE,
 )
+_NOISE = re.compile(r"\S+ (POST|GET|PUT) URL:|\S+ Payload:|Throttling|Applying|Connecting|Securing")
+_RESPONSE_DETAILS = re.compile(r"Response Details: (b?'.*'|b?\".*\")$")
+_RESPONSE_MAX = 160
 _ANY_URL = re.compile(r"\b([a-z][a-z0-9+.\-]*://[^/\s'\"?#]*)[^\s'\"]*", re.IGNORECASE)
 _URL_PATH = re.compile(r"(\burl: )\S+", re.IGNORECASE)
 _DETAIL_MAX = 500
@@ -142,6 +144,7 @@ class AppriseTarget:
     """
 
     def __init__(self, receiver: str, index: int, url: str) -> None:
+        """Build the apprise plugin for ``url``; raise ``TargetError`` (without the URL) if unusable."""
         self.receiver = receiver
         self.index = index
         scheme = safe_scheme(url)
@@ -180,7 +183,7 @@ class AppriseTarget:
         self._apprise = apprise.Apprise(asset=asset)
         if not self._apprise.add(plugin):  # pragma: no cover - add() of a plugin object succeeds
             raise TargetError(f"{where}: apprise refused the {scheme}:// URL")
-        self._scheme = scheme
+        self.scheme = scheme
         self._secrets = _secret_parts(url, self.privacy_url)
         self._lock = asyncio.Lock()
 
@@ -222,7 +225,7 @@ class AppriseTarget:
 
     # ``timeout`` is apprise's own per-call deadline, not an asyncio cancel scope: apprise cannot
     # cancel a plugin's worker thread, it marks the result TIMEOUT and stops waiting.
-    async def send(self, msg: RenderedMessage, timeout: float = 30) -> SendOutcome:  # noqa: ASYNC109
+    async def send(self, msg: RenderedMessage, timeout: float = 30) -> SendOutcome:
         """Send one message; never raises for a delivery failure (the outcome says what happened)."""
         async with self._lock:
             try:
@@ -273,17 +276,20 @@ class AppriseTarget:
 
 
 def _useful_lines(messages: Iterable[str]) -> list[str]:
-    """Warnings plus DEBUG exception text; not payload dumps or request URLs."""
+    """apprise's failure lines plus DEBUG exception text and a short response body.
+
+    Payload dumps and request URLs (DEBUG) are dropped; they are noise and may carry tokens.
+    """
     out: list[str] = []
     for message in messages:
         text = " ".join(message.split())
-        keep = (
-            _HTTP_STATUS.search(text)
-            or _SMTP_REPLY.search(text)
-            or text.startswith("Socket Exception:")
-            or re.search(r"fail|error|refused|timed out|invalid|could not|unable", text, re.IGNORECASE)
-        )
-        if not keep or re.match(r"(JSON|.* POST URL|.* Payload|Response Details)", text):
+        response = _RESPONSE_DETAILS.match(text)
+        if response and response.group(1) in ("b''", "''"):
+            continue
+        if response:
+            # Slack and Teams explain 4xx in the body ("no_service", "channel_is_archived").
+            text = "response: " + response.group(1)[:_RESPONSE_MAX]
+        elif _NOISE.match(text) or not _FAILURE_TEXT.search(text):
             continue
         if text not in out:
             out.append(text)

@@ -97,12 +97,16 @@ class Pipeline:
         Nothing is recorded unless every page was read: a failed cycle is read again next time.
         """
         watermark = self.store.watermark(source.name)
-        window = poll_window(watermark, overlap=source.overlap, initial_lookback=source.initial_lookback, now=now)
+        window = poll_window(
+            watermark, overlap=source.overlap, initial_lookback=source.initial_lookback, now=now
+        )
         sessions = await client.query_task_sessions(failed_filter(window.start, source.results))
         # EM's filter already asks for these; checking again keeps a lax server from causing alerts
         # on running or successful sessions.
         final = [
-            s for s in sessions if s.state == "Completed" and s.result in source.results and s.end_time is not None
+            s
+            for s in sessions
+            if s.state == "Completed" and s.result in source.results and s.end_time is not None
         ]
         fresh = self.store.unseen(source.name, final)
         records = []
@@ -113,7 +117,11 @@ class Pipeline:
             if not routes:
                 unrouted += 1
                 log.warning(
-                    "alert_unrouted", source=source.name, uid=session.uid, vm=session.vm, job=session.job_name,
+                    "alert_unrouted",
+                    source=source.name,
+                    uid=session.uid,
+                    vm=session.vm,
+                    job=session.job_name,
                     note="no route matched; add a catch-all route",
                 )
             members = [NewMember(session.uid, r.group_key(labels), r.receivers, r.group_wait) for r in routes]
@@ -131,7 +139,13 @@ class Pipeline:
                 if count:
                     self.metrics.alerts(source.name, result, count)
         if added:
-            log.info("alerts_new", source=source.name, new=added, read=len(sessions), window_start=window.start.isoformat())
+            log.info(
+                "alerts_new",
+                source=source.name,
+                new=added,
+                read=len(sessions),
+                window_start=window.start.isoformat(),
+            )
         return PollResult(source.name, True, read=len(sessions), new=added)
 
     def flush(self, now: datetime, *, flush_all: bool = False) -> int:
@@ -146,7 +160,13 @@ class Pipeline:
                 continue
             written += len(messages)
             for msg in messages:
-                log.info("group_flushed", group=group.key, receiver=msg.receiver, alerts=msg.alert_count, title=msg.title)
+                log.info(
+                    "group_flushed",
+                    group=group.key,
+                    receiver=msg.receiver,
+                    alerts=msg.alert_count,
+                    title=msg.title,
+                )
         return written
 
     def _plan(self, group: DueGroup) -> list[PlannedMessage]:

@@ -237,7 +237,8 @@ class Renderer:
     ) -> RenderedMessage:
         """Tell the fallback receiver that a message for ``receiver`` could not be delivered.
 
-        ``for_receiver`` is the receiver that carries this report (its overrides apply).
+        ``for_receiver`` is the (fallback) receiver that carries this report; its template
+        overrides apply. Without it the default templates are used.
         """
         ctx: dict[str, Any] = {
             "receiver": receiver,
@@ -248,7 +249,7 @@ class Renderer:
             "attempts": attempts,
             "first_attempt_at": first_attempt_at,
         }
-        return self._simple("dead_letter", for_receiver or receiver, kind, ctx, NotifyType.FAILURE)
+        return self._simple("dead_letter", for_receiver or "", kind, ctx, NotifyType.FAILURE)
 
     def render_self_alert(
         self,

@@ -34,7 +34,8 @@ class Route:
 def compile_routes(configs: Sequence[RouteConfig]) -> tuple[Route, ...]:
     """Compile validated route configs."""
     return tuple(
-        Route(i, c.parsed_matchers(), c.receivers, c.continue_, c.group_by, c.group_wait) for i, c in enumerate(configs)
+        Route(i, c.parsed_matchers(), c.receivers, c.continue_, c.group_by, c.group_wait)
+        for i, c in enumerate(configs)
     )
 
 

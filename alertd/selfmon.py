@@ -29,7 +29,9 @@ class SourceHealth:
     alerted: bool = False
 
 
-def observe(health: SourceHealth, *, ok: bool, now: datetime, after: timedelta, error: str | None = None) -> tuple[SourceHealth, Action]:
+def observe(
+    health: SourceHealth, *, ok: bool, now: datetime, after: timedelta, error: str | None = None
+) -> tuple[SourceHealth, Action]:
     """Fold one poll outcome into ``health`` and say what to send."""
     if ok:
         action = Action.RECOVER if health.alerted else Action.NONE

@@ -20,7 +20,9 @@ class Window:
     first_poll: bool
 
 
-def poll_window(watermark: datetime | None, *, overlap: timedelta, initial_lookback: timedelta, now: datetime) -> Window:
+def poll_window(
+    watermark: datetime | None, *, overlap: timedelta, initial_lookback: timedelta, now: datetime
+) -> Window:
     """The window of the next poll.
 
     The first poll ever looks back ``initial_lookback`` only; later polls re-read ``overlap``
@@ -31,7 +33,9 @@ def poll_window(watermark: datetime | None, *, overlap: timedelta, initial_lookb
     return Window(start=watermark - overlap, first_poll=False)
 
 
-def advance(watermark: datetime | None, window: Window, overlap: timedelta, end_times: Iterable[datetime]) -> datetime:
+def advance(
+    watermark: datetime | None, window: Window, overlap: timedelta, end_times: Iterable[datetime]
+) -> datetime:
     """The watermark after a successful poll of ``window`` that returned sessions ending at ``end_times``.
 
     It never moves back, and on the first poll it starts where that poll started (plus the overlap

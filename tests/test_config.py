@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 import yaml
+from factories import config_doc
 
 from alertd.config import ConfigError, load_config, load_document
-from factories import config_doc
 
 
 def problems_of(doc: dict[str, Any]) -> list[str]:
@@ -26,7 +26,12 @@ def test_valid_minimal(tmp_path: Path) -> None:
     """A minimal document loads with the contract's defaults."""
     cfg = load_document(config_doc(tmp_path))
     src = cfg.sources[0]
-    assert (src.verify_tls, src.format, src.page_size, src.overlap) == (True, "xml", 200, timedelta(minutes=30))
+    assert (src.verify_tls, src.format, src.page_size, src.overlap) == (
+        True,
+        "xml",
+        200,
+        timedelta(minutes=30),
+    )
     assert src.initial_lookback == timedelta(hours=1) and src.results == ("Failed", "Warning")
     assert cfg.delivery.retry_for == timedelta(hours=6)
     assert cfg.routes[0].group_by == ("source", "job_session")
@@ -57,7 +62,11 @@ def _bad(tmp_path: Path, path: str, value: Any) -> dict[str, Any]:
         ("sources.0.format", "yaml", "sources[0].format: Input should be 'xml' or 'json'"),
         ("sources.0.url", "em.example.com:9398", "sources[0].url: must start with https://"),
         ("sources.0.page_size", 0, "sources[0].page_size: Input should be greater than or equal to 1"),
-        ("routes.0.matchers", ['job_name=~"SQL.*"', 'job="x"'], "routes[0].matchers[1]: invalid matcher 'job=\"x\"': unknown label"),
+        (
+            "routes.0.matchers",
+            ['job_name=~"SQL.*"', 'job="x"'],
+            "routes[0].matchers[1]: invalid matcher 'job=\"x\"': unknown label",
+        ),
         ("routes.0.matchers", ['vm=~"("'], "routes[0].matchers[0]: invalid matcher"),
         ("routes.0.receivers", ["ops", "dba"], "routes[0].receivers[1]: unknown receiver 'dba'"),
         ("routes.0.group_by", ["job"], "routes[0].group_by: unknown label(s) ['job']"),
@@ -77,7 +86,10 @@ def test_duplicate_names(tmp_path: Path) -> None:
     doc = config_doc(tmp_path)
     doc["sources"].append(dict(doc["sources"][0]))
     doc["receivers"].append({"name": "ops", "urls": ["json://x/"]})
-    assert problems_of(doc) == ["sources[1].name: duplicate name 'em1'", "receivers[1].name: duplicate name 'ops'"]
+    assert problems_of(doc) == [
+        "sources[1].name: duplicate name 'em1'",
+        "receivers[1].name: duplicate name 'ops'",
+    ]
 
 
 def test_password_and_password_file_exclusive(tmp_path: Path) -> None:
@@ -132,7 +144,11 @@ def test_invalid_yaml(tmp_path: Path) -> None:
 
 def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "alertd", *args], capture_output=True, text=True, timeout=60, env={**os.environ, **(env or {})}
+        [sys.executable, "-m", "alertd", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -146,7 +162,9 @@ def test_check_config_cli_prints_problems_and_exits_2(tmp_path: Path) -> None:
     proc = _cli("check-config", "--config", str(path))
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
-    assert proc.stderr.splitlines() == ["sources[0].poll_interval: invalid duration 'soon': use e.g. 500ms, 10s, 5m, 1h, 1d"]
+    assert proc.stderr.splitlines() == [
+        "sources[0].poll_interval: invalid duration 'soon': use e.g. 500ms, 10s, 5m, 1h, 1d"
+    ]
     doc["sources"][0]["poll_interval"] = "60s"
     path.write_text(yaml.safe_dump(doc))
     proc = _cli("check-config", "--config", str(path))
@@ -165,7 +183,9 @@ def test_check_config_ok_via_env(tmp_path: Path) -> None:
 
 def test_check_config_bad_apprise_url(tmp_path: Path) -> None:
     """An apprise URL that no plugin understands is reported at its key, without the URL's secret."""
-    doc = config_doc(tmp_path, receivers=[{"name": "ops", "urls": ["json://ok/", "nosuchscheme://token-abc123@host"]}])
+    doc = config_doc(
+        tmp_path, receivers=[{"name": "ops", "urls": ["json://ok/", "nosuchscheme://token-abc123@host"]}]
+    )
     path = tmp_path / "alertd.yaml"
     path.write_text(yaml.safe_dump(doc))
     proc = _cli("check-config", "--config", str(path))

@@ -9,10 +9,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-
-from alertd.simulator import SimulatedEM
 from e2e import e2e_config, now, run_once
 from support.webhook import WebhookCollector
+
+from alertd.simulator import SimulatedEM
 
 
 def vms_in(hook: WebhookCollector) -> str:
@@ -38,7 +38,9 @@ async def test_job_run_becomes_one_message(tmp_path: Path, webhook: WebhookColle
 async def test_restart_does_not_alert_again(tmp_path: Path, webhook: WebhookCollector) -> None:
     """A second run over the same window, after a restart, sends nothing new."""
     async with SimulatedEM() as sim:
-        sim.add_job_run(vms=["a", "b"], results={"a": "Failed", "b": "Failed"}, start=now() - timedelta(minutes=10))
+        sim.add_job_run(
+            vms=["a", "b"], results={"a": "Failed", "b": "Failed"}, start=now() - timedelta(minutes=10)
+        )
         cfg = e2e_config(tmp_path, sim.url, [webhook.url])
         assert await run_once(cfg) == 0
         assert await run_once(cfg) == 0
@@ -48,13 +50,21 @@ async def test_restart_does_not_alert_again(tmp_path: Path, webhook: WebhookColl
 async def test_late_completion_is_alerted(tmp_path: Path, webhook: WebhookCollector) -> None:
     """A task created InProgress before the watermark that fails after it is alerted on the next poll."""
     async with SimulatedEM() as sim:
-        early = sim.add_task_session(vm="early", result="Failed", creation_time=now() - timedelta(minutes=50),
-                                     end_time=now() - timedelta(minutes=2))
-        running = sim.add_task_session(vm="slowvm", state="InProgress", creation_time=now() - timedelta(minutes=40))
+        early = sim.add_task_session(
+            vm="early",
+            result="Failed",
+            creation_time=now() - timedelta(minutes=50),
+            end_time=now() - timedelta(minutes=2),
+        )
+        running = sim.add_task_session(
+            vm="slowvm", state="InProgress", creation_time=now() - timedelta(minutes=40)
+        )
         cfg = e2e_config(tmp_path, sim.url, [webhook.url])
         assert await run_once(cfg) == 0
         assert "early" in vms_in(webhook) and "slowvm" not in vms_in(webhook)
-        sim.complete(running.uid, result="Failed", end_time=now(), reason="Error: Failed to create VM snapshot")
+        sim.complete(
+            running.uid, result="Failed", end_time=now(), reason="Error: Failed to create VM snapshot"
+        )
         assert await run_once(cfg) == 0
     assert len(webhook.received) == 2
     assert "slowvm" in webhook.received[1]["message"] and early.vm not in webhook.received[1]["message"]
@@ -63,10 +73,19 @@ async def test_late_completion_is_alerted(tmp_path: Path, webhook: WebhookCollec
 async def test_collection_lag_is_alerted(tmp_path: Path, webhook: WebhookCollector) -> None:
     """A session EM collects late, 10 minutes older than the newest already read, is still alerted once."""
     async with SimulatedEM() as sim:
-        sim.add_task_session(vm="newest", result="Failed", end_time=now() - timedelta(minutes=1),
-                             creation_time=now() - timedelta(minutes=3))
-        lagged = sim.add_task_session(vm="lagged", result="Warning", end_time=now() - timedelta(minutes=11),
-                                      creation_time=now() - timedelta(minutes=15), visible=False)
+        sim.add_task_session(
+            vm="newest",
+            result="Failed",
+            end_time=now() - timedelta(minutes=1),
+            creation_time=now() - timedelta(minutes=3),
+        )
+        lagged = sim.add_task_session(
+            vm="lagged",
+            result="Warning",
+            end_time=now() - timedelta(minutes=11),
+            creation_time=now() - timedelta(minutes=15),
+            visible=False,
+        )
         cfg = e2e_config(tmp_path, sim.url, [webhook.url])
         assert await run_once(cfg) == 0
         assert "lagged" not in vms_in(webhook)
@@ -80,10 +99,18 @@ async def test_collection_lag_is_alerted(tmp_path: Path, webhook: WebhookCollect
 async def test_initial_lookback_limits_first_poll(tmp_path: Path, webhook: WebhookCollector) -> None:
     """The first poll ever ignores failures older than initial_lookback."""
     async with SimulatedEM() as sim:
-        sim.add_task_session(vm="ancient", result="Failed", end_time=now() - timedelta(hours=3),
-                             creation_time=now() - timedelta(hours=3, minutes=5))
-        sim.add_task_session(vm="recent", result="Failed", end_time=now() - timedelta(minutes=30),
-                             creation_time=now() - timedelta(minutes=35))
+        sim.add_task_session(
+            vm="ancient",
+            result="Failed",
+            end_time=now() - timedelta(hours=3),
+            creation_time=now() - timedelta(hours=3, minutes=5),
+        )
+        sim.add_task_session(
+            vm="recent",
+            result="Failed",
+            end_time=now() - timedelta(minutes=30),
+            creation_time=now() - timedelta(minutes=35),
+        )
         cfg = e2e_config(tmp_path, sim.url, [webhook.url], source={"initial_lookback": "1h"})
         assert await run_once(cfg) == 0
     text = vms_in(webhook)
@@ -118,8 +145,11 @@ async def test_em_down_then_up(tmp_path: Path, webhook: WebhookCollector) -> Non
 async def test_successes_and_running_are_not_alerted(tmp_path: Path, webhook: WebhookCollector) -> None:
     """Only Completed Failed/Warning sessions alert; a results filter of [Failed] drops Warnings."""
     async with SimulatedEM() as sim:
-        sim.add_job_run(vms=["ok", "warn", "bad"], results={"warn": "Warning", "bad": "Failed"},
-                        start=now() - timedelta(minutes=20))
+        sim.add_job_run(
+            vms=["ok", "warn", "bad"],
+            results={"warn": "Warning", "bad": "Failed"},
+            start=now() - timedelta(minutes=20),
+        )
         sim.add_task_session(vm="running", state="InProgress")
         cfg = e2e_config(tmp_path, sim.url, [webhook.url], source={"results": ["Failed"]})
         assert await run_once(cfg) == 0

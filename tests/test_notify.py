@@ -12,8 +12,6 @@ from support.smtp import free_port
 from alertd.model import BodyFormat, NotifyType, RenderedMessage
 from alertd.notify import AppriseTarget, SendOutcome, TargetError
 
-pytest_plugins = ["support.fixtures"]
-
 CHAT = RenderedMessage(
     title="[Failed] SQL Daily on vbr01: 1 failed",
     body="**SQL Daily** on vbr01: 1 failed\n\n- ❌ **sql01** Failed: snapshot",
@@ -56,12 +54,13 @@ async def test_message_reaches_webhook(webhook: WebhookCollector) -> None:
     ],
 )
 async def test_http_status_classification(webhook: WebhookCollector, reply: Reply, retryable: bool) -> None:
-    """5xx, 408 and 429 are retryable; other 4xx are permanent; the detail names the status."""
+    """5xx, 408 and 429 are retryable; other 4xx are permanent; the detail names status and body."""
     webhook.script(reply)
     outcome = await AppriseTarget("ops", 0, webhook.url).send(CHAT)
     assert not outcome.ok
     assert outcome.retryable is retryable
     assert f"error={reply.status}" in outcome.detail
+    assert reply.body in outcome.detail  # Slack/Teams explain a 4xx in the body
     assert webhook.statuses == [reply.status]  # apprise did not retry by itself
 
 

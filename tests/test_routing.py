@@ -11,9 +11,13 @@ from alertd.routing import compile_routes, match_routes
 
 ROUTES = compile_routes(
     [
-        RouteConfig.model_validate({"matchers": ['result="Failed"', 'job_name=~"SQL.*"'], "receivers": ["dba"], "continue": True}),
+        RouteConfig.model_validate(
+            {"matchers": ['result="Failed"', 'job_name=~"SQL.*"'], "receivers": ["dba"], "continue": True}
+        ),
         RouteConfig.model_validate({"matchers": ['backup_server="vbr02"'], "receivers": ["site2"]}),
-        RouteConfig.model_validate({"matchers": ['result="Warning"', 'vm=~"test-.*"'], "receivers": ["devnull"]}),
+        RouteConfig.model_validate(
+            {"matchers": ['result="Warning"', 'vm=~"test-.*"'], "receivers": ["devnull"]}
+        ),
         RouteConfig.model_validate({"receivers": ["ops"], "group_wait": "10s"}),
     ]
 )
@@ -23,7 +27,10 @@ ROUTES = compile_routes(
     ("labels", "receivers"),
     [
         ({"result": "Failed", "job_name": "SQL Daily", "backup_server": "vbr01"}, ["dba", "ops"]),  # continue
-        ({"result": "Failed", "job_name": "SQL Daily", "backup_server": "vbr02"}, ["dba", "site2"]),  # stops at site2
+        (
+            {"result": "Failed", "job_name": "SQL Daily", "backup_server": "vbr02"},
+            ["dba", "site2"],
+        ),  # stops at site2
         ({"result": "Warning", "job_name": "SQL Daily", "backup_server": "vbr01"}, ["ops"]),
         ({"result": "Warning", "vm": "test-01", "backup_server": "vbr01"}, ["devnull"]),
         ({"result": "Failed", "job_name": "Exchange", "backup_server": "vbr01"}, ["ops"]),
@@ -44,15 +51,32 @@ def test_no_match_returns_empty() -> None:
 @pytest.mark.parametrize(
     ("group_by", "a", "b", "same"),
     [
-        (("source", "job_session"), {"source": "em1", "job_session": "j1", "vm": "a"}, {"source": "em1", "job_session": "j1", "vm": "b"}, True),
-        (("source", "job_session"), {"source": "em1", "job_session": "j1"}, {"source": "em1", "job_session": "j2"}, False),
-        (("job_name",), {"job_name": "SQL", "job_session": "j1"}, {"job_name": "SQL", "job_session": "j2"}, True),
+        (
+            ("source", "job_session"),
+            {"source": "em1", "job_session": "j1", "vm": "a"},
+            {"source": "em1", "job_session": "j1", "vm": "b"},
+            True,
+        ),
+        (
+            ("source", "job_session"),
+            {"source": "em1", "job_session": "j1"},
+            {"source": "em1", "job_session": "j2"},
+            False,
+        ),
+        (
+            ("job_name",),
+            {"job_name": "SQL", "job_session": "j1"},
+            {"job_name": "SQL", "job_session": "j2"},
+            True,
+        ),
         ((), {"vm": "a"}, {"vm": "b"}, True),
     ],
 )
 def test_group_key(group_by: tuple[str, ...], a: dict[str, str], b: dict[str, str], same: bool) -> None:
     """Alerts share a group key exactly when their group_by labels agree."""
-    route = compile_routes([RouteConfig.model_validate({"receivers": ["ops"], "group_by": list(group_by)})])[0]
+    route = compile_routes([RouteConfig.model_validate({"receivers": ["ops"], "group_by": list(group_by)})])[
+        0
+    ]
     assert (route.group_key(a) == route.group_key(b)) is same
 
 

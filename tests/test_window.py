@@ -29,10 +29,22 @@ def test_window_start(watermark: datetime | None, start: datetime, first: bool) 
 @pytest.mark.parametrize(
     ("watermark", "ends", "expected"),
     [
-        (None, [], NOW - LOOKBACK + OVERLAP),  # quiet first poll pins the window; it does not slide with the clock
+        (
+            None,
+            [],
+            NOW - LOOKBACK + OVERLAP,
+        ),  # quiet first poll pins the window; it does not slide with the clock
         (None, [NOW - timedelta(minutes=2)], NOW - timedelta(minutes=2)),
-        (NOW - timedelta(minutes=10), [NOW - timedelta(minutes=20)], NOW - timedelta(minutes=10)),  # never moves back
-        (NOW - timedelta(minutes=10), [NOW - timedelta(minutes=1), NOW - timedelta(minutes=3)], NOW - timedelta(minutes=1)),
+        (
+            NOW - timedelta(minutes=10),
+            [NOW - timedelta(minutes=20)],
+            NOW - timedelta(minutes=10),
+        ),  # never moves back
+        (
+            NOW - timedelta(minutes=10),
+            [NOW - timedelta(minutes=1), NOW - timedelta(minutes=3)],
+            NOW - timedelta(minutes=1),
+        ),
     ],
 )
 def test_advance(watermark: datetime | None, ends: list[datetime], expected: datetime) -> None:
@@ -65,5 +77,8 @@ def test_collection_lag_is_inside_the_overlap() -> None:
 
 def test_prune_boundary_matches_window() -> None:
     """What may be forgotten is exactly what the next window can no longer return."""
-    assert prune_before(NOW, OVERLAP) == poll_window(NOW, overlap=OVERLAP, initial_lookback=LOOKBACK, now=NOW).start
+    assert (
+        prune_before(NOW, OVERLAP)
+        == poll_window(NOW, overlap=OVERLAP, initial_lookback=LOOKBACK, now=NOW).start
+    )
     assert prune_before(None, OVERLAP) is None
