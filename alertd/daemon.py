@@ -284,10 +284,10 @@ class Daemon:
             targets = build_targets(cfg)
             renderer = build_renderer(cfg)
         except ConfigError as err:
-            for problem in err.problems:
-                log.error("config_reload_rejected", problem=problem, note="keeping the running configuration")
             self.config_ok = False
             self.metrics.config_reloaded(False)
+            for problem in err.problems:
+                log.error("config_reload_rejected", problem=problem, note="keeping the running configuration")
             sdnotify.ready("reload rejected; running the previous configuration")
             return False
         if state_path(cfg) != state_path(self.cfg):

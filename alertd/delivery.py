@@ -103,6 +103,7 @@ class DeliveryService:
         self._wakeups: dict[str, asyncio.Event] = {}
         self._last_send: dict[str, float] = {}
         self._stopping = False
+        self._stop_event = asyncio.Event()
         self._busy: set[str] = set()
 
     def replace_targets(self, targets: Mapping[str, Sender]) -> None:
@@ -147,6 +148,7 @@ class DeliveryService:
         A cancelled row stays pending in the outbox and is sent after the next start.
         """
         self._stopping = True
+        self._stop_event.set()
         for event in self._wakeups.values():
             event.set()
         tasks = [t for t in self._workers.values() if not t.done()]
@@ -184,6 +186,19 @@ class DeliveryService:
                 finally:
                     self._busy.discard(name)
 
+    async def _interruptible_sleep(self, seconds: float) -> None:
+        """Back off, but wake at once when stopping so shutdown does not wait out a long backoff."""
+        if self._stopping:
+            return
+        sleeper = asyncio.ensure_future(self._sleep(seconds))
+        stopper = asyncio.ensure_future(self._stop_event.wait())
+        try:
+            await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (sleeper, stopper):
+                task.cancel()
+            await asyncio.gather(sleeper, stopper, return_exceptions=True)
+
     async def _pace(self, name: str) -> None:
         loop = asyncio.get_running_loop()
         gap = self._cfg.min_interval.total_seconds()
@@ -205,7 +220,8 @@ class DeliveryService:
             return
 
         def past_deadline(state: RetryCallState) -> bool:
-            return self._clock() - row.created_at >= self._cfg.retry_for
+            # Stopping ends the retries too, but without dead-lettering (see below).
+            return self._stopping or self._clock() - row.created_at >= self._cfg.retry_for
 
         backoff = wait_exponential_jitter(
             multiplier=self._initial_backoff,
@@ -230,12 +246,17 @@ class DeliveryService:
             retry=retry_if_result(lambda o: not o.ok and o.retryable),
             stop=past_deadline,
             wait=backoff,
-            sleep=self._sleep,
+            sleep=self._interruptible_sleep,
             before_sleep=log_retry,
             retry_error_callback=lambda state: state.outcome.result() if state.outcome else None,
         )
         outcome: Outcome | None = await retrying(self._attempt, row, target)
         if outcome is None or outcome.ok:
+            return
+        if self._stopping and outcome.retryable:
+            log.info(
+                "delivery_left_pending", target=row.target, delivery=row.id, note="sent after the next start"
+            )
             return
         reason = (
             outcome.detail

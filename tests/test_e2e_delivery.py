@@ -10,12 +10,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import yaml
-
-from alertd.simulator import SimulatedEM
-from alertd.store import Store
 from e2e import e2e_config, now, run_once
 from support.smtp import SmtpServer
 from support.webhook import Reply, WebhookCollector
+
+from alertd.simulator import SimulatedEM
+from alertd.store import Store
 
 
 async def test_routing_with_continue(tmp_path: Path) -> None:
