@@ -28,6 +28,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from alertd.durations import parse_duration
 from alertd.matchers import Matcher, MatcherError, parse_matcher
 from alertd.model import MATCHER_LABELS
+from alertd.timeintervals import NamedTimeInterval
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
@@ -163,6 +164,10 @@ class RouteConfig(_Strict):
     continue_: bool = Field(default=False, alias="continue")
     group_by: tuple[str, ...] = ("source", "job_session")
     group_wait: Duration = timedelta(seconds=30)
+    wait_for_retry: Duration | None = None
+    notify_recovered_on_retry: bool = False
+    send_resolved: bool = False
+    mute_time_intervals: tuple[str, ...] = ()
 
     @field_validator("group_by")
     @classmethod
@@ -175,6 +180,21 @@ class RouteConfig(_Strict):
     def parsed_matchers(self) -> tuple[Matcher, ...]:
         """The matchers, parsed (validated already at load)."""
         return tuple(parse_matcher(t, MATCHER_LABELS) for t in self.matchers)
+
+
+class FlappingConfig(_Strict):
+    """When a VM that keeps switching between success and failure is called flapping."""
+
+    enabled: bool = True
+    window: int = Field(default=10, ge=4, le=50)
+    min_flips: int = Field(default=4, ge=2)
+    stable_runs: int = Field(default=3, ge=1)
+
+    @model_validator(mode="after")
+    def _flips_fit_window(self) -> FlappingConfig:
+        if self.min_flips >= self.window:
+            raise ValueError("min_flips must be smaller than window")
+        return self
 
 
 class StateConfig(_Strict):
@@ -228,6 +248,8 @@ class Config(BaseSettings):
     http: HttpConfig = HttpConfig()
     self_alerts: SelfAlertsConfig = SelfAlertsConfig()
     log: LogConfig = LogConfig()
+    time_intervals: tuple[NamedTimeInterval, ...] = ()
+    flapping: FlappingConfig = FlappingConfig()
 
     @classmethod
     def settings_customise_sources(
@@ -240,6 +262,10 @@ class Config(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # The YAML document arrives as init kwargs; environment variables override it.
         return (env_settings, init_settings)
+
+    def intervals(self) -> dict[str, NamedTimeInterval]:
+        """Named time intervals by name."""
+        return {t.name: t for t in self.time_intervals}
 
     def receiver(self, name: str) -> ReceiverConfig:
         """The receiver called ``name``."""
@@ -299,6 +325,16 @@ def _check_references(cfg: Config) -> list[str]:
         for j, recv in enumerate(route.receivers):
             if recv not in names:
                 problems.append(f"routes[{i}].receivers[{j}]: unknown receiver {recv!r}")
+    intervals = [t.name for t in cfg.time_intervals]
+    for i, interval_name in enumerate(intervals):
+        if interval_name in intervals[:i]:
+            problems.append(f"time_intervals[{i}].name: duplicate name {interval_name!r}")
+    for i, route in enumerate(cfg.routes):
+        for j, interval_name in enumerate(route.mute_time_intervals):
+            if interval_name not in intervals:
+                problems.append(
+                    f"routes[{i}].mute_time_intervals[{j}]: unknown time interval {interval_name!r}"
+                )
     for key, value in (
         ("delivery.fallback", cfg.delivery.fallback),
         ("self_alerts.receiver", cfg.self_alerts.receiver),

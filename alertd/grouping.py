@@ -2,12 +2,13 @@
 
 A group is every open member sharing a group key. It is due ``group_wait`` after its oldest
 open member arrived, so the failures of one job run that arrive over a few polls travel together.
-Members that join a key after its message went out form a new group: the follow-up.
+Members that join a key after its message went out form a new group: the follow-up. A group also
+waits while any member is held for Veeam's own retry, and while its route is in a mute window.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -36,10 +37,35 @@ def due_at(members: Sequence[OpenMember]) -> datetime:
     return min(m.added_at + m.group_wait for m in members)
 
 
-def due_groups(members: Sequence[OpenMember], now: datetime, *, flush_all: bool = False) -> list[DueGroup]:
-    """The groups to flush at ``now`` (every group when ``flush_all``), oldest first."""
+def held_until(members: Sequence[OpenMember]) -> datetime | None:
+    """The end of the longest retry hold in the group, if any member is held."""
+    holds = [m.hold_until for m in members if m.hold_until is not None]
+    return max(holds) if holds else None
+
+
+def _not_muted(route: int, now: datetime) -> bool:
+    return False
+
+
+def due_groups(
+    members: Sequence[OpenMember],
+    now: datetime,
+    *,
+    flush_all: bool = False,
+    muted: Callable[[int, datetime], bool] = _not_muted,
+) -> list[DueGroup]:
+    """The groups to flush at ``now``, oldest first.
+
+    ``flush_all`` skips the group wait (``alertd once``) but never a retry hold or a mute window:
+    those are promises about what not to send yet.
+    """
     due = []
     for key, items in group_members(members).items():
+        hold = held_until(items)
+        if hold is not None and hold > now:
+            continue
+        if muted(items[0].route, now):
+            continue
         if flush_all or due_at(items) <= now:
             receivers: dict[str, None] = {}
             for m in items:

@@ -117,6 +117,12 @@ class Metrics:
             "Unix time of the last configuration load or reload attempt.",
             registry=r,
         )
+        self.recovered_on_retry_total = Counter(
+            "alertd_recovered_on_retry_total",
+            "Held failures not sent because Veeam's own retry succeeded within the hold.",
+            ["source"],
+            registry=self.registry,
+        )
         self.silenced_alerts_total = Counter(
             "alertd_silenced_alerts_total",
             "Alerts suppressed by a silence.",
@@ -207,6 +213,10 @@ class Metrics:
     def dead_letter(self, receiver: str) -> None:
         """A delivery was given up."""
         self.dead_letters_total.labels(receiver=receiver).inc()
+
+    def recovered_on_retry(self, source: str, count: int) -> None:
+        """Held failures dropped because Veeam's own retry succeeded."""
+        self.recovered_on_retry_total.labels(source=source).inc(count)
 
     def outbox(self, depth: int) -> None:
         """The outbox depth, refreshed by the daemon's flush loop."""

@@ -56,6 +56,30 @@ class TaskSession:
         }
 
 
+class GroupKind(StrEnum):
+    """What a group's message reports."""
+
+    FIRING = "firing"
+    RESOLVED = "resolved"
+    RECOVERED_ON_RETRY = "recovered_on_retry"
+    FLAPPING = "flapping"
+
+
+@dataclass(frozen=True, slots=True)
+class AlertDetail:
+    """Per-alert facts beyond the task session, from incident tracking.
+
+    ``attempts``: failed task sessions of this VM folded into this alert (Veeam's own retries);
+    ``streak``: consecutive failed runs of this VM in this job, this one included;
+    ``failed_runs`` and ``since``: for a recovery, how many runs failed and since when.
+    """
+
+    attempts: int = 1
+    streak: int = 1
+    failed_runs: int = 0
+    since: datetime | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class AlertGroup:
     """The alerts of one group flushed to one receiver: the input of rendering.
@@ -70,6 +94,12 @@ class AlertGroup:
     sequence: int = 1
     earlier_count: int = 0
     labels: dict[str, str] = field(default_factory=dict)
+    kind: GroupKind = GroupKind.FIRING
+    details: dict[str, AlertDetail] = field(default_factory=dict)
+
+    def detail(self, uid: str) -> AlertDetail:
+        """The incident facts of one alert (defaults when none were recorded)."""
+        return self.details.get(uid, AlertDetail())
 
     @property
     def is_follow_up(self) -> bool:

@@ -14,11 +14,19 @@ from typing import Literal, Protocol
 import structlog
 
 from alertd.config import Config, SourceConfig
+from alertd.decide import ActiveSilence, Decision, decide
+from alertd.em.filters import all_of, cond, failed_since, successes_for
 from alertd.grouping import DueGroup, due_groups
-from alertd.model import AlertGroup, RenderedMessage, TaskSession
-from alertd.routing import Route, compile_routes, match_routes
-from alertd.store import NewMember, PlannedDelivery, PlannedMessage, StateError, Store
+from alertd.incidents import Incident, vm_key
+from alertd.matchers import MatcherError, parse_matcher
+from alertd.model import MATCHER_LABELS, AlertGroup, GroupKind, RenderedMessage, TaskSession
+from alertd.routing import Route, compile_routes
+from alertd.store import OpenMember, PlannedDelivery, PlannedMessage, StateError, Store
+from alertd.timeintervals import any_active
 from alertd.window import advance, poll_window, prune_before
+
+#: Above this many open VMs in one job, ask EM for the job's successes instead of naming each VM.
+SUCCESS_QUERY_MAX_VMS = 40
 
 log = structlog.get_logger(__name__)
 
@@ -43,6 +51,8 @@ class PipelineMetrics(Protocol):
     def poll_done(self, source: str, ok: bool, seconds: float, error_kind: str | None) -> None: ...
     def alerts(self, source: str, result: str, count: int) -> None: ...
     def unrouted(self, source: str, count: int) -> None: ...
+    def silenced(self, source: str, count: int) -> None: ...
+    def recovered_on_retry(self, source: str, count: int) -> None: ...
     def watermark(self, source: str, watermark: datetime, now: datetime) -> None: ...
 
 
@@ -68,8 +78,6 @@ class PollResult:
 
 def failed_filter(window_start: datetime, results: Sequence[str]) -> str:
     """The EM filter of one poll (kept here so the order of stages reads top to bottom)."""
-    from alertd.em.filters import failed_since
-
     return failed_since(window_start, results)
 
 
@@ -89,6 +97,7 @@ class Pipeline:
         self.renderer = renderer
         self.targets = targets
         self.routes: tuple[Route, ...] = compile_routes(cfg.routes)
+        self.intervals = cfg.intervals()
         self.metrics = metrics
 
     async def poll(self, source: SourceConfig, client: SessionSource, now: datetime) -> PollResult:
@@ -109,35 +118,34 @@ class Pipeline:
             if s.state == "Completed" and s.result in source.results and s.end_time is not None
         ]
         fresh = self.store.unseen(source.name, final)
-        records = []
-        unrouted = 0
-        for session in fresh:
-            labels = session.labels()
-            routes = match_routes(self.routes, labels)
-            if not routes:
-                unrouted += 1
-                log.warning(
-                    "alert_unrouted",
-                    source=source.name,
-                    uid=session.uid,
-                    vm=session.vm,
-                    job=session.job_name,
-                    note="no route matched; add a catch-all route",
-                )
-            members = [NewMember(session.uid, r.group_key(labels), r.receivers, r.group_wait) for r in routes]
-            records.append((session, "routed" if routes else "unrouted", members))
+        open_incidents = self.store.incidents(source.name)
+        held = [
+            m
+            for m in self.store.open_members()
+            if m.session.source == source.name and m.hold_until is not None
+        ]
+        successes = await self._successes(client, open_incidents, held)
+        keys = {(s.job_name, vm_key(s)) for s in fresh} - open_incidents.keys()
+        incidents = {**open_incidents, **self.store.incidents(source.name, keys)}
+        decision = decide(
+            failures=fresh,
+            successes=successes,
+            incidents=incidents,
+            open_members=held,
+            silences=self._active_silences(now),
+            routes=self.routes,
+            flapping=self.cfg.flapping,
+            now=now,
+        )
         new_watermark = advance(watermark, window, source.overlap, (s.end_time for s in final if s.end_time))
         added = self.store.record_poll(
-            source.name, records, new_watermark, now, prune_before=prune_before(new_watermark, source.overlap)
+            source.name,
+            decision.record,
+            new_watermark,
+            now,
+            prune_before=prune_before(new_watermark, source.overlap),
         )
-        if self.metrics is not None:
-            self.metrics.watermark(source.name, new_watermark, now)
-            if unrouted:
-                self.metrics.unrouted(source.name, unrouted)
-            for result in ("Failed", "Warning"):
-                count = sum(1 for s, _, _ in records if s.result == result)
-                if count:
-                    self.metrics.alerts(source.name, result, count)
+        self._report(source.name, decision, new_watermark, now)
         if added:
             log.info(
                 "alerts_new",
@@ -148,13 +156,106 @@ class Pipeline:
             )
         return PollResult(source.name, True, read=len(sessions), new=added)
 
+    async def _successes(
+        self, client: SessionSource, incidents: Mapping[tuple[str, str], Incident], held: Sequence[OpenMember]
+    ) -> list[TaskSession]:
+        """Successful sessions of VMs with an open incident or a held alert, one query per job.
+
+        The cost stays proportional to what is open: a job with few open VMs names them; a job
+        with many asks for the job's successes since the oldest open failure.
+        """
+        wanted: dict[str, dict[str, datetime]] = {}
+        for inc in incidents.values():
+            since = inc.last_failure or inc.last_success
+            if since is not None:
+                vms = wanted.setdefault(inc.job_name, {})
+                vms[inc.vm] = min(since, vms.get(inc.vm, since))
+        for member in held:
+            end = member.session.end_time or member.session.creation_time
+            vms = wanted.setdefault(member.job_name, {})
+            vms[member.session.vm] = min(end, vms.get(member.session.vm, end))
+        found: list[TaskSession] = []
+        for job, vms in wanted.items():
+            since = min(vms.values())
+            if len(vms) > SUCCESS_QUERY_MAX_VMS:
+                job_wide = all_of(
+                    cond("State", "==", "Completed"),
+                    cond("Result", "==", "Success"),
+                    cond("JobName", "==", job),
+                    cond("EndTime", ">", since),
+                )
+                found += await client.query_task_sessions(job_wide)
+                continue
+            names = sorted(vms)
+            for i in range(0, len(names), SUCCESS_QUERY_MAX_VMS):
+                chunk = names[i : i + SUCCESS_QUERY_MAX_VMS]
+                found += await client.query_task_sessions(successes_for(chunk, job, since))
+        return [
+            s for s in found if s.state == "Completed" and s.result == "Success" and s.end_time is not None
+        ]
+
+    def _active_silences(self, now: datetime) -> list[ActiveSilence]:
+        """Silences in force now, read each poll so the CLI's changes apply without a restart."""
+        active = []
+        for silence in self.store.silences():
+            if not silence.active(now):
+                continue
+            try:
+                matchers = tuple(parse_matcher(m, MATCHER_LABELS) for m in silence.matchers)
+            except MatcherError as err:
+                log.warning("silence_invalid", silence=silence.id, error=str(err))
+                continue
+            active.append(ActiveSilence(silence.id, matchers, silence.until_resolved))
+        return active
+
+    def _report(self, source: str, decision: Decision, watermark: datetime, now: datetime) -> None:
+        """Log and count what the decision did that no message will show."""
+        for session in decision.unrouted:
+            log.warning(
+                "alert_unrouted",
+                source=source,
+                uid=session.uid,
+                vm=session.vm,
+                job=session.job_name,
+                note="no route matched; add a catch-all route",
+            )
+        for session, silence_id in decision.silenced:
+            log.info("alert_silenced", source=source, uid=session.uid, vm=session.vm, silence=silence_id)
+        for session in decision.recovered_on_retry:
+            log.info(
+                "alert_recovered_on_retry",
+                source=source,
+                uid=session.uid,
+                vm=session.vm,
+                job=session.job_name,
+            )
+        for silence_id, reason in decision.record.expire_silences:
+            log.info("silence_expired", silence=silence_id, reason=reason)
+        if self.metrics is None:
+            return
+        self.metrics.watermark(source, watermark, now)
+        if decision.unrouted:
+            self.metrics.unrouted(source, len(decision.unrouted))
+        if decision.silenced:
+            self.metrics.silenced(source, len(decision.silenced))
+        if decision.recovered_on_retry:
+            self.metrics.recovered_on_retry(source, len(decision.recovered_on_retry))
+        for result in ("Failed", "Warning"):
+            count = sum(
+                1 for s, status, _ in decision.record.alerts if s.result == result and status != "success"
+            )
+            if count:
+                self.metrics.alerts(source, result, count)
+
     def flush(self, now: datetime, *, flush_all: bool = False) -> int:
         """Render every due group into outbox rows; returns how many messages were written."""
         written = 0
-        for group in due_groups(self.store.open_members(), now, flush_all=flush_all):
+        for group in due_groups(self.store.open_members(), now, flush_all=flush_all, muted=self._muted):
             try:
                 messages = self._plan(group)
-                self.store.flush_group(group.key, [m.id for m in group.members], messages, now)
+                self.store.flush_group(
+                    group.key, [m.id for m in group.members], messages, now, self._alerted(group)
+                )
             except StateError as err:
                 log.error("group_flush_failed", group=group.key, error=str(err))
                 continue
@@ -169,8 +270,26 @@ class Pipeline:
                 )
         return written
 
+    def _muted(self, route: int, now: datetime) -> bool:
+        """The route is inside one of its mute_time_intervals (its groups wait for the window to end)."""
+        if not 0 <= route < len(self.routes) or not self.routes[route].mute_time_intervals:
+            return False
+        return any_active(self.intervals, self.routes[route].mute_time_intervals, now)
+
+    def _alerted(self, group: DueGroup) -> list[tuple[str, str, str, int]]:
+        """Incidents this flush tells someone about through a route that will announce the recovery."""
+        return [
+            (m.session.source, m.job_name, m.vm_key, m.route)
+            for m in group.members
+            if m.kind is GroupKind.FIRING
+            and 0 <= m.route < len(self.routes)
+            and self.routes[m.route].send_resolved
+        ]
+
     def _plan(self, group: DueGroup) -> list[PlannedMessage]:
         sessions = _ordered(tuple(m.session for m in group.members))
+        kind = group.members[0].kind
+        details = {m.session.uid: m.detail for m in group.members}
         planned = []
         for receiver in group.receivers:
             sent_before, alerts_before = self.store.group_history(group.key, receiver)
@@ -181,6 +300,8 @@ class Pipeline:
                 sequence=sent_before + 1,
                 earlier_count=alerts_before,
                 labels=_common_labels(sessions),
+                kind=kind,
+                details=details,
             )
             rendered: dict[Kind, RenderedMessage] = {}
             deliveries = []

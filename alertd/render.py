@@ -16,6 +16,7 @@ for ``<message>`` in ``alert``, ``test``, ``dead_letter`` and ``self_alert``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections import Counter
@@ -29,7 +30,8 @@ import jinja2
 from jinja2 import sandbox
 
 from alertd import __version__
-from alertd.model import AlertGroup, BodyFormat, NotifyType, RenderedMessage, Result, TaskSession
+from alertd.durations import format_duration
+from alertd.model import AlertGroup, BodyFormat, GroupKind, NotifyType, RenderedMessage, Result, TaskSession
 
 Kind = Literal["chat", "email"]
 
@@ -139,6 +141,10 @@ class VmRow:
     end: datetime | None
     size: int
     session: TaskSession
+    attempts: int = 1
+    streak: int = 1
+    failed_runs: int = 0
+    down_for: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +186,42 @@ def _summary(failed: int, warnings: int, follow_up: bool) -> str:
     return ", ".join(parts) or f"{more}alerts"
 
 
+def _badge(kind: GroupKind, failed: int) -> str:
+    if kind is GroupKind.RESOLVED:
+        return "Resolved"
+    if kind is GroupKind.RECOVERED_ON_RETRY:
+        return "Recovered on retry"
+    if kind is GroupKind.FLAPPING:
+        return "Flapping"
+    return Result.FAILED.value if failed else Result.WARNING.value
+
+
+def _notify_type(kind: GroupKind, failed: int) -> NotifyType:
+    if kind in (GroupKind.RESOLVED, GroupKind.RECOVERED_ON_RETRY):
+        return NotifyType.SUCCESS if kind is GroupKind.RESOLVED else NotifyType.INFO
+    if kind is GroupKind.FLAPPING:
+        return NotifyType.WARNING
+    return NotifyType.FAILURE if failed else NotifyType.WARNING
+
+
+def _kind_summary(kind: GroupKind, total: int, failed: int, warnings: int, follow_up: bool) -> str:
+    vms = "VM" if total == 1 else "VMs"
+    if kind is GroupKind.RESOLVED:
+        return f"{total} {vms} recovered"
+    if kind is GroupKind.RECOVERED_ON_RETRY:
+        return f"{total} {vms} succeeded on Veeam's retry"
+    if kind is GroupKind.FLAPPING:
+        return f"{total} {vms} flapping between success and failure"
+    return _summary(failed, warnings, follow_up)
+
+
+def _down_for(since: datetime | None, until: datetime | None) -> str:
+    """How long a VM was failing, e.g. ``14h`` (empty when unknown)."""
+    if since is None or until is None or until < since:
+        return ""
+    return format_duration(until - since)
+
+
 def _single_or_count(values: Sequence[str], what: str) -> str:
     distinct = sorted({v for v in values if v})
     if len(distinct) == 1:
@@ -209,7 +251,7 @@ class Renderer:
         if not group.alerts:
             raise ValueError("cannot render an empty alert group")
         ctx = self._alert_context(group)
-        notify_type = NotifyType.FAILURE if ctx["failed_count"] else NotifyType.WARNING
+        notify_type = _notify_type(group.kind, ctx["failed_count"])
         title = self._title("alert_title.txt.j2", group.receiver, ctx, shorten=("job_name", "backup_server"))
         ctx["title"] = title
         if kind == "email":
@@ -367,6 +409,10 @@ class Renderer:
                 end=a.end_time,
                 size=a.total_size,
                 session=a,
+                attempts=group.detail(a.uid).attempts,
+                streak=group.detail(a.uid).streak,
+                failed_runs=group.detail(a.uid).failed_runs,
+                down_for=_down_for(group.detail(a.uid).since, a.end_time),
             )
             for a in alerts
         ]
@@ -377,11 +423,12 @@ class Renderer:
             "receiver": group.receiver,
             "job_name": _single_or_count([a.job_name for a in alerts], "job"),
             "backup_server": _single_or_count([a.backup_server for a in alerts], "backup server"),
-            "worst": Result.FAILED.value if failed else Result.WARNING.value,
+            "worst": _badge(group.kind, failed),
+            "kind": group.kind.value,
             "failed_count": failed,
             "warning_count": warnings,
             "total": len(alerts),
-            "summary": _summary(failed, warnings, group.is_follow_up),
+            "summary": _kind_summary(group.kind, len(alerts), failed, warnings, group.is_follow_up),
             "is_follow_up": group.is_follow_up,
             "sequence": group.sequence,
             "earlier_count": group.earlier_count,
@@ -439,17 +486,8 @@ class Renderer:
 
 
 def _shorten_row(row: VmRow, reason_chars: int) -> VmRow:
-    return VmRow(
-        name=one_line(row.name, CHAT_NAME_CHARS),
-        result=row.result,
-        failed=row.failed,
-        reason=row.reason,
-        reason_short=one_line(row.reason, reason_chars),
-        reason_ref=row.reason_ref,
-        start=row.start,
-        end=row.end,
-        size=row.size,
-        session=row.session,
+    return dataclasses.replace(
+        row, name=one_line(row.name, CHAT_NAME_CHARS), reason_short=one_line(row.reason, reason_chars)
     )
 
 

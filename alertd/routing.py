@@ -24,6 +24,10 @@ class Route:
     continue_: bool
     group_by: tuple[str, ...]
     group_wait: timedelta
+    wait_for_retry: timedelta | None = None
+    notify_recovered_on_retry: bool = False
+    send_resolved: bool = False
+    mute_time_intervals: tuple[str, ...] = ()
 
     def group_key(self, labels: Mapping[str, str]) -> str:
         """The key that puts alerts with the same ``group_by`` label values into one message."""
@@ -34,7 +38,18 @@ class Route:
 def compile_routes(configs: Sequence[RouteConfig]) -> tuple[Route, ...]:
     """Compile validated route configs."""
     return tuple(
-        Route(i, c.parsed_matchers(), c.receivers, c.continue_, c.group_by, c.group_wait)
+        Route(
+            i,
+            c.parsed_matchers(),
+            c.receivers,
+            c.continue_,
+            c.group_by,
+            c.group_wait,
+            c.wait_for_retry,
+            c.notify_recovered_on_retry,
+            c.send_resolved,
+            c.mute_time_intervals,
+        )
         for i, c in enumerate(configs)
     )
 

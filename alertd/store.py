@@ -11,13 +11,14 @@ import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from alertd.model import BodyFormat, NotifyType, RenderedMessage, TaskSession
+from alertd.incidents import Incident
+from alertd.model import AlertDetail, BodyFormat, GroupKind, NotifyType, RenderedMessage, TaskSession
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -78,6 +79,40 @@ _MIGRATIONS: dict[int, str] = {
     CREATE INDEX deliveries_pending ON deliveries (status, target, id);
     CREATE TABLE flushes (id INTEGER PRIMARY KEY, created_at TEXT NOT NULL);
     """,
+    # v2: Veeam-aware alerting: holds for Veeam's own retries, incidents (streaks, recoveries,
+    # flapping) and silences.
+    2: """
+    ALTER TABLE members ADD COLUMN route INTEGER NOT NULL DEFAULT -1;
+    ALTER TABLE members ADD COLUMN kind TEXT NOT NULL DEFAULT 'firing';
+    ALTER TABLE members ADD COLUMN hold_until TEXT;
+    ALTER TABLE members ADD COLUMN attempts INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE members ADD COLUMN detail TEXT;
+    ALTER TABLE members ADD COLUMN job_name TEXT NOT NULL DEFAULT '';
+    ALTER TABLE members ADD COLUMN vm_key TEXT NOT NULL DEFAULT '';
+    ALTER TABLE members ADD COLUMN closed TEXT;
+    CREATE INDEX members_vm ON members (source, job_name, vm_key, route);
+    CREATE TABLE incidents (
+        source TEXT NOT NULL,
+        job_name TEXT NOT NULL,
+        vm_key TEXT NOT NULL,
+        data TEXT NOT NULL,
+        open INTEGER NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (source, job_name, vm_key)
+    ) WITHOUT ROWID;
+    CREATE INDEX incidents_open ON incidents (source, open);
+    CREATE TABLE silences (
+        id INTEGER PRIMARY KEY,
+        matchers TEXT NOT NULL,
+        comment TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        ends_at TEXT,
+        until_resolved INTEGER NOT NULL DEFAULT 0,
+        expired_at TEXT,
+        expired_reason TEXT
+    );
+    """,
 }
 
 
@@ -111,6 +146,39 @@ def session_from_json(text: str) -> TaskSession:
     return TaskSession(**data)
 
 
+def _detail_to_json(detail: AlertDetail) -> str:
+    data = asdict(detail)
+    data["since"] = _ts(detail.since) if detail.since else None
+    return json.dumps(data, separators=(",", ":"))
+
+
+def _detail_from_json(text: str | None) -> AlertDetail:
+    if not text:
+        return AlertDetail()
+    data = json.loads(text)
+    data["since"] = _dt(data["since"]) if data.get("since") else None
+    return AlertDetail(**data)
+
+
+_INCIDENT_TIMES = ("first_failure", "last_failure", "last_success")
+
+
+def _incident_to_json(inc: Incident) -> str:
+    data = asdict(inc)
+    for key in _INCIDENT_TIMES:
+        data[key] = _ts(data[key]) if data[key] else None
+    data["alerted_routes"] = list(inc.alerted_routes)
+    return json.dumps(data, separators=(",", ":"))
+
+
+def _incident_from_json(text: str) -> Incident:
+    data = json.loads(text)
+    for key in _INCIDENT_TIMES:
+        data[key] = _dt(data[key]) if data[key] else None
+    data["alerted_routes"] = tuple(data["alerted_routes"])
+    return Incident(**data)
+
+
 @dataclass(frozen=True, slots=True)
 class NewMember:
     """One (alert, route) pair that waits to be grouped into a message."""
@@ -119,6 +187,12 @@ class NewMember:
     group_key: str
     receivers: tuple[str, ...]
     group_wait: timedelta
+    route: int = -1
+    kind: GroupKind = GroupKind.FIRING
+    hold_until: datetime | None = None
+    detail: AlertDetail = field(default_factory=AlertDetail)
+    job_name: str = ""
+    vm_key: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +205,41 @@ class OpenMember:
     receivers: tuple[str, ...]
     group_wait: timedelta
     added_at: datetime
+    route: int = -1
+    kind: GroupKind = GroupKind.FIRING
+    hold_until: datetime | None = None
+    detail: AlertDetail = field(default_factory=AlertDetail)
+    job_name: str = ""
+    vm_key: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Silence:
+    """A stored silence."""
+
+    id: int
+    matchers: tuple[str, ...]
+    comment: str
+    created_by: str
+    created_at: datetime
+    ends_at: datetime | None
+    until_resolved: bool
+    expired_at: datetime | None
+    expired_reason: str | None
+
+    def active(self, now: datetime) -> bool:
+        """In force at ``now``."""
+        return self.expired_at is None and (self.ends_at is None or self.ends_at > now)
+
+
+@dataclass
+class PollRecord:
+    """Everything one successful poll changes, written in one transaction."""
+
+    alerts: list[tuple[TaskSession, str, list[NewMember]]] = field(default_factory=list)
+    closes: list[tuple[int, str]] = field(default_factory=list)
+    incidents: dict[tuple[str, str], Incident] = field(default_factory=dict)
+    expire_silences: list[tuple[int, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,7 +365,7 @@ class Store:
     def record_poll(
         self,
         source: str,
-        alerts: Sequence[tuple[TaskSession, str, Sequence[NewMember]]],
+        alerts: Sequence[tuple[TaskSession, str, Sequence[NewMember]]] | PollRecord,
         watermark: datetime,
         now: datetime,
         prune_before: datetime | None = None,
@@ -264,13 +373,19 @@ class Store:
     ) -> int:
         """Record a successful poll in one transaction: new alerts, their group members, the watermark.
 
-        ``alerts`` holds (session, status, members). Returns how many alerts were new (a UID
-        already recorded is skipped, so a repeated poll never alerts twice).
+        ``alerts`` holds (session, status, members), or is a PollRecord that also closes members,
+        updates incidents and expires silences. Returns how many alerts were new (a UID already
+        recorded is skipped, so a repeated poll never alerts twice).
         """
+        record = (
+            alerts
+            if isinstance(alerts, PollRecord)
+            else PollRecord(alerts=[(a, b, list(c)) for a, b, c in alerts])
+        )
         added = 0
         stamp = _ts(now)
         with self._tx() as db:
-            for session, status, members in alerts:
+            for session, status, members in record.alerts:
                 cur = db.execute(
                     "INSERT OR IGNORE INTO alerts (source, uid, session, end_time, first_seen, status) "
                     "VALUES (?,?,?,?,?,?)",
@@ -287,8 +402,8 @@ class Store:
                     continue
                 added += 1
                 db.executemany(
-                    "INSERT INTO members (source, uid, group_key, receivers, group_wait, added_at) "
-                    "VALUES (?,?,?,?,?,?)",
+                    "INSERT INTO members (source, uid, group_key, receivers, group_wait, added_at, route, kind, "
+                    "hold_until, attempts, detail, job_name, vm_key) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     [
                         (
                             source,
@@ -297,10 +412,34 @@ class Store:
                             json.dumps(m.receivers),
                             m.group_wait.total_seconds(),
                             stamp,
+                            m.route,
+                            m.kind.value,
+                            _ts(m.hold_until) if m.hold_until else None,
+                            m.detail.attempts,
+                            _detail_to_json(m.detail),
+                            m.job_name,
+                            m.vm_key,
                         )
                         for m in members
                     ],
                 )
+            db.executemany(
+                "UPDATE members SET message_group=0, closed=? WHERE id=? AND message_group IS NULL",
+                [(reason, member_id) for member_id, reason in record.closes],
+            )
+            db.executemany(
+                "INSERT INTO incidents (source, job_name, vm_key, data, open, updated_at) VALUES (?,?,?,?,?,?) "
+                "ON CONFLICT(source, job_name, vm_key) DO UPDATE SET data=excluded.data, open=excluded.open, "
+                "updated_at=excluded.updated_at",
+                [
+                    (inc.source, inc.job_name, inc.vm_key, _incident_to_json(inc), int(inc.open), stamp)
+                    for inc in record.incidents.values()
+                ],
+            )
+            db.executemany(
+                "UPDATE silences SET expired_at=?, expired_reason=? WHERE id=? AND expired_at IS NULL",
+                [(stamp, reason, sid) for sid, reason in record.expire_silences],
+            )
             db.execute(
                 "INSERT INTO watermarks (source, watermark, updated_at) VALUES (?,?,?) "
                 "ON CONFLICT(source) DO UPDATE SET watermark=excluded.watermark, updated_at=excluded.updated_at",
@@ -319,6 +458,10 @@ class Store:
             "AND NOT EXISTS (SELECT 1 FROM members m WHERE m.source=alerts.source AND m.uid=alerts.uid "
             "AND m.message_group IS NULL)",
             (source, _ts(ended_before), _ts(history_before)),
+        )
+        db.execute(
+            "DELETE FROM incidents WHERE source=? AND open=0 AND updated_at < ?",
+            (source, _ts(history_before - timedelta(days=30))),
         )
         db.execute(
             "DELETE FROM members WHERE source=? AND message_group IS NOT NULL AND added_at < ? "
@@ -344,9 +487,10 @@ class Store:
     # -- grouping -----------------------------------------------------------------------------
 
     def open_members(self) -> list[OpenMember]:
-        """Group members not yet flushed into a message, oldest first."""
+        """Group members not yet flushed into a message (nor closed), oldest first."""
         rows = self._db.execute(
-            "SELECT m.id, a.session, m.group_key, m.receivers, m.group_wait, m.added_at FROM members m "
+            "SELECT m.id, a.session, m.group_key, m.receivers, m.group_wait, m.added_at, m.route, m.kind, "
+            "m.hold_until, m.detail, m.job_name, m.vm_key FROM members m "
             "JOIN alerts a ON a.source=m.source AND a.uid=m.uid WHERE m.message_group IS NULL ORDER BY m.id"
         )
         return [
@@ -357,9 +501,92 @@ class Store:
                 receivers=tuple(json.loads(r[3])),
                 group_wait=timedelta(seconds=r[4]),
                 added_at=_dt(r[5]),
+                route=r[6],
+                kind=GroupKind(r[7]),
+                hold_until=_dt(r[8]) if r[8] else None,
+                detail=_detail_from_json(r[9]),
+                job_name=r[10],
+                vm_key=r[11],
             )
             for r in rows
         ]
+
+    # -- incidents and silences ---------------------------------------------------------------
+
+    def incidents(
+        self, source: str, keys: Iterable[tuple[str, str]] | None = None
+    ) -> dict[tuple[str, str], Incident]:
+        """Incidents of ``source`` by (job_name, vm_key): the given keys, or every open one."""
+        found: dict[tuple[str, str], Incident] = {}
+        if keys is None:
+            rows = self._db.execute("SELECT data FROM incidents WHERE source=? AND open=1", (source,))
+            for (data,) in rows:
+                inc = _incident_from_json(data)
+                found[(inc.job_name, inc.vm_key)] = inc
+            return found
+        for job, vm in keys:
+            row = self._db.execute(
+                "SELECT data FROM incidents WHERE source=? AND job_name=? AND vm_key=?", (source, job, vm)
+            ).fetchone()
+            if row is not None:
+                found[(job, vm)] = _incident_from_json(row[0])
+        return found
+
+    def add_silence(
+        self,
+        matchers: Sequence[str],
+        *,
+        comment: str,
+        created_by: str,
+        now: datetime,
+        ends_at: datetime | None,
+        until_resolved: bool,
+    ) -> int:
+        """Store a silence; returns its id."""
+        with self._tx() as db:
+            cur = db.execute(
+                "INSERT INTO silences (matchers, comment, created_by, created_at, ends_at, until_resolved) "
+                "VALUES (?,?,?,?,?,?)",
+                (
+                    json.dumps(list(matchers)),
+                    comment,
+                    created_by,
+                    _ts(now),
+                    _ts(ends_at) if ends_at else None,
+                    int(until_resolved),
+                ),
+            )
+            return int(cur.lastrowid or 0)
+
+    def silences(self) -> list[Silence]:
+        """Every silence, newest first."""
+        rows = self._db.execute(
+            "SELECT id, matchers, comment, created_by, created_at, ends_at, until_resolved, expired_at, "
+            "expired_reason FROM silences ORDER BY id DESC"
+        )
+        return [
+            Silence(
+                id=r[0],
+                matchers=tuple(json.loads(r[1])),
+                comment=r[2],
+                created_by=r[3],
+                created_at=_dt(r[4]),
+                ends_at=_dt(r[5]) if r[5] else None,
+                until_resolved=bool(r[6]),
+                expired_at=_dt(r[7]) if r[7] else None,
+                expired_reason=r[8],
+            )
+            for r in rows
+        ]
+
+    def expire_silence(self, silence_id: int, now: datetime, reason: str) -> bool:
+        """End a silence now; False when there is no such active silence."""
+        with self._tx() as db:
+            cur = db.execute(
+                "UPDATE silences SET expired_at=?, expired_reason=? WHERE id=? AND expired_at IS NULL",
+                (_ts(now), reason, silence_id),
+            )
+            return cur.rowcount == 1
 
     def group_history(self, group_key: str, receiver: str) -> tuple[int, int]:
         """How many messages already went to ``receiver`` for ``group_key``, and how many alerts they held."""
@@ -370,11 +597,33 @@ class Store:
         return int(row[0]), int(row[1])
 
     def flush_group(
-        self, group_key: str, member_ids: Sequence[int], messages: Sequence[PlannedMessage], now: datetime
+        self,
+        group_key: str,
+        member_ids: Sequence[int],
+        messages: Sequence[PlannedMessage],
+        now: datetime,
+        alerted: Sequence[tuple[str, str, str, int]] = (),
     ) -> None:
-        """Turn open members into messages and outbox rows, in one transaction."""
+        """Turn open members into messages and outbox rows, in one transaction.
+
+        ``alerted`` lists (source, job_name, vm_key, route) incidents that a route with
+        send_resolved has now told someone about, so their recovery is announced later.
+        """
         stamp = _ts(now)
         with self._tx() as db:
+            for source, job_name, key, route in alerted:
+                row = db.execute(
+                    "SELECT data FROM incidents WHERE source=? AND job_name=? AND vm_key=?",
+                    (source, job_name, key),
+                ).fetchone()
+                if row is not None:
+                    data = json.loads(row[0])
+                    if route not in data["alerted_routes"]:
+                        data["alerted_routes"].append(route)
+                        db.execute(
+                            "UPDATE incidents SET data=? WHERE source=? AND job_name=? AND vm_key=?",
+                            (json.dumps(data), source, job_name, key),
+                        )
             flush_id = db.execute("INSERT INTO flushes (created_at) VALUES (?)", (stamp,)).lastrowid
             for msg in messages:
                 message_id = db.execute(

@@ -1,0 +1,212 @@
+"""The decision core: what one poll's new failures and successes mean. Pure.
+
+Given the new Failed/Warning sessions, the successes seen for VMs with open incidents, the
+incidents, the open (held) group members and the active silences, it decides, with ``now`` as an
+argument, which alerts to record and how (routed, silenced, flapping, unrouted), which group
+members to create (firing, resolved, recovered on retry, flapping), which held members to close
+(recovered on Veeam's retry, or merged into a newer failed attempt), and which silences end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from alertd.config import FlappingConfig
+from alertd.incidents import Incident, new_incident, on_failure, on_success, vm_key
+from alertd.matchers import Matcher
+from alertd.model import AlertDetail, GroupKind, TaskSession
+from alertd.routing import Route, match_routes
+from alertd.store import NewMember, OpenMember, PollRecord
+
+#: Labels that say *what* a silence is about; ``--until-resolved`` ends when that thing succeeds.
+SUBJECT_LABELS = frozenset({"source", "backup_server", "job_name", "vm"})
+
+
+@dataclass(frozen=True, slots=True)
+class ActiveSilence:
+    """A silence in force, with parsed matchers."""
+
+    id: int
+    matchers: tuple[Matcher, ...]
+    until_resolved: bool
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        """All matchers match (a silence always has at least one)."""
+        return all(m.matches(labels) for m in self.matchers)
+
+    def resolved_by(self, labels: Mapping[str, str]) -> bool:
+        """A success with these labels ends this until-resolved silence."""
+        subject = [m for m in self.matchers if m.name in SUBJECT_LABELS]
+        return self.until_resolved and bool(subject) and all(m.matches(labels) for m in subject)
+
+
+@dataclass
+class Decision:
+    """The outcome of one poll: the store record plus counts for logs and metrics."""
+
+    record: PollRecord = field(default_factory=PollRecord)
+    unrouted: list[TaskSession] = field(default_factory=list)
+    silenced: list[tuple[TaskSession, int]] = field(default_factory=list)
+    flapping_muted: int = 0
+    recovered_on_retry: list[TaskSession] = field(default_factory=list)
+    resolved: int = 0
+
+
+def _group_key(kind: GroupKind, route: Route, labels: Mapping[str, str]) -> str:
+    key = route.group_key(labels)
+    return key if kind is GroupKind.FIRING else f"{kind.value}|{key}"
+
+
+def decide(
+    *,
+    failures: Sequence[TaskSession],
+    successes: Sequence[TaskSession],
+    incidents: Mapping[tuple[str, str], Incident],
+    open_members: Sequence[OpenMember],
+    silences: Sequence[ActiveSilence],
+    routes: Sequence[Route],
+    flapping: FlappingConfig,
+    now: datetime,
+) -> Decision:
+    """Fold the poll's events, oldest first, into a Decision."""
+    decision = Decision()
+    state = dict(incidents)
+    closed: set[int] = set()
+    held = [m for m in open_members if m.hold_until is not None and m.kind is GroupKind.FIRING]
+    events = sorted(
+        [(s.end_time or now, 0, s) for s in failures] + [(s.end_time or now, 1, s) for s in successes],
+        key=lambda e: (e[0], e[1], e[2].uid),
+    )
+    for _, is_success, session in events:
+        key = (session.job_name, vm_key(session))
+        if is_success:
+            _success(decision, state, key, session, held, closed, silences, routes, flapping)
+        else:
+            _failure(decision, state, key, session, held, closed, silences, routes, flapping)
+    decision.record.incidents = {k: v for k, v in state.items() if incidents.get(k) != v}
+    return decision
+
+
+def _failure(
+    decision: Decision,
+    state: dict[tuple[str, str], Incident],
+    key: tuple[str, str],
+    session: TaskSession,
+    held: Sequence[OpenMember],
+    closed: set[int],
+    silences: Sequence[ActiveSilence],
+    routes: Sequence[Route],
+    flapping: FlappingConfig,
+) -> None:
+    incident, effect = on_failure(state.get(key) or new_incident(session), session, flapping)
+    state[key] = incident
+    labels = {**session.labels(), "streak": str(effect.streak)}
+    silence = next((s for s in silences if s.matches(labels)), None)
+    if silence is not None:
+        decision.record.alerts.append((session, "silenced", []))
+        decision.silenced.append((session, silence.id))
+        return
+    if effect.muted_by_flapping:
+        decision.record.alerts.append((session, "flapping", []))
+        decision.flapping_muted += 1
+        return
+    matched = match_routes(routes, labels)
+    if not matched:
+        decision.record.alerts.append((session, "unrouted", []))
+        decision.unrouted.append(session)
+        return
+    kind = GroupKind.FLAPPING if effect.flap_started else GroupKind.FIRING
+    members = []
+    for route in matched:
+        attempts = 1
+        for old in held:
+            if old.id not in closed and old.route == route.index and (old.job_name, old.vm_key) == key:
+                # Veeam retried and failed again: one alert for the VM, counting the attempts.
+                closed.add(old.id)
+                decision.record.closes.append((old.id, "merged"))
+                attempts = max(attempts, old.detail.attempts + 1)
+        hold = None
+        if route.wait_for_retry is not None and kind is GroupKind.FIRING and session.result == "Failed":
+            hold = (session.end_time or session.creation_time) + route.wait_for_retry
+        members.append(
+            NewMember(
+                session.uid,
+                _group_key(kind, route, labels),
+                route.receivers,
+                route.group_wait,
+                route=route.index,
+                kind=kind,
+                hold_until=hold,
+                detail=AlertDetail(attempts=attempts, streak=effect.streak),
+                job_name=key[0],
+                vm_key=key[1],
+            )
+        )
+    decision.record.alerts.append((session, "routed", members))
+
+
+def _success(
+    decision: Decision,
+    state: dict[tuple[str, str], Incident],
+    key: tuple[str, str],
+    session: TaskSession,
+    held: Sequence[OpenMember],
+    closed: set[int],
+    silences: Sequence[ActiveSilence],
+    routes: Sequence[Route],
+    flapping: FlappingConfig,
+) -> None:
+    current = state.get(key)
+    if current is None:
+        return
+    incident, effect = on_success(current, session, flapping)
+    state[key] = incident
+    if effect.stale:
+        return
+    labels = {**session.labels(), "streak": "0"}
+    for silence in silences:
+        if silence.resolved_by(labels):
+            decision.record.expire_silences.append((silence.id, "resolved"))
+    members: list[NewMember] = []
+    end = session.end_time
+    for old in held:
+        if old.id in closed or (old.job_name, old.vm_key) != key:
+            continue
+        if end is not None and old.session.end_time is not None and old.session.end_time >= end:
+            continue
+        closed.add(old.id)
+        decision.record.closes.append((old.id, "recovered"))
+        decision.recovered_on_retry.append(old.session)
+        route = routes[old.route] if 0 <= old.route < len(routes) else None
+        if route is not None and route.notify_recovered_on_retry:
+            members.append(_member(GroupKind.RECOVERED_ON_RETRY, route, labels, session, key, AlertDetail()))
+    for index in effect.alerted_routes:
+        if 0 <= index < len(routes):
+            detail = AlertDetail(streak=0, failed_runs=effect.failed_runs, since=effect.since)
+            members.append(_member(GroupKind.RESOLVED, routes[index], labels, session, key, detail))
+            decision.resolved += 1
+    if members:
+        decision.record.alerts.append((session, "success", members))
+
+
+def _member(
+    kind: GroupKind,
+    route: Route,
+    labels: Mapping[str, str],
+    session: TaskSession,
+    key: tuple[str, str],
+    detail: AlertDetail,
+) -> NewMember:
+    return NewMember(
+        session.uid,
+        _group_key(kind, route, labels),
+        route.receivers,
+        route.group_wait,
+        route=route.index,
+        kind=kind,
+        detail=detail,
+        job_name=key[0],
+        vm_key=key[1],
+    )

@@ -1,0 +1,130 @@
+"""Incident tracking per job and VM: failure streaks, recoveries and flapping. Pure.
+
+An incident is the run of consecutive failed task sessions of one VM in one job. A success ends
+it. The last few results are kept so a VM that keeps switching between success and failure is
+called flapping once, and then kept quiet until it is stable again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from itertools import pairwise
+
+from alertd.config import FlappingConfig
+from alertd.model import TaskSession
+
+
+def vm_key(session: TaskSession) -> str:
+    """Identify a VM across runs: EM's VmUid, falling back to the display name."""
+    return session.vm_uid or f"name:{session.vm}"
+
+
+@dataclass(frozen=True, slots=True)
+class Incident:
+    """What is known about one VM in one job."""
+
+    source: str
+    job_name: str
+    vm_key: str
+    vm: str
+    streak: int = 0
+    first_failure: datetime | None = None
+    last_failure: datetime | None = None
+    last_success: datetime | None = None
+    results: str = ""
+    flapping: bool = False
+    alerted_routes: tuple[int, ...] = ()
+
+    @property
+    def open(self) -> bool:
+        """A failure streak is running (or the VM is flapping) and successes must be watched for."""
+        return self.streak > 0 or self.flapping
+
+
+@dataclass(frozen=True, slots=True)
+class FailureEffect:
+    """What a new failure means."""
+
+    streak: int
+    flap_started: bool = False
+    muted_by_flapping: bool = False
+    stale: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SuccessEffect:
+    """What a new success means."""
+
+    recovered: bool
+    failed_runs: int = 0
+    since: datetime | None = None
+    alerted_routes: tuple[int, ...] = ()
+    flap_ended: bool = False
+    stale: bool = False
+
+
+def new_incident(session: TaskSession) -> Incident:
+    """An empty incident for the session's job and VM."""
+    return Incident(session.source, session.job_name, vm_key(session), session.vm)
+
+
+def _flips(results: str) -> int:
+    ok = [r == "S" for r in results]
+    return sum(1 for a, b in pairwise(ok) if a != b)
+
+
+def _stable(results: str, runs: int) -> bool:
+    tail = results[-runs:]
+    return len(tail) == runs and (set(tail) == {"S"} or "S" not in tail)
+
+
+def _record(inc: Incident, code: str, cfg: FlappingConfig) -> tuple[Incident, bool, bool]:
+    """Append a result; returns the incident and whether flapping started or ended."""
+    results = (inc.results + code)[-cfg.window :]
+    started = ended = False
+    flapping = inc.flapping
+    if cfg.enabled and not flapping and _flips(results) >= cfg.min_flips:
+        flapping = started = True
+    elif flapping and _stable(results, cfg.stable_runs):
+        flapping, ended = False, True
+    return replace(inc, results=results, flapping=flapping), started, ended
+
+
+def on_failure(inc: Incident, session: TaskSession, cfg: FlappingConfig) -> tuple[Incident, FailureEffect]:
+    """Fold a new Failed/Warning session into its incident."""
+    end = session.end_time
+    if end is not None and inc.last_success is not None and end <= inc.last_success:
+        # Collected late, older than a success already seen: alert it, but it reopens nothing.
+        return inc, FailureEffect(streak=1, stale=True)
+    code = "F" if session.result == "Failed" else "W"
+    inc, started, ended = _record(inc, code, cfg)
+    streak = inc.streak + 1
+    inc = replace(
+        inc,
+        streak=streak,
+        first_failure=inc.first_failure if inc.streak else end,
+        last_failure=max(filter(None, (inc.last_failure, end)), default=None),
+    )
+    muted = inc.flapping and not started
+    return inc, FailureEffect(streak=streak, flap_started=started, muted_by_flapping=muted and not ended)
+
+
+def on_success(inc: Incident, session: TaskSession, cfg: FlappingConfig) -> tuple[Incident, SuccessEffect]:
+    """Fold a successful session into its incident (idempotent: a success already seen changes nothing)."""
+    end = session.end_time
+    if end is None or (inc.last_success is not None and end <= inc.last_success):
+        return inc, SuccessEffect(recovered=False, stale=True)
+    if inc.last_failure is not None and end <= inc.last_failure:
+        return inc, SuccessEffect(recovered=False, stale=True)
+    was_open = inc.streak > 0
+    inc, _, ended = _record(inc, "S", cfg)
+    effect = SuccessEffect(
+        recovered=was_open,
+        failed_runs=inc.streak,
+        since=inc.first_failure,
+        alerted_routes=inc.alerted_routes if was_open and not inc.flapping else (),
+        flap_ended=ended,
+    )
+    inc = replace(inc, streak=0, first_failure=None, last_success=end, alerted_routes=())
+    return inc, effect
