@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -43,6 +44,24 @@ def _parser() -> argparse.ArgumentParser:
     rtest = routes_sub.add_parser("test", help="print the receivers an alert with these labels reaches")
     rtest.add_argument("--config", "-c")
     rtest.add_argument("labels", nargs="*", metavar="LABEL=VALUE")
+    silence = sub.add_parser("silence", help="add, list and expire silences (applied by the running daemon)")
+    silence_sub = silence.add_subparsers(dest="silence_command", metavar="SUBCOMMAND")
+    s_add = silence_sub.add_parser("add", help="silence alerts matching every MATCHER")
+    s_add.add_argument("--config", "-c")
+    s_add.add_argument("matchers", nargs="+", metavar="MATCHER", help='e.g. job_name="SQL Daily" vm=~"db.*"')
+    until = s_add.add_mutually_exclusive_group(required=True)
+    until.add_argument("--for", dest="duration", help="how long, e.g. 4h")
+    until.add_argument(
+        "--until-resolved", action="store_true", help="until the silenced VM or job next succeeds"
+    )
+    s_add.add_argument("--comment", required=True, help="why (shown in silence list)")
+    s_add.add_argument("--author", default=os.environ.get("SUDO_USER") or os.environ.get("USER") or "unknown")
+    s_list = silence_sub.add_parser("list", help="active silences (--all: expired ones too)")
+    s_list.add_argument("--config", "-c")
+    s_list.add_argument("--all", action="store_true")
+    s_expire = silence_sub.add_parser("expire", help="end a silence now")
+    s_expire.add_argument("--config", "-c")
+    s_expire.add_argument("id", type=int)
     history = with_config("history", "what was sent, where, when, after how many attempts")
     history.add_argument("--limit", type=int, default=30)
     demo = sub.add_parser(
@@ -82,6 +101,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             configure("info", "console")
             return run_demo(args.duration)
+        if command == "silence":
+            return _silence(args)
         if command == "routes":
             if args.routes_command != "test":
                 print("usage: alertd routes test [--config PATH] LABEL=VALUE ...", file=sys.stderr)
@@ -174,6 +195,64 @@ def _test_notify(cfg: Config, receiver: str) -> int:
         return all_ok
 
     return 0 if asyncio.run(send_all()) else 1
+
+
+def _silence(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from alertd.durations import DurationError, parse_duration
+    from alertd.matchers import MatcherError, parse_matcher
+    from alertd.model import MATCHER_LABELS
+    from alertd.runtime import state_path
+    from alertd.store import Store
+
+    if args.silence_command not in ("add", "list", "expire"):
+        print("usage: alertd silence {add,list,expire} ...", file=sys.stderr)
+        return EXIT_CONFIG
+    cfg, _ = _load(args)
+    now = datetime.now(UTC)
+    store = Store(state_path(cfg))
+    try:
+        if args.silence_command == "add":
+            try:
+                matchers = [str(parse_matcher(m, MATCHER_LABELS)) for m in args.matchers]
+                ends_at = None if args.until_resolved else now + parse_duration(args.duration)
+            except (MatcherError, DurationError) as err:
+                print(f"silence: {err}", file=sys.stderr)
+                return EXIT_CONFIG
+            silence_id = store.add_silence(
+                matchers,
+                comment=args.comment,
+                created_by=args.author,
+                now=now,
+                ends_at=ends_at,
+                until_resolved=args.until_resolved,
+            )
+            until_text = "until resolved" if ends_at is None else f"until {ends_at:%Y-%m-%d %H:%M} UTC"
+            print(f"silence {silence_id} added {until_text}: {' '.join(matchers)}")
+            return 0
+        if args.silence_command == "expire":
+            if store.expire_silence(args.id, now, f"expired by {os.environ.get('USER', 'cli')}"):
+                print(f"silence {args.id} expired")
+                return 0
+            print(f"no active silence with id {args.id}", file=sys.stderr)
+            return 1
+        shown = [s for s in store.silences() if args.all or s.active(now)]
+        if not shown:
+            print("no active silences" if not args.all else "no silences")
+        for s in shown:
+            if s.expired_at is not None:
+                state = f"expired {s.expired_at:%Y-%m-%d %H:%M} ({s.expired_reason})"
+            elif s.ends_at is not None and s.ends_at <= now:
+                state = f"ended {s.ends_at:%Y-%m-%d %H:%M}"
+            elif s.ends_at is None:
+                state = "active until resolved"
+            else:
+                state = f"active until {s.ends_at:%Y-%m-%d %H:%M} UTC"
+            print(f"{s.id}\t{state}\t{' '.join(s.matchers)}\t{s.created_by}: {s.comment}")
+        return 0
+    finally:
+        store.close()
 
 
 def _history(cfg: Config, limit: int) -> int:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,23 @@ def e2e_config(
     return load_document(doc)
 
 
-async def run_once(cfg: Config, deliver_timeout: float = 10.0) -> int:
-    """One ``alertd once`` cycle in-process."""
-    return await Daemon(cfg).once(deliver_timeout)
+class FakeClock:
+    """An injectable clock: starts at ``start`` and moves only when told."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
+
+
+async def run_once(
+    cfg: Config, deliver_timeout: float = 10.0, clock: Callable[[], datetime] | None = None
+) -> int:
+    """One ``alertd once`` cycle in-process (with the wall clock unless ``clock`` is given)."""
+    daemon = Daemon(cfg, clock=clock) if clock is not None else Daemon(cfg)
+    return await daemon.once(deliver_timeout)

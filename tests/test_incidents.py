@@ -1,0 +1,247 @@
+"""Incident tracking and the decision core: streaks, recoveries, retry holds, flapping, silences. Pure tables."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+
+from alertd.config import FlappingConfig, RouteConfig
+from alertd.decide import ActiveSilence, decide
+from alertd.incidents import Incident, new_incident, on_failure, on_success, vm_key
+from alertd.matchers import parse_matcher
+from alertd.model import AlertDetail, GroupKind, TaskSession
+from alertd.routing import compile_routes
+from alertd.store import OpenMember
+from factories import T0, session
+
+FLAP = FlappingConfig(window=10, min_flips=4, stable_runs=3)
+
+
+def fold(codes: str) -> list[tuple[Incident, object]]:
+    """Apply a sequence of results (F, W, S) one minute apart to one VM's incident."""
+    inc = new_incident(session("vm1"))
+    out = []
+    for i, code in enumerate(codes):
+        result = {"F": "Failed", "W": "Warning", "S": "Success"}[code]
+        s = session("vm1", result=result, end=T0 + timedelta(minutes=i))
+        inc, effect = (on_success if code == "S" else on_failure)(inc, s, FLAP)
+        out.append((inc, effect))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("codes", "streak"),
+    [("F", 1), ("FF", 2), ("FFW", 3), ("FFS", 0), ("FFSF", 1), ("FSFFF", 3)],
+)
+def test_streak(codes: str, streak: int) -> None:
+    """The streak counts consecutive failed or warning runs and a success resets it."""
+    assert fold(codes)[-1][0].streak == streak
+
+
+def test_recovery_reports_failed_runs_and_since() -> None:
+    """A success after two failures reports 2 failed runs since the first failure's end."""
+    inc, effect = fold("FFS")[-1]
+    assert effect.recovered and effect.failed_runs == 2 and effect.since == T0  # type: ignore[attr-defined]
+    assert inc.streak == 0 and not inc.open
+
+
+@pytest.mark.parametrize(
+    ("codes", "started_at", "muted"),
+    [
+        ("FSFSF", 4, []),  # the 4th flip starts flapping (index 4), that failure becomes the flapping notice
+        ("FSFSFSF", 4, [6]),  # failures while flapping are muted
+        ("FFFF", None, []),
+    ],
+)
+def test_flapping(codes: str, started_at: int | None, muted: list[int]) -> None:
+    """Flapping starts once at min_flips flips; later failures are muted until stable."""
+    steps = fold(codes)
+    started = [i for i, (_, e) in enumerate(steps) if getattr(e, "flap_started", False)]
+    assert started == ([started_at] if started_at is not None else [])
+    assert [i for i, (_, e) in enumerate(steps) if getattr(e, "muted_by_flapping", False)] == muted
+
+
+def test_flapping_ends_when_stable() -> None:
+    """After stable_runs equal results the VM is no longer flapping."""
+    inc, effect = fold("FSFSFSSS")[-1]
+    assert not inc.flapping and effect.flap_ended  # type: ignore[attr-defined]
+
+
+def test_stale_events_change_nothing() -> None:
+    """A success already seen, or a failure older than the last success, does not move the incident."""
+    inc = fold("FS")[-1][0]
+    again, effect = on_success(inc, session("vm1", result="Success", end=T0 + timedelta(minutes=1)), FLAP)
+    assert again == inc and effect.stale
+    old, effect2 = on_failure(inc, session("vm1", end=T0 - timedelta(minutes=5)), FLAP)
+    assert old == inc and effect2.stale
+
+
+ROUTES = compile_routes(
+    [
+        RouteConfig.model_validate({"matchers": ["streak>=3"], "receivers": ["oncall"], "continue": True}),
+        RouteConfig.model_validate(
+            {
+                "receivers": ["ops"],
+                "wait_for_retry": "40m",
+                "send_resolved": True,
+                "notify_recovered_on_retry": True,
+            }
+        ),
+    ]
+)
+
+
+def held_member(sess: TaskSession, member_id: int = 1, attempts: int = 1) -> OpenMember:
+    return OpenMember(
+        id=member_id,
+        session=sess,
+        group_key="g",
+        receivers=("ops",),
+        group_wait=timedelta(seconds=30),
+        added_at=T0,
+        route=1,
+        kind=GroupKind.FIRING,
+        hold_until=T0 + timedelta(minutes=40),
+        detail=AlertDetail(attempts=attempts),
+        job_name=sess.job_name,
+        vm_key=vm_key(sess),
+    )
+
+
+def test_decide_holds_failed_and_not_warning() -> None:
+    """A Failed session on a wait_for_retry route is held until end + 40m; a Warning is not held."""
+    failed, warn = session("a"), session("b", result="Warning")
+    d = decide(
+        failures=[failed, warn],
+        successes=[],
+        incidents={},
+        open_members=[],
+        silences=[],
+        routes=ROUTES,
+        flapping=FLAP,
+        now=T0,
+    )
+    members = {s.vm: m for s, _, ms in d.record.alerts for m in ms}
+    assert members["a"].hold_until == T0 + timedelta(minutes=40)
+    assert members["b"].hold_until is None
+
+
+def test_decide_retry_success_closes_hold() -> None:
+    """A later success of the same job and VM closes the held failure as recovered on retry."""
+    failed = session("a")
+    inc, _ = on_failure(new_incident(failed), failed, FLAP)
+    ok = session("a", result="Success", end=T0 + timedelta(minutes=12), job_session="js-retry")
+    d = decide(
+        failures=[],
+        successes=[ok],
+        incidents={(failed.job_name, vm_key(failed)): inc},
+        open_members=[held_member(failed)],
+        silences=[],
+        routes=ROUTES,
+        flapping=FLAP,
+        now=T0,
+    )
+    assert d.record.closes == [(1, "recovered")]
+    assert [m.kind for _, _, ms in d.record.alerts for m in ms] == [GroupKind.RECOVERED_ON_RETRY]
+
+
+def test_decide_retry_failure_merges_attempts() -> None:
+    """A retry that fails again replaces the held alert and counts the attempts."""
+    first = session("a")
+    again = session("a", end=T0 + timedelta(minutes=11), job_session="js-retry")
+    inc, _ = on_failure(new_incident(first), first, FLAP)
+    d = decide(
+        failures=[again],
+        successes=[],
+        incidents={(first.job_name, vm_key(first)): inc},
+        open_members=[held_member(first, attempts=1)],
+        silences=[],
+        routes=ROUTES,
+        flapping=FLAP,
+        now=T0,
+    )
+    assert d.record.closes == [(1, "merged")]
+    [(_, _, members)] = d.record.alerts
+    assert [m.detail.attempts for m in members] == [2]
+
+
+def test_decide_streak_three_escalates() -> None:
+    """The third failed run in a row carries streak=3 and reaches the escalation route too."""
+    runs = [session("a", end=T0 + timedelta(hours=i), job_session=f"js{i}") for i in range(3)]
+    d = decide(
+        failures=runs,
+        successes=[],
+        incidents={},
+        open_members=[],
+        silences=[],
+        routes=ROUTES,
+        flapping=FLAP,
+        now=T0,
+    )
+    receivers = [[r for m in ms for r in m.receivers] for _, _, ms in d.record.alerts]
+    assert receivers == [["ops"], ["ops"], ["oncall", "ops"]]
+
+
+def test_decide_silence_and_until_resolved() -> None:
+    """A silenced failure is recorded, not routed; the VM's success ends an until-resolved silence."""
+    sil = ActiveSilence(7, (parse_matcher('vm="a"'),), until_resolved=True)
+    failed = session("a")
+    d = decide(
+        failures=[failed],
+        successes=[],
+        incidents={},
+        open_members=[],
+        silences=[sil],
+        routes=ROUTES,
+        flapping=FLAP,
+        now=T0,
+    )
+    assert d.record.alerts == [(failed, "silenced", [])] and d.silenced == [(failed, 7)]
+    inc = d.record.incidents[(failed.job_name, vm_key(failed))]
+    ok = session("a", result="Success", end=T0 + timedelta(hours=1))
+    d2 = decide(
+        failures=[],
+        successes=[ok],
+        incidents={(failed.job_name, vm_key(failed)): inc},
+        open_members=[],
+        silences=[sil],
+        routes=ROUTES,
+        flapping=FLAP,
+        now=T0,
+    )
+    assert d2.record.expire_silences == [(7, "resolved")]
+
+
+def test_decide_resolved_only_for_alerted_routes() -> None:
+    """A recovery produces a resolved member only for routes that told someone about the incident."""
+    failed = session("a")
+    inc, _ = on_failure(new_incident(failed), failed, FLAP)
+    ok = session("a", result="Success", end=T0 + timedelta(hours=2))
+    key = (failed.job_name, vm_key(failed))
+    quiet = decide(
+        failures=[],
+        successes=[ok],
+        incidents={key: inc},
+        open_members=[],
+        silences=[],
+        routes=ROUTES,
+        flapping=FLAP,
+        now=T0,
+    )
+    assert quiet.record.alerts == []
+    told = replace(inc, alerted_routes=(1,))
+    loud = decide(
+        failures=[],
+        successes=[ok],
+        incidents={key: told},
+        open_members=[],
+        silences=[],
+        routes=ROUTES,
+        flapping=FLAP,
+        now=T0,
+    )
+    [(_, status, [member])] = loud.record.alerts
+    assert status == "success" and member.kind is GroupKind.RESOLVED
+    assert member.detail.failed_runs == 1 and member.detail.since == T0
