@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from e2e import FakeClock, e2e_config, now, run_once
+from support.webhook import WebhookCollector
 
 from alertd.simulator import SimulatedEM
 from alertd.store import Store
-from e2e import FakeClock, e2e_config, now, run_once
-from support.webhook import WebhookCollector
 
 
 def texts(hook: WebhookCollector) -> list[str]:

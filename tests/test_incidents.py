@@ -6,6 +6,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
+from factories import T0, session
 
 from alertd.config import FlappingConfig, RouteConfig
 from alertd.decide import ActiveSilence, decide
@@ -14,7 +15,6 @@ from alertd.matchers import parse_matcher
 from alertd.model import AlertDetail, GroupKind, TaskSession
 from alertd.routing import compile_routes
 from alertd.store import OpenMember
-from factories import T0, session
 
 FLAP = FlappingConfig(window=10, min_flips=4, stable_runs=3)
 
