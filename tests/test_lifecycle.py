@@ -6,6 +6,8 @@ import asyncio
 import re
 import signal
 import socket
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -224,3 +226,57 @@ async def test_self_alert_and_recovery(tmp_path: Path) -> None:
     assert "em1" in first["title"] + first["message"] and "503" in first["message"]
     assert "recover" in (second["title"] + second["message"]).lower()
     assert ops.received == []
+
+
+async def test_silence_applies_to_running_daemon(tmp_path: Path, webhook: WebhookCollector) -> None:
+    """A silence added with the CLI while `alertd run` is running stops matching alerts; expiring it lets them through."""
+    async with SimulatedEM() as sim:
+        doc = doc_for(tmp_path, sim.url, [webhook.url])
+        proc = AlertdProcess(tmp_path, doc)
+        proc.start()
+        try:
+            await proc.wait_for(lambda: "alertd_started" in proc.output(), what="start")
+            cli = [sys.executable, "-m", "alertd", "silence"]
+            added = await asyncio.to_thread(
+                subprocess.run,
+                [
+                    *cli,
+                    "add",
+                    "--config",
+                    str(proc.config),
+                    'vm="quiet01"',
+                    "--for",
+                    "1h",
+                    "--comment",
+                    "maintenance",
+                ],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                env=proc.env,
+            )
+            assert added.returncode == 0, added.stderr
+            silence_id = added.stdout.split()[1]
+            sim.add_task_session(vm="quiet01", result="Failed", end_time=now())
+            await proc.wait_for(lambda: "alert_silenced" in proc.output(), what="silenced alert")
+            sim.add_task_session(vm="loud01", result="Failed", end_time=now())
+            await proc.wait_for(lambda: len(webhook.received) == 1, what="unsilenced alert")
+            assert (
+                "loud01" in webhook.received[0]["message"] and "quiet01" not in webhook.received[0]["message"]
+            )
+            expired = await asyncio.to_thread(
+                subprocess.run,
+                [*cli, "expire", "--config", str(proc.config), silence_id],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                env=proc.env,
+            )
+            assert expired.returncode == 0, expired.stderr
+            sim.add_task_session(vm="quiet01", result="Failed", end_time=now())
+            await proc.wait_for(lambda: len(webhook.received) == 2, what="alert after expiry")
+            assert "quiet01" in webhook.received[1]["message"]
+        finally:
+            proc.signal(signal.SIGTERM)
+            await proc.wait_exit(10)
+            proc.kill()

@@ -23,7 +23,7 @@ from support.webhook import Reply, WebhookCollector
 
 from alertd.simulator import SimulatedEM
 
-ITERATIONS = 25
+ITERATIONS = 40
 
 
 def doc_for(tmp_path: Path, em_url: str, url: str) -> dict[str, Any]:
@@ -70,20 +70,24 @@ def delivered(hook: WebhookCollector) -> list[tuple[str, str]]:
 @pytest.mark.slow
 @pytest.mark.timeout(360)
 async def test_random_sigkills_lose_nothing_and_duplicate_at_most_once_per_kill(tmp_path: Path) -> None:
-    """25 SIGKILLs at random moments while EM fails VMs and the webhook is slow/flaky: every failed VM is delivered; duplicates <= kills."""
+    """40 SIGKILLs at random moments while EM fails VMs and the webhook is slow/flaky: every failed VM is delivered; duplicates <= kills."""
     seed = int(os.environ.get("SOAK_SEED", str(time.time_ns() % 1_000_000)))
     rng = random.Random(seed)
-    script = [Reply(500 if rng.random() < 0.1 else 200, delay=rng.uniform(0, 0.15)) for _ in range(5000)]
+    script = [Reply(500 if rng.random() < 0.1 else 200, delay=rng.uniform(0, 0.3)) for _ in range(5000)]
     failed: list[str] = []
     kills = 0
 
     def add_run(i: int, part: int) -> None:
+        """A job run of 1-4 VMs that completes now (realistic EndTimes: never ahead of the clock)."""
         vms = [f"it{i:02d}p{part}-vm{j}" for j in range(rng.randint(1, 4))]
-        results = {vm: rng.choice(["Failed", "Failed", "Warning"]) for vm in vms}
-        failed.extend(vm for vm, result in results.items() if result == "Failed")
-        sim.add_job_run(
-            job_name=f"Job {i:02d}.{part}", vms=vms, results=results, start=now() - timedelta(minutes=10)
+        run = sim.add_job_run(
+            job_name=f"Job {i:02d}.{part}", vms=vms, start=now() - timedelta(minutes=5), running=True
         )
+        for task in run.tasks:
+            result = rng.choice(["Failed", "Failed", "Warning", "Success"])
+            if result == "Failed":
+                failed.append(task.vm)
+            sim.complete(task.uid, result=result, end_time=now(), reason=f"{result}: soak {task.vm}")
 
     with WebhookCollector(script) as hook:
         async with SimulatedEM(seed=seed) as sim:

@@ -130,3 +130,28 @@ def test_unreadable_path_is_clear(tmp_path: Path) -> None:
     blocker.write_text("x")
     with pytest.raises(StateError, match="cannot open state database"):
         Store(blocker / "state.db")
+
+
+def test_migrates_v1_database(tmp_path: Path) -> None:
+    """A version-1 state file is upgraded in place to the current schema, keeping its alerts and watermark."""
+    from alertd.store import _MIGRATIONS
+
+    path = tmp_path / "state.db"
+    db = sqlite3.connect(path)
+    db.executescript(_MIGRATIONS[1])
+    db.execute("INSERT INTO watermarks VALUES ('em1', ?, ?)", (T0.isoformat(), T0.isoformat()))
+    s1 = session("a")
+    from alertd.store import session_to_json
+
+    db.execute(
+        "INSERT INTO alerts VALUES ('em1', ?, ?, ?, ?, 'routed')",
+        (s1.uid, session_to_json(s1), T0.isoformat(), T0.isoformat()),
+    )
+    db.execute("PRAGMA user_version=1")
+    db.commit()
+    db.close()
+    store = Store(path)
+    assert store.schema_version() == SCHEMA_VERSION
+    assert store.watermark("em1") == T0
+    assert store.unseen("em1", [s1]) == []
+    assert store.silences() == []
