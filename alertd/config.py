@@ -94,7 +94,9 @@ class SourceConfig(_Strict):
     @classmethod
     def _url_has_scheme(cls, value: str) -> str:
         if not value.startswith(("https://", "http://")):
-            raise ValueError(f"must start with https:// (got {value!r})")
+            raise ValueError("must start with https://")
+        if "@" in value.split("://", 1)[1].split("/", 1)[0]:
+            raise ValueError("must not contain credentials; use username and password or password_file")
         return value.rstrip("/")
 
     @field_validator("poll_interval")

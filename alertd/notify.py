@@ -128,7 +128,63 @@ def safe_scheme(url: str) -> str | None:
     return match.group(1).lower() if match else None
 
 
+#: apprise's own URL options, safe to show; every other query value may carry a secret
+#: (``+Authorization=`` headers, ``-token=`` parameters, ``:key=`` payload fields).
+_SAFE_OPTIONS = frozenset(
+    {
+        "method",
+        "overflow",
+        "retry",
+        "wait",
+        "optional",
+        "format",
+        "mode",
+        "from",
+        "to",
+        "cc",
+        "bcc",
+        "name",
+        "smtp",
+        "image",
+        "footer",
+        "blocks",
+        "timestamp",
+        "pa",
+        "ver",
+        "wrap",
+        "verify",
+        "rto",
+        "cto",
+        "emojis",
+        "tz",
+        "priority",
+        "tags",
+        "avatar",
+        "reply",
+    }
+)
+
+
+def mask_query(url: str) -> str:
+    """Mask every query value that is not a known-harmless apprise option."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if not parts.query:
+        return url
+    masked = []
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        shown = value if key.lower() in _SAFE_OPTIONS or not value else "***"
+        masked.append(f"{key}={shown}")
+    return parts._replace(query="&".join(masked)).geturl()
+
+
 def _known_scheme(scheme: str) -> bool:
+    if scheme in ("http", "https"):
+        # Native service URLs (hooks.slack.com, Power Automate, Discord, ...) are recognised by
+        # apprise's plugins themselves; instantiate() says whether one of them claims it.
+        return True
     try:
         from apprise.plugins import N_MGR
     except ImportError:  # pragma: no cover - apprise moved its plugin registry
@@ -194,8 +250,8 @@ class AppriseTarget:
 
     @property
     def privacy_url(self) -> str:
-        """apprise's URL with tokens and passwords masked; safe to log."""
-        return str(self._plugin.url(privacy=True))  # type: ignore[no-untyped-call]
+        """apprise's URL with tokens and passwords masked, plus custom headers and parameters; safe to log."""
+        return mask_query(str(self._plugin.url(privacy=True)))  # type: ignore[no-untyped-call]
 
     @property
     def service_name(self) -> str:

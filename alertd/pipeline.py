@@ -20,6 +20,8 @@ from alertd.grouping import DueGroup, due_groups
 from alertd.incidents import Incident, vm_key
 from alertd.matchers import MatcherError, parse_matcher
 from alertd.model import MATCHER_LABELS, AlertGroup, GroupKind, RenderedMessage, TaskSession
+from alertd.render import Renderer as TemplateRenderer
+from alertd.render import TemplateError
 from alertd.routing import Route, compile_routes
 from alertd.store import OpenMember, PlannedDelivery, PlannedMessage, StateError, Store
 from alertd.timeintervals import any_active
@@ -259,6 +261,9 @@ class Pipeline:
             except StateError as err:
                 log.error("group_flush_failed", group=group.key, error=str(err))
                 continue
+            except Exception as err:  # one bad group must not hold up the others; it is retried
+                log.exception("group_flush_crashed", group=group.key, error=repr(err))
+                continue
             written += len(messages)
             for msg in messages:
                 log.info(
@@ -286,6 +291,20 @@ class Pipeline:
             and self.routes[m.route].send_resolved
         ]
 
+    def _render(self, group: AlertGroup, kind: Kind) -> RenderedMessage:
+        """Render with the receiver's templates; a broken override falls back to the defaults, loudly."""
+        try:
+            return self.renderer.render(group, kind)
+        except TemplateError as err:
+            log.error(
+                "template_failed",
+                receiver=group.receiver,
+                template=err.template,
+                error=str(err),
+                note="sent with the default template; fix the receiver's templates directory",
+            )
+            return _DEFAULT_RENDERER.render(group, kind)
+
     def _plan(self, group: DueGroup) -> list[PlannedMessage]:
         sessions = _ordered(tuple(m.session for m in group.members))
         kind = group.members[0].kind
@@ -307,11 +326,14 @@ class Pipeline:
             deliveries = []
             for target in self.targets.get(receiver, ()):
                 if target.kind not in rendered:
-                    rendered[target.kind] = self.renderer.render(alert_group, target.kind)
+                    rendered[target.kind] = self._render(alert_group, target.kind)
                 deliveries.append(PlannedDelivery(receiver, target.name, rendered[target.kind]))
             title = next(iter(rendered.values())).title if rendered else group.key
             planned.append(PlannedMessage(receiver, sent_before + 1, len(sessions), title, tuple(deliveries)))
         return planned
+
+
+_DEFAULT_RENDERER = TemplateRenderer()
 
 
 def _ordered(sessions: tuple[TaskSession, ...]) -> tuple[TaskSession, ...]:

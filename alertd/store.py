@@ -11,270 +11,48 @@ import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from alertd.incidents import Incident
-from alertd.model import AlertDetail, BodyFormat, GroupKind, NotifyType, RenderedMessage, TaskSession
+from alertd.model import BodyFormat, GroupKind, NotifyType, RenderedMessage, TaskSession
+from alertd.records import (
+    Delivery,
+    NewMember,
+    OpenMember,
+    PlannedDelivery,
+    PlannedMessage,
+    PollRecord,
+    Silence,
+    detail_from_json,
+    detail_to_json,
+    incident_from_json,
+    incident_to_json,
+    session_from_json,
+    session_to_json,
+)
+from alertd.records import dt as _dt
+from alertd.records import ts as _ts
+from alertd.schema import _MIGRATIONS, SCHEMA_VERSION
 
-SCHEMA_VERSION = 2
-
-_MIGRATIONS: dict[int, str] = {
-    1: """
-    CREATE TABLE watermarks (
-        source TEXT PRIMARY KEY,
-        watermark TEXT NOT NULL,
-        updated_at TEXT NOT NULL
-    );
-    CREATE TABLE alerts (
-        source TEXT NOT NULL,
-        uid TEXT NOT NULL,
-        session TEXT NOT NULL,
-        end_time TEXT,
-        first_seen TEXT NOT NULL,
-        status TEXT NOT NULL,
-        PRIMARY KEY (source, uid)
-    ) WITHOUT ROWID;
-    CREATE INDEX alerts_end ON alerts (source, end_time);
-    CREATE TABLE members (
-        id INTEGER PRIMARY KEY,
-        source TEXT NOT NULL,
-        uid TEXT NOT NULL,
-        group_key TEXT NOT NULL,
-        receivers TEXT NOT NULL,
-        group_wait REAL NOT NULL,
-        added_at TEXT NOT NULL,
-        message_group INTEGER
-    );
-    CREATE INDEX members_open ON members (message_group, group_key);
-    CREATE INDEX members_alert ON members (source, uid);
-    CREATE TABLE messages (
-        id INTEGER PRIMARY KEY,
-        group_key TEXT NOT NULL,
-        receiver TEXT NOT NULL,
-        sequence INTEGER NOT NULL,
-        flush_id INTEGER NOT NULL,
-        alert_count INTEGER NOT NULL,
-        title TEXT NOT NULL,
-        created_at TEXT NOT NULL
-    );
-    CREATE INDEX messages_group ON messages (group_key, receiver);
-    CREATE TABLE deliveries (
-        id INTEGER PRIMARY KEY,
-        message_id INTEGER NOT NULL REFERENCES messages(id),
-        receiver TEXT NOT NULL,
-        target TEXT NOT NULL,
-        title TEXT NOT NULL,
-        body TEXT NOT NULL,
-        body_format TEXT NOT NULL,
-        notify_type TEXT NOT NULL,
-        status TEXT NOT NULL DEFAULT 'pending',
-        attempts INTEGER NOT NULL DEFAULT 0,
-        created_at TEXT NOT NULL,
-        last_attempt_at TEXT,
-        finished_at TEXT,
-        last_error TEXT
-    );
-    CREATE INDEX deliveries_pending ON deliveries (status, target, id);
-    CREATE TABLE flushes (id INTEGER PRIMARY KEY, created_at TEXT NOT NULL);
-    """,
-    # v2: Veeam-aware alerting: holds for Veeam's own retries, incidents (streaks, recoveries,
-    # flapping) and silences.
-    2: """
-    ALTER TABLE members ADD COLUMN route INTEGER NOT NULL DEFAULT -1;
-    ALTER TABLE members ADD COLUMN kind TEXT NOT NULL DEFAULT 'firing';
-    ALTER TABLE members ADD COLUMN hold_until TEXT;
-    ALTER TABLE members ADD COLUMN attempts INTEGER NOT NULL DEFAULT 1;
-    ALTER TABLE members ADD COLUMN detail TEXT;
-    ALTER TABLE members ADD COLUMN job_name TEXT NOT NULL DEFAULT '';
-    ALTER TABLE members ADD COLUMN vm_key TEXT NOT NULL DEFAULT '';
-    ALTER TABLE members ADD COLUMN closed TEXT;
-    CREATE INDEX members_vm ON members (source, job_name, vm_key, route);
-    CREATE TABLE incidents (
-        source TEXT NOT NULL,
-        job_name TEXT NOT NULL,
-        vm_key TEXT NOT NULL,
-        data TEXT NOT NULL,
-        open INTEGER NOT NULL,
-        updated_at TEXT NOT NULL,
-        PRIMARY KEY (source, job_name, vm_key)
-    ) WITHOUT ROWID;
-    CREATE INDEX incidents_open ON incidents (source, open);
-    CREATE TABLE silences (
-        id INTEGER PRIMARY KEY,
-        matchers TEXT NOT NULL,
-        comment TEXT NOT NULL,
-        created_by TEXT NOT NULL,
-        created_at TEXT NOT NULL,
-        ends_at TEXT,
-        until_resolved INTEGER NOT NULL DEFAULT 0,
-        expired_at TEXT,
-        expired_reason TEXT
-    );
-    """,
-}
+__all__ = [
+    "SCHEMA_VERSION",
+    "Delivery",
+    "NewMember",
+    "OpenMember",
+    "PlannedDelivery",
+    "PlannedMessage",
+    "PollRecord",
+    "Silence",
+    "StateError",
+    "Store",
+    "session_from_json",
+    "session_to_json",
+]
 
 
 class StateError(Exception):
     """The state database could not be read or written (locked, disk full, corrupt)."""
-
-
-def _ts(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat()
-
-
-def _dt(value: str) -> datetime:
-    return datetime.fromisoformat(value)
-
-
-def session_to_json(session: TaskSession) -> str:
-    """Serialize a TaskSession for the alerts table."""
-    data = asdict(session)
-    for key in ("creation_time", "end_time"):
-        if data[key] is not None:
-            data[key] = _ts(data[key])
-    return json.dumps(data, separators=(",", ":"))
-
-
-def session_from_json(text: str) -> TaskSession:
-    """Inverse of ``session_to_json``."""
-    data = json.loads(text)
-    for key in ("creation_time", "end_time"):
-        if data[key] is not None:
-            data[key] = _dt(data[key])
-    return TaskSession(**data)
-
-
-def _detail_to_json(detail: AlertDetail) -> str:
-    data = asdict(detail)
-    data["since"] = _ts(detail.since) if detail.since else None
-    return json.dumps(data, separators=(",", ":"))
-
-
-def _detail_from_json(text: str | None) -> AlertDetail:
-    if not text:
-        return AlertDetail()
-    data = json.loads(text)
-    data["since"] = _dt(data["since"]) if data.get("since") else None
-    return AlertDetail(**data)
-
-
-_INCIDENT_TIMES = ("first_failure", "last_failure", "last_success")
-
-
-def _incident_to_json(inc: Incident) -> str:
-    data = asdict(inc)
-    for key in _INCIDENT_TIMES:
-        data[key] = _ts(data[key]) if data[key] else None
-    data["alerted_routes"] = list(inc.alerted_routes)
-    return json.dumps(data, separators=(",", ":"))
-
-
-def _incident_from_json(text: str) -> Incident:
-    data = json.loads(text)
-    for key in _INCIDENT_TIMES:
-        data[key] = _dt(data[key]) if data[key] else None
-    data["alerted_routes"] = tuple(data["alerted_routes"])
-    return Incident(**data)
-
-
-@dataclass(frozen=True, slots=True)
-class NewMember:
-    """One (alert, route) pair that waits to be grouped into a message."""
-
-    uid: str
-    group_key: str
-    receivers: tuple[str, ...]
-    group_wait: timedelta
-    route: int = -1
-    kind: GroupKind = GroupKind.FIRING
-    hold_until: datetime | None = None
-    detail: AlertDetail = field(default_factory=AlertDetail)
-    job_name: str = ""
-    vm_key: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class OpenMember:
-    """A pending group member as stored, with its alert."""
-
-    id: int
-    session: TaskSession
-    group_key: str
-    receivers: tuple[str, ...]
-    group_wait: timedelta
-    added_at: datetime
-    route: int = -1
-    kind: GroupKind = GroupKind.FIRING
-    hold_until: datetime | None = None
-    detail: AlertDetail = field(default_factory=AlertDetail)
-    job_name: str = ""
-    vm_key: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Silence:
-    """A stored silence."""
-
-    id: int
-    matchers: tuple[str, ...]
-    comment: str
-    created_by: str
-    created_at: datetime
-    ends_at: datetime | None
-    until_resolved: bool
-    expired_at: datetime | None
-    expired_reason: str | None
-
-    def active(self, now: datetime) -> bool:
-        """In force at ``now``."""
-        return self.expired_at is None and (self.ends_at is None or self.ends_at > now)
-
-
-@dataclass
-class PollRecord:
-    """Everything one successful poll changes, written in one transaction."""
-
-    alerts: list[tuple[TaskSession, str, list[NewMember]]] = field(default_factory=list)
-    closes: list[tuple[int, str]] = field(default_factory=list)
-    incidents: dict[tuple[str, str], Incident] = field(default_factory=dict)
-    expire_silences: list[tuple[int, str]] = field(default_factory=list)
-
-
-@dataclass(frozen=True, slots=True)
-class PlannedDelivery:
-    """A rendered message for one target, to be written to the outbox."""
-
-    receiver: str
-    target: str
-    message: RenderedMessage
-
-
-@dataclass(frozen=True, slots=True)
-class PlannedMessage:
-    """One message of a group flush to one receiver, with its per-target deliveries."""
-
-    receiver: str
-    sequence: int
-    alert_count: int
-    title: str
-    deliveries: tuple[PlannedDelivery, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    """An outbox row."""
-
-    id: int
-    message_id: int
-    receiver: str
-    target: str
-    message: RenderedMessage
-    status: str
-    attempts: int
-    created_at: datetime
-    last_error: str | None
 
 
 class Store:
@@ -416,7 +194,7 @@ class Store:
                             m.kind.value,
                             _ts(m.hold_until) if m.hold_until else None,
                             m.detail.attempts,
-                            _detail_to_json(m.detail),
+                            detail_to_json(m.detail),
                             m.job_name,
                             m.vm_key,
                         )
@@ -432,7 +210,7 @@ class Store:
                 "ON CONFLICT(source, job_name, vm_key) DO UPDATE SET data=excluded.data, open=excluded.open, "
                 "updated_at=excluded.updated_at",
                 [
-                    (inc.source, inc.job_name, inc.vm_key, _incident_to_json(inc), int(inc.open), stamp)
+                    (inc.source, inc.job_name, inc.vm_key, incident_to_json(inc), int(inc.open), stamp)
                     for inc in record.incidents.values()
                 ],
             )
@@ -504,7 +282,7 @@ class Store:
                 route=r[6],
                 kind=GroupKind(r[7]),
                 hold_until=_dt(r[8]) if r[8] else None,
-                detail=_detail_from_json(r[9]),
+                detail=detail_from_json(r[9]),
                 job_name=r[10],
                 vm_key=r[11],
             )
@@ -521,7 +299,7 @@ class Store:
         if keys is None:
             rows = self._db.execute("SELECT data FROM incidents WHERE source=? AND open=1", (source,))
             for (data,) in rows:
-                inc = _incident_from_json(data)
+                inc = incident_from_json(data)
                 found[(inc.job_name, inc.vm_key)] = inc
             return found
         for job, vm in keys:
@@ -529,7 +307,7 @@ class Store:
                 "SELECT data FROM incidents WHERE source=? AND job_name=? AND vm_key=?", (source, job, vm)
             ).fetchone()
             if row is not None:
-                found[(job, vm)] = _incident_from_json(row[0])
+                found[(job, vm)] = incident_from_json(row[0])
         return found
 
     def add_silence(
