@@ -89,7 +89,9 @@ def failed_vms(sim: SimulatedEM, n: int, job: str = "SQL Daily") -> list[str]:
 
 
 def delivered_text(hook: WebhookCollector) -> str:
-    return "\n".join(f"{r.payload['title']}\n{r.payload['message']}" for r in hook.requests if r.status == 200)
+    return "\n".join(
+        f"{r.payload['title']}\n{r.payload['message']}" for r in hook.requests if r.status == 200
+    )
 
 
 # --- Enterprise Manager ------------------------------------------------------------------------
@@ -112,7 +114,9 @@ async def test_em_read_timeout_fails_cycle_then_recovers(tmp_path: Path, webhook
     assert len(webhook.requests) == 1
 
 
-async def test_em_connection_resets_fail_cycle_then_recover(tmp_path: Path, webhook: WebhookCollector) -> None:
+async def test_em_connection_resets_fail_cycle_then_recover(
+    tmp_path: Path, webhook: WebhookCollector
+) -> None:
     """Connections reset without an answer (at logon, then mid-query) fail the cycle as 'unreachable' and alert nothing; the next cycle alerts once."""
     async with SimulatedEM() as sim:
         failed_vms(sim, 80)
@@ -212,7 +216,7 @@ async def test_tokens_expiring_mid_run_relogon_once_without_error(
             async with cycles(cfg) as c:
                 assert (await c.cycle()).ok
                 assert sim.faults.expire_tokens() == 1
-                second = failed_vms(sim, 80)
+                failed_vms(sim, 80)
                 on_query_page(sim, 2, sim.faults.expire_tokens)
                 assert (await c.cycle()).ok
                 assert sim.faults.expire_tokens() == 1
@@ -241,6 +245,34 @@ def on_query_page(sim: SimulatedEM, page: int, action: Callable[[], object]) -> 
         return before(path)
 
     sim.faults.before = hook  # type: ignore[method-assign]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="window.py advance() takes the newest EndTime even when it is ahead of the poll's clock; the "
+    "next window starts at that future instant - overlap and skips sessions ending before it",
+)
+async def test_backup_server_clock_ahead_does_not_hide_later_failures(
+    tmp_path: Path, webhook: WebhookCollector
+) -> None:
+    """A session stamped an hour ahead (a backup server's clock or time zone wrong) does not hide failures that end afterwards."""
+    async with SimulatedEM() as sim:
+        ahead = now() + timedelta(hours=1)
+        sim.add_task_session(
+            vm="skewed",
+            result="Failed",
+            job_name="Branch Daily",
+            backup_server="vbr02.branch.local",
+            creation_time=ahead - timedelta(minutes=3),
+            end_time=ahead,
+        )
+        cfg = e2e_config(tmp_path, sim.url, [webhook.url])
+        assert await run_once(cfg) == 0
+        sim.add_task_session(vm="later", result="Failed", end_time=now() - timedelta(seconds=30))
+        assert await run_once(cfg) == 0
+    text = delivered_text(webhook)
+    assert "skewed" in text
+    assert "later" in text
 
 
 class TruncatingProxy:
@@ -348,7 +380,12 @@ async def test_send_timeout_is_retried_and_delivered_once(tmp_path: Path, webhoo
             tmp_path,
             sim.url,
             [webhook.url],
-            delivery={"min_interval": "10ms", "retry_for": "1m", "max_backoff": "200ms", "send_timeout": "500ms"},
+            delivery={
+                "min_interval": "10ms",
+                "retry_for": "1m",
+                "max_backoff": "200ms",
+                "send_timeout": "500ms",
+            },
         )
         with structlog.testing.capture_logs() as logs:
             assert await run_once(cfg) == 0
@@ -441,8 +478,9 @@ async def test_locked_state_while_marking_sent_resends_at_most_once(
                 other.execute("BEGIN EXCLUSIVE")
                 try:
                     c.daemon.delivery.wake()
-                    deadline = time.monotonic() + 10
-                    while len(events(logs, "outbox_write_failed")) < 3 and time.monotonic() < deadline:
+                    for _ in range(500):  # up to 10 s for three failed marks
+                        if len(events(logs, "outbox_write_failed")) >= 3:
+                            break
                         await asyncio.sleep(0.02)
                 finally:
                     other.execute("ROLLBACK")

@@ -35,7 +35,9 @@ from alertd.simulator import SimulatedEM
 from alertd.store import Store
 
 NS = "http://www.veeam.com/ent/v1.0"
-LOGON_XML = f'<LogonSession xmlns="{NS}"><UserName>alertd</UserName><SessionId>sess-1</SessionId></LogonSession>'
+LOGON_XML = (
+    f'<LogonSession xmlns="{NS}"><UserName>alertd</UserName><SessionId>sess-1</SessionId></LogonSession>'
+)
 EMPTY_PAGE = (
     f'<QueryResult xmlns="{NS}"><Entities><BackupTaskSessions/></Entities>'
     '<PagingInfo PageNum="1" PageSize="200" PagesCount="1"/></QueryResult>'
@@ -57,7 +59,7 @@ def hostile_xml(kind: str, secret_file: Path, dtd_url: str, body: str) -> str:
     """``body`` (XML using ``&x;`` where the payload goes) behind a hostile DOCTYPE."""
     root = body.split(" ", 1)[0].lstrip("<")
     doctype = {
-        "bomb": f"<!DOCTYPE {root} [{LOL}<!ENTITY x \"&lol9;\">]>",
+        "bomb": f'<!DOCTYPE {root} [{LOL}<!ENTITY x "&lol9;">]>',
         "xxe": f'<!DOCTYPE {root} [<!ENTITY x SYSTEM "file://{secret_file}">]>',
         "dtd": f'<!DOCTYPE {root} SYSTEM "{dtd_url}">',
         "param": f'<!DOCTYPE {root} [<!ENTITY % ext SYSTEM "{dtd_url}"> %ext;]>',
@@ -131,7 +133,9 @@ async def test_hostile_xml_from_em_is_never_expanded(
     secret_file = tmp_path / "secret.txt"
     secret_file.write_text("XXE-FILE-CONTENT")
     if where == "logon":
-        hostile.logon_body = hostile_xml(kind, secret_file, hostile.dtd_url, LOGON_XML.replace("sess-1", "&x;"))
+        hostile.logon_body = hostile_xml(
+            kind, secret_file, hostile.dtd_url, LOGON_XML.replace("sess-1", "&x;")
+        )
     elif where == "query":
         page = PAGE_WITH_REASON.format(ns=NS, reason="&x;")
         hostile.query_body = hostile_xml(kind, secret_file, hostile.dtd_url, page).encode()
@@ -192,9 +196,7 @@ TRICKS = [
 
 def doc_with_templates(tmp_path: Path, em_url: str, urls: list[str], templates: Path) -> dict[str, Any]:
     return {
-        "sources": [
-            {"name": "em1", "url": em_url, "username": "CORP\\svc-alertd", "password": "secret"}
-        ],
+        "sources": [{"name": "em1", "url": em_url, "username": "CORP\\svc-alertd", "password": "secret"}],
         "state": {"path": str(tmp_path / "state.db")},
         "receivers": [
             {"name": "ops", "urls": urls, "templates": str(templates)},
@@ -219,7 +221,9 @@ def test_sandbox_blocks_tricks_in_templates_loaded_through_config(
     templates = tmp_path / "templates"
     templates.mkdir()
     (templates / "alert_chat.md.j2").write_text(trick)
-    cfg = load_document(doc_with_templates(tmp_path, "https://em:9398", ["json://127.0.0.1:9/hook"], templates))
+    cfg = load_document(
+        doc_with_templates(tmp_path, "https://em:9398", ["json://127.0.0.1:9/hook"], templates)
+    )
     renderer = build_renderer(cfg)
     renderer.validate()  # compiles: the sandbox acts at render time
     alerts = (session("vm1"),)
@@ -233,11 +237,6 @@ def test_sandbox_blocks_tricks_in_templates_loaded_through_config(
     assert "vm1" in renderer.render(other, "chat").body
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Pipeline.flush catches only StateError: a TemplateError from a receiver's override escapes "
-    "Daemon.once (and aborts every later group in `run`'s flush loop, forever)",
-)
 async def test_unsafe_override_template_neither_crashes_nor_loses_the_alert(
     tmp_path: Path, webhook: WebhookCollector, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -327,7 +326,14 @@ async def test_full_run_logs_and_state_hold_no_secrets(tmp_path: Path) -> None:
                 proc.kill()
             assert sim.faults.pending == {}
     output = proc.output()
-    for event in ("em_logon", "em_token_rejected", "poll_failed", "delivery_retry", "delivery_sent", "em_logoff"):
+    for event in (
+        "em_logon",
+        "em_token_rejected",
+        "poll_failed",
+        "delivery_retry",
+        "delivery_sent",
+        "em_logoff",
+    ):
         assert f'"{event}"' in output, event
     assert len(tokens) >= 2
     # Webhook Basic auth reached the server intact.
@@ -419,22 +425,17 @@ def test_check_config_with_bad_urls_does_not_leak_secrets(tmp_path: Path) -> Non
         assert secret not in proc.stdout + proc.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="config.py SourceConfig._url_has_scheme echoes the whole url value, credentials included",
-)
 def test_check_config_bad_em_url_does_not_leak_credentials(tmp_path: Path) -> None:
     """A source url with a wrong scheme and credentials is reported without the credentials."""
-    proc = cli(tmp_path, cli_doc(tmp_path, ["json://127.0.0.1:9/ok"], f"ftp://admin:{EM_PASSWORD}@em:9398"), "check-config")
+    proc = cli(
+        tmp_path,
+        cli_doc(tmp_path, ["json://127.0.0.1:9/ok"], f"ftp://admin:{EM_PASSWORD}@em:9398"),
+        "check-config",
+    )
     assert proc.returncode == 2 and "sources[0].url" in proc.stderr
     assert EM_PASSWORD not in proc.stdout + proc.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="check-config accepts a source url carrying credentials; `run`/`once` then die with a "
-    "ValueError traceback from alertd/em/transport.py base_url (Daemon.__init__ -> build_client)",
-)
 def test_em_url_with_credentials_is_a_config_error(tmp_path: Path) -> None:
     """A source url carrying user:password@ fails check-config (exit 2, naming the key), never a traceback at start."""
     doc = cli_doc(tmp_path, ["json://127.0.0.1:9/ok"], f"https://admin:{quote(EM_PASSWORD)}@em:9398")
@@ -446,11 +447,6 @@ def test_em_url_with_credentials_is_a_config_error(tmp_path: Path) -> None:
         assert EM_PASSWORD not in proc.stderr and quote(EM_PASSWORD) not in proc.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="alertd logs apprise's privacy URL, which shows json:// custom headers (+Authorization=...) "
-    "and query parameters (-token=...) unmasked",
-)
 async def test_webhook_secrets_in_headers_and_query_are_not_logged(
     tmp_path: Path, webhook: WebhookCollector
 ) -> None:
@@ -466,11 +462,6 @@ async def test_webhook_secrets_in_headers_and_query_are_not_logged(
     assert header_secret not in repr(logs) and query_secret not in repr(logs)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="notify.py AppriseTarget rejects every https:// URL (_known_scheme) although apprise parses "
-    "the native Slack and Power Automate URLs the README documents",
-)
 def test_native_slack_and_teams_urls_accepted_and_masked(tmp_path: Path) -> None:
     """The README's native Slack and Teams Workflows https:// URLs pass check-config and never print their tokens."""
     slack_token = "SLACKTOKENabcdef123456XY"
@@ -497,7 +488,9 @@ async def test_em_errors_never_echo_the_password(tmp_path: Path, webhook: Webhoo
     assert EM_PASSWORD not in text and b64(f"CORP\\svc-alertd:{EM_PASSWORD}") not in text
 
 
-async def test_hostile_em_error_message_quoting_secrets_is_bounded(hostile: HostileEM, tmp_path: Path) -> None:
+async def test_hostile_em_error_message_quoting_secrets_is_bounded(
+    hostile: HostileEM, tmp_path: Path
+) -> None:
     """EM's own Error message is logged bounded to 500 characters, so a hostile EM cannot flood the log."""
     hostile.query_status = 500
     hostile.query_body = ERROR_XML.format(message="A" * 100_000).encode()

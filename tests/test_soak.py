@@ -76,6 +76,8 @@ async def test_random_sigkills_lose_nothing_and_duplicate_at_most_once_per_kill(
     script = [Reply(500 if rng.random() < 0.1 else 200, delay=rng.uniform(0, 0.3)) for _ in range(5000)]
     failed: list[str] = []
     kills = 0
+    #: How many requests the webhook had received right after each SIGKILL.
+    boundaries: list[int] = []
 
     def add_run(i: int, part: int) -> None:
         """A job run of 1-4 VMs that completes now (realistic EndTimes: never ahead of the clock)."""
@@ -108,6 +110,7 @@ async def test_random_sigkills_lose_nothing_and_duplicate_at_most_once_per_kill(
                     if proc.proc.poll() is None:
                         kills += 1
                     proc.kill()  # SIGKILL
+                    boundaries.append(len(hook.requests))
                 assert proc.proc.returncode in (-signal.SIGKILL, None), proc.output()[-2000:]
 
             final = AlertdProcess(tmp_path, doc, name="final")
@@ -119,7 +122,9 @@ async def test_random_sigkills_lose_nothing_and_duplicate_at_most_once_per_kill(
                 return all(vm in text for vm in failed) and outbox_state(state) == (0, 0)
 
             try:
-                await final.wait_for(all_delivered, timeout=120, what=f"every failed VM delivered (seed {seed})")
+                await final.wait_for(
+                    all_delivered, timeout=120, what=f"every failed VM delivered (seed {seed})"
+                )
                 await asyncio.sleep(1.5)  # a wrong extra re-send would show up now
             finally:
                 final.signal(signal.SIGTERM)
@@ -132,6 +137,22 @@ async def test_random_sigkills_lose_nothing_and_duplicate_at_most_once_per_kill(
     assert not missing, f"seed {seed}: never delivered: {missing}"
     duplicates = sum(n - 1 for n in Counter(messages).values())
     assert duplicates <= kills, f"seed {seed}: {duplicates} duplicates for {kills} kills"
+    # Sharper: a message may be repeated only if a copy was the send in flight when a process was
+    # killed (the last request before the kill, or one still arriving as it died).
+    in_flight = {i for b in boundaries for i in (b - 1, b)}
+    counts = Counter(messages)
+    for message in (m for m, n in counts.items() if n > 1):
+        copies = [
+            i
+            for i, r in enumerate(hook.requests)
+            if r.status == 200 and (r.payload["title"], r.payload["message"]) == message
+        ]
+        assert len([i for i in copies[:-1] if i in in_flight]) >= len(copies) - 1, (
+            f"seed {seed}: {message[0]!r} delivered {len(copies)} times (requests {copies}), "
+            f"not explained by kills at {boundaries}"
+        )
     assert kills >= ITERATIONS // 2, f"seed {seed}: only {kills} processes were still running when killed"
     assert 500 in hook.statuses, f"seed {seed}: the webhook never failed; the soak tested less than it should"
-    print(f"soak seed={seed}: {len(failed)} failed VMs, {len(messages)} messages, {kills} kills, {duplicates} duplicates")
+    print(
+        f"soak seed={seed}: {len(failed)} failed VMs, {len(messages)} messages, {kills} kills, {duplicates} duplicates"
+    )
