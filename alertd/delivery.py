@@ -105,6 +105,8 @@ class DeliveryService:
         self._stopping = False
         self._stop_event = asyncio.Event()
         self._busy: set[str] = set()
+        # Rows delivered whose "sent" mark could not be written yet: retried as a mark, not a send.
+        self._sent_unmarked: set[int] = set()
 
     def replace_targets(self, targets: Mapping[str, Sender]) -> None:
         """Swap in targets built from a reloaded config (workers pick them up on their next row)."""
@@ -210,6 +212,12 @@ class DeliveryService:
         self._last_send[name] = loop.time()
 
     async def _deliver(self, row: Delivery) -> None:
+        if row.id in self._sent_unmarked:
+            # Sent already; only recording that failed (state locked or full). Never send it again.
+            self._store.mark_sent(row.id, self._clock())
+            self._sent_unmarked.discard(row.id)
+            log.info("delivery_marked_sent", target=row.target, delivery=row.id)
+            return
         target = self._targets.get(row.target)
         if target is None:
             reason = "target no longer in the configuration"
@@ -274,7 +282,11 @@ class DeliveryService:
             outcome = _Failed(False, True, f"unexpected error: {type(err).__name__}: {err}")
         now = self._clock()
         if outcome.ok:
-            self._store.mark_sent(row.id, now)
+            try:
+                self._store.mark_sent(row.id, now)
+            except StateError:
+                self._sent_unmarked.add(row.id)
+                raise
             self._metrics.delivery(row.receiver, "sent")
             log.info(
                 "delivery_sent",

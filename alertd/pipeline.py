@@ -139,7 +139,9 @@ class Pipeline:
             flapping=self.cfg.flapping,
             now=now,
         )
-        new_watermark = advance(watermark, window, source.overlap, (s.end_time for s in final if s.end_time))
+        new_watermark = advance(
+            watermark, window, source.overlap, (s.end_time for s in final if s.end_time), now
+        )
         added = self.store.record_poll(
             source.name,
             decision.record,

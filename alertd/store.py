@@ -6,13 +6,15 @@ the state after it. The file is created 0600 and runs in WAL mode with synchrono
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any, TypeVar
 
 from alertd.incidents import Incident
 from alertd.model import BodyFormat, GroupKind, NotifyType, RenderedMessage, TaskSession
@@ -53,6 +55,22 @@ __all__ = [
 
 class StateError(Exception):
     """The state database could not be read or written (locked, disk full, corrupt)."""
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _reading(method: _F) -> _F:
+    """Report a failed read (locked, corrupt, I/O error) as StateError, like writes."""
+
+    @functools.wraps(method)
+    def wrapper(self: Store, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.Error as err:
+            raise StateError(f"state database {self.path}: {err}") from err
+
+    return wrapper  # type: ignore[return-value]
 
 
 class Store:
@@ -99,10 +117,13 @@ class Store:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
+                self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                # SQLite may already have rolled back (e.g. SQLITE_FULL); a second ROLLBACK would
+                # replace the real error with "no transaction is active".
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
                 raise
-            self._db.execute("COMMIT")
         except sqlite3.Error as err:
             raise StateError(f"state database {self.path}: {err}") from err
 
@@ -116,11 +137,13 @@ class Store:
 
     # -- polling ------------------------------------------------------------------------------
 
+    @_reading
     def watermark(self, source: str) -> datetime | None:
         """The newest EndTime read from ``source``, or None before its first successful poll."""
         row = self._db.execute("SELECT watermark FROM watermarks WHERE source=?", (source,)).fetchone()
         return None if row is None else _dt(row[0])
 
+    @_reading
     def unseen(self, source: str, sessions: Sequence[TaskSession]) -> list[TaskSession]:
         """The sessions whose UID has not been recorded for ``source`` yet."""
         if not sessions:
@@ -264,6 +287,7 @@ class Store:
 
     # -- grouping -----------------------------------------------------------------------------
 
+    @_reading
     def open_members(self) -> list[OpenMember]:
         """Group members not yet flushed into a message (nor closed), oldest first."""
         rows = self._db.execute(
@@ -291,6 +315,7 @@ class Store:
 
     # -- incidents and silences ---------------------------------------------------------------
 
+    @_reading
     def incidents(
         self, source: str, keys: Iterable[tuple[str, str]] | None = None
     ) -> dict[tuple[str, str], Incident]:
@@ -336,6 +361,7 @@ class Store:
             )
             return int(cur.lastrowid or 0)
 
+    @_reading
     def silences(self) -> list[Silence]:
         """Every silence, newest first."""
         rows = self._db.execute(
@@ -366,6 +392,7 @@ class Store:
             )
             return cur.rowcount == 1
 
+    @_reading
     def group_history(self, group_key: str, receiver: str) -> tuple[int, int]:
         """How many messages already went to ``receiver`` for ``group_key``, and how many alerts they held."""
         row = self._db.execute(
@@ -455,6 +482,7 @@ class Store:
 
     # -- outbox -------------------------------------------------------------------------------
 
+    @_reading
     def pending_deliveries(self, target: str | None = None) -> list[Delivery]:
         """Outbox rows still to send, oldest first (optionally for one target)."""
         sql = (
@@ -467,12 +495,14 @@ class Store:
             args = (target,)
         return [self._delivery(r) for r in self._db.execute(sql + " ORDER BY id", args)]
 
+    @_reading
     def pending_targets(self) -> set[str]:
         """Targets that have something pending."""
         return {
             r[0] for r in self._db.execute("SELECT DISTINCT target FROM deliveries WHERE status='pending'")
         }
 
+    @_reading
     def outbox_depth(self) -> int:
         """How many outbox rows are pending."""
         return int(self._db.execute("SELECT COUNT(*) FROM deliveries WHERE status='pending'").fetchone()[0])
@@ -527,6 +557,7 @@ class Store:
 
     # -- history ------------------------------------------------------------------------------
 
+    @_reading
     def history(self, limit: int = 50) -> list[dict[str, object]]:
         """Recent messages with their per-target delivery outcome, newest first."""
         rows = self._db.execute(
@@ -549,6 +580,7 @@ class Store:
         )
         return [dict(zip(keys, r, strict=True)) for r in rows]
 
+    @_reading
     def alert_deliveries(self, source: str, uid: str) -> list[dict[str, object]]:
         """What was sent for one alert: the deliveries of the messages its group members went into."""
         rows = self._db.execute(
@@ -560,6 +592,7 @@ class Store:
         keys = ("message", "receiver", "target", "status", "attempts", "finished_at")
         return [dict(zip(keys, r, strict=True)) for r in rows]
 
+    @_reading
     def alert_count(self) -> int:
         """How many alert UIDs are remembered."""
         return int(self._db.execute("SELECT COUNT(*) FROM alerts").fetchone()[0])

@@ -34,16 +34,22 @@ def poll_window(
 
 
 def advance(
-    watermark: datetime | None, window: Window, overlap: timedelta, end_times: Iterable[datetime]
+    watermark: datetime | None,
+    window: Window,
+    overlap: timedelta,
+    end_times: Iterable[datetime],
+    now: datetime,
 ) -> datetime:
     """The watermark after a successful poll of ``window`` that returned sessions ending at ``end_times``.
 
     It never moves back, and on the first poll it starts where that poll started (plus the overlap
     the next window subtracts again), so a quiet first poll does not let the window slide with the
-    wall clock and skip what happens while alertd is stopped.
+    wall clock and skip what happens while alertd is stopped. It never moves past ``now`` either:
+    one session stamped in the future by a backup server with a wrong clock must not push the
+    window past failures that end before that time.
     """
     floor = watermark if watermark is not None else window.start + overlap
-    return max([floor, *end_times])
+    return max(floor, min(max([floor, *end_times]), now))
 
 
 def prune_before(watermark: datetime | None, overlap: timedelta) -> datetime | None:

@@ -247,11 +247,6 @@ def on_query_page(sim: SimulatedEM, page: int, action: Callable[[], object]) -> 
     sim.faults.before = hook  # type: ignore[method-assign]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="window.py advance() takes the newest EndTime even when it is ahead of the poll's clock; the "
-    "next window starts at that future instant - overlap and skips sessions ending before it",
-)
 async def test_backup_server_clock_ahead_does_not_hide_later_failures(
     tmp_path: Path, webhook: WebhookCollector
 ) -> None:
@@ -457,11 +452,6 @@ async def test_locked_state_fails_poll_then_alerts_once(tmp_path: Path, webhook:
     assert all(vm in webhook.requests[0].payload["message"] for vm in vms)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="delivery.py _worker: when mark_sent fails (state locked) the row stays pending and is sent "
-    "again on the next loop, once per busy timeout for as long as the lock lasts",
-)
 async def test_locked_state_while_marking_sent_resends_at_most_once(
     tmp_path: Path, webhook: WebhookCollector
 ) -> None:
@@ -527,11 +517,6 @@ async def test_disk_full_fails_poll_and_flush_clearly_then_recovers(tmp_path: Pa
     assert (row["status"], row["attempts"]) == ("sent", 1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Store._tx issues ROLLBACK after SQLite already rolled back on SQLITE_FULL; the error then "
-    "reads 'cannot rollback - no transaction is active' instead of 'database or disk is full'",
-)
 async def test_disk_full_error_says_disk_full(tmp_path: Path, webhook: WebhookCollector) -> None:
     """A poll and a flush failing for lack of space log SQLite's own reason, 'database or disk is full'."""
     async with SimulatedEM() as sim:

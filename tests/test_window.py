@@ -50,13 +50,13 @@ def test_window_start(watermark: datetime | None, start: datetime, first: bool) 
 def test_advance(watermark: datetime | None, ends: list[datetime], expected: datetime) -> None:
     """The watermark is the newest EndTime read, never earlier than before."""
     window = poll_window(watermark, overlap=OVERLAP, initial_lookback=LOOKBACK, now=NOW)
-    assert advance(watermark, window, OVERLAP, ends) == expected
+    assert advance(watermark, window, OVERLAP, ends, NOW) == expected
 
 
 def test_quiet_first_poll_then_downtime_misses_nothing() -> None:
     """After a quiet first poll and a long stop, the next window still starts where the first one did."""
     first = poll_window(None, overlap=OVERLAP, initial_lookback=LOOKBACK, now=NOW)
-    mark = advance(None, first, OVERLAP, [])
+    mark = advance(None, first, OVERLAP, [], NOW)
     later = poll_window(mark, overlap=OVERLAP, initial_lookback=LOOKBACK, now=NOW + timedelta(hours=5))
     assert later.start == first.start
 
@@ -82,3 +82,9 @@ def test_prune_boundary_matches_window() -> None:
         == poll_window(NOW, overlap=OVERLAP, initial_lookback=LOOKBACK, now=NOW).start
     )
     assert prune_before(None, OVERLAP) is None
+
+
+def test_future_end_time_does_not_push_the_watermark_past_now() -> None:
+    """A session stamped in the future (a backup server's clock ahead) moves the watermark only up to now."""
+    window = poll_window(NOW - timedelta(minutes=5), overlap=OVERLAP, initial_lookback=LOOKBACK, now=NOW)
+    assert advance(NOW - timedelta(minutes=5), window, OVERLAP, [NOW + timedelta(hours=3)], NOW) == NOW
