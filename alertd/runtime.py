@@ -7,13 +7,15 @@ and a SIGHUP reload all build them the same way.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from alertd.config import Config, ConfigError, SourceConfig, _expand
 from alertd.em.client import EMClient, EMConnection
+from alertd.model import AlertGroup, TaskSession
 from alertd.notify import AppriseTarget, TargetError
 from alertd.pipeline import Kind, TargetInfo
-from alertd.render import Renderer
+from alertd.render import Renderer, TemplateError
 
 
 @dataclass
@@ -75,9 +77,54 @@ def build_client(source: SourceConfig) -> EMClient:
 
 
 def validate_fully(cfg: Config) -> None:
-    """Checks beyond the schema that need live objects (apprise URL parsing, templates)."""
+    """Checks beyond the schema that need live objects (apprise URL parsing, templates).
+
+    Each receiver's templates are rendered once with a sample job run, so a sandbox violation or
+    an undefined variable in an override is reported now, not at the first failure at night.
+    """
     build_targets(cfg)
-    build_renderer(cfg)
+    try:
+        renderer = build_renderer(cfg)
+    except TemplateError as err:
+        raise ConfigError([f"receivers: templates: {err}"]) from None
+    problems = []
+    for i, receiver in enumerate(cfg.receivers):
+        if not receiver.templates:
+            continue
+        for kind in ("chat", "email"):
+            try:
+                renderer.render(_sample_group(receiver.name), kind)
+                renderer.render_test(receiver.name, kind)
+            except TemplateError as err:
+                problems.append(f"receivers[{i}].templates: {err}")
+                break
+    if problems:
+        raise ConfigError(problems)
+
+
+def _sample_group(receiver: str) -> AlertGroup:
+    """A two-VM job run used to try a receiver's templates."""
+    end = datetime(2026, 1, 1, 1, 0, tzinfo=UTC)
+    sessions = tuple(
+        TaskSession(
+            uid=f"urn:veeam:BackupTaskSession:sample-{vm}",
+            name=f"{vm}@2026-01-01 00:50:00",
+            vm=vm,
+            vm_uid=None,
+            job_session_uid="urn:veeam:BackupJobSession:sample",
+            job_name="Sample Job",
+            backup_server="vbr.example.com",
+            creation_time=end - timedelta(minutes=10),
+            end_time=end,
+            state="Completed",
+            result=result,
+            reason="Sample reason",
+            total_size=0,
+            source="sample",
+        )
+        for vm, result in (("vm01", "Failed"), ("vm02", "Warning"))
+    )
+    return AlertGroup(key="sample", receiver=receiver, alerts=sessions)
 
 
 def state_path(cfg: Config) -> Path:

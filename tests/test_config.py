@@ -198,3 +198,21 @@ def test_missing_config_file(tmp_path: Path) -> None:
     """A config path that does not exist is a clean error, not a traceback."""
     proc = _cli("run", "--config", str(tmp_path / "missing.yaml"))
     assert proc.returncode == 2 and "cannot read" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_check_config_renders_override_templates(tmp_path: Path) -> None:
+    """check-config renders each receiver's override templates, so sandbox and undefined-name errors show up now."""
+    tpl = tmp_path / "tpl"
+    tpl.mkdir()
+    (tpl / "alert_chat.md.j2").write_text("{{ ''.__class__.__mro__ }}")
+    doc = config_doc(tmp_path, receivers=[{"name": "ops", "urls": ["json://x/"], "templates": str(tpl)}])
+    path = tmp_path / "alertd.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    proc = _cli("check-config", "--config", str(path))
+    assert proc.returncode == 2, proc.stdout
+    assert proc.stderr.startswith("receivers[0].templates: ") and "alert_chat.md.j2" in proc.stderr
+    (tpl / "alert_chat.md.j2").write_text("{{ no_such_name }}")
+    proc = _cli("check-config", "--config", str(path))
+    assert proc.returncode == 2 and "no_such_name" in proc.stderr
+    (tpl / "alert_chat.md.j2").write_text("{{ title }}: {{ total }} VMs")
+    assert _cli("check-config", "--config", str(path)).returncode == 0
