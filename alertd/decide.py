@@ -71,10 +71,14 @@ def decide(
     now: datetime,
 ) -> Decision:
     """Fold the poll's events, oldest first, into a Decision."""
-    decision = Decision()
-    state = dict(incidents)
-    closed: set[int] = set()
-    held = [m for m in open_members if m.hold_until is not None and m.kind is GroupKind.FIRING]
+    fold = _Fold(
+        decision=Decision(),
+        state=dict(incidents),
+        held=[m for m in open_members if m.hold_until is not None and m.kind is GroupKind.FIRING],
+        silences=silences,
+        routes=routes,
+        flapping=flapping,
+    )
     events = sorted(
         [(s.end_time or now, 0, s) for s in failures] + [(s.end_time or now, 1, s) for s in successes],
         key=lambda e: (e[0], e[1], e[2].uid),
@@ -82,113 +86,112 @@ def decide(
     for _, is_success, session in events:
         key = (session.job_name, vm_key(session))
         if is_success:
-            _success(decision, state, key, session, held, closed, silences, routes, flapping)
+            fold.success(key, session)
         else:
-            _failure(decision, state, key, session, held, closed, silences, routes, flapping)
-    decision.record.incidents = {k: v for k, v in state.items() if incidents.get(k) != v}
-    return decision
+            fold.failure(key, session)
+    fold.decision.record.incidents = {k: v for k, v in fold.state.items() if incidents.get(k) != v}
+    return fold.decision
 
 
-def _failure(
-    decision: Decision,
-    state: dict[tuple[str, str], Incident],
-    key: tuple[str, str],
-    session: TaskSession,
-    held: Sequence[OpenMember],
-    closed: set[int],
-    silences: Sequence[ActiveSilence],
-    routes: Sequence[Route],
-    flapping: FlappingConfig,
-) -> None:
-    incident, effect = on_failure(state.get(key) or new_incident(session), session, flapping)
-    state[key] = incident
-    labels = {**session.labels(), "streak": str(effect.streak)}
-    silence = next((s for s in silences if s.matches(labels)), None)
-    if silence is not None:
-        decision.record.alerts.append((session, "silenced", []))
-        decision.silenced.append((session, silence.id))
-        return
-    if effect.muted_by_flapping:
-        decision.record.alerts.append((session, "flapping", []))
-        decision.flapping_muted += 1
-        return
-    matched = match_routes(routes, labels)
-    if not matched:
-        decision.record.alerts.append((session, "unrouted", []))
-        decision.unrouted.append(session)
-        return
-    kind = GroupKind.FLAPPING if effect.flap_started else GroupKind.FIRING
-    members = []
-    for route in matched:
-        attempts = 1
-        for old in held:
-            if old.id not in closed and old.route == route.index and (old.job_name, old.vm_key) == key:
-                # Veeam retried and failed again: one alert for the VM, counting the attempts.
-                closed.add(old.id)
-                decision.record.closes.append((old.id, "merged"))
-                attempts = max(attempts, old.detail.attempts + 1)
-        hold = None
-        if route.wait_for_retry is not None and kind is GroupKind.FIRING and session.result == "Failed":
-            hold = (session.end_time or session.creation_time) + route.wait_for_retry
-        members.append(
-            NewMember(
-                session.uid,
-                _group_key(kind, route, labels),
-                route.receivers,
-                route.group_wait,
-                route=route.index,
-                kind=kind,
-                hold_until=hold,
-                detail=AlertDetail(attempts=attempts, streak=effect.streak),
-                job_name=key[0],
-                vm_key=key[1],
+@dataclass
+class _Fold:
+    """The running state of one decide() call."""
+
+    decision: Decision
+    state: dict[tuple[str, str], Incident]
+    held: Sequence[OpenMember]
+    silences: Sequence[ActiveSilence]
+    routes: Sequence[Route]
+    flapping: FlappingConfig
+    closed: set[int] = field(default_factory=set)
+
+    def failure(self, key: tuple[str, str], session: TaskSession) -> None:
+        """Fold one new Failed/Warning session."""
+        incident, effect = on_failure(self.state.get(key) or new_incident(session), session, self.flapping)
+        self.state[key] = incident
+        labels = {**session.labels(), "streak": str(effect.streak)}
+        silence = next((s for s in self.silences if s.matches(labels)), None)
+        if silence is not None:
+            self.decision.record.alerts.append((session, "silenced", []))
+            self.decision.silenced.append((session, silence.id))
+            return
+        if effect.muted_by_flapping:
+            self.decision.record.alerts.append((session, "flapping", []))
+            self.decision.flapping_muted += 1
+            return
+        matched = match_routes(self.routes, labels)
+        if not matched:
+            self.decision.record.alerts.append((session, "unrouted", []))
+            self.decision.unrouted.append(session)
+            return
+        kind = GroupKind.FLAPPING if effect.flap_started else GroupKind.FIRING
+        members = []
+        for route in matched:
+            attempts = 1
+            for old in self.held:
+                if (
+                    old.id not in self.closed
+                    and old.route == route.index
+                    and (old.job_name, old.vm_key) == key
+                ):
+                    # Veeam retried and failed again: one alert for the VM, counting the attempts.
+                    self.closed.add(old.id)
+                    self.decision.record.closes.append((old.id, "merged"))
+                    attempts = max(attempts, old.detail.attempts + 1)
+            hold = None
+            if route.wait_for_retry is not None and kind is GroupKind.FIRING and session.result == "Failed":
+                hold = (session.end_time or session.creation_time) + route.wait_for_retry
+            members.append(
+                NewMember(
+                    session.uid,
+                    _group_key(kind, route, labels),
+                    route.receivers,
+                    route.group_wait,
+                    route=route.index,
+                    kind=kind,
+                    hold_until=hold,
+                    detail=AlertDetail(attempts=attempts, streak=effect.streak),
+                    job_name=key[0],
+                    vm_key=key[1],
+                )
             )
-        )
-    decision.record.alerts.append((session, "routed", members))
+        self.decision.record.alerts.append((session, "routed", members))
 
-
-def _success(
-    decision: Decision,
-    state: dict[tuple[str, str], Incident],
-    key: tuple[str, str],
-    session: TaskSession,
-    held: Sequence[OpenMember],
-    closed: set[int],
-    silences: Sequence[ActiveSilence],
-    routes: Sequence[Route],
-    flapping: FlappingConfig,
-) -> None:
-    current = state.get(key)
-    if current is None:
-        return
-    incident, effect = on_success(current, session, flapping)
-    state[key] = incident
-    if effect.stale:
-        return
-    labels = {**session.labels(), "streak": "0"}
-    for silence in silences:
-        if silence.resolved_by(labels):
-            decision.record.expire_silences.append((silence.id, "resolved"))
-    members: list[NewMember] = []
-    end = session.end_time
-    for old in held:
-        if old.id in closed or (old.job_name, old.vm_key) != key:
-            continue
-        if end is not None and old.session.end_time is not None and old.session.end_time >= end:
-            continue
-        closed.add(old.id)
-        decision.record.closes.append((old.id, "recovered"))
-        decision.recovered_on_retry.append(old.session)
-        route = routes[old.route] if 0 <= old.route < len(routes) else None
-        if route is not None and route.notify_recovered_on_retry:
-            members.append(_member(GroupKind.RECOVERED_ON_RETRY, route, labels, session, key, AlertDetail()))
-    for index in effect.alerted_routes:
-        if 0 <= index < len(routes):
-            detail = AlertDetail(streak=0, failed_runs=effect.failed_runs, since=effect.since)
-            members.append(_member(GroupKind.RESOLVED, routes[index], labels, session, key, detail))
-            decision.resolved += 1
-    if members:
-        decision.record.alerts.append((session, "success", members))
+    def success(self, key: tuple[str, str], session: TaskSession) -> None:
+        """Fold one success of a VM with an open incident or a held alert."""
+        current = self.state.get(key)
+        if current is None:
+            return
+        incident, effect = on_success(current, session, self.flapping)
+        self.state[key] = incident
+        if effect.stale:
+            return
+        labels = {**session.labels(), "streak": "0"}
+        for silence in self.silences:
+            if silence.resolved_by(labels):
+                self.decision.record.expire_silences.append((silence.id, "resolved"))
+        members: list[NewMember] = []
+        end = session.end_time
+        for old in self.held:
+            if old.id in self.closed or (old.job_name, old.vm_key) != key:
+                continue
+            if end is not None and old.session.end_time is not None and old.session.end_time >= end:
+                continue
+            self.closed.add(old.id)
+            self.decision.record.closes.append((old.id, "recovered"))
+            self.decision.recovered_on_retry.append(old.session)
+            route = self.routes[old.route] if 0 <= old.route < len(self.routes) else None
+            if route is not None and route.notify_recovered_on_retry:
+                members.append(
+                    _member(GroupKind.RECOVERED_ON_RETRY, route, labels, session, key, AlertDetail())
+                )
+        for index in effect.alerted_routes:
+            if 0 <= index < len(self.routes):
+                detail = AlertDetail(streak=0, failed_runs=effect.failed_runs, since=effect.since)
+                members.append(_member(GroupKind.RESOLVED, self.routes[index], labels, session, key, detail))
+                self.decision.resolved += 1
+        if members:
+            self.decision.record.alerts.append((session, "success", members))
 
 
 def _member(
