@@ -234,7 +234,8 @@ async def test_history_cli(tmp_path: Path, webhook: WebhookCollector) -> None:
     }
     path.write_text(yaml.safe_dump(doc))
     env_free = {k: v for k, v in os.environ.items() if not k.startswith("ALERTD_")}
-    proc = subprocess.run(
+    proc = await asyncio.to_thread(
+        subprocess.run,
         [sys.executable, "-m", "alertd", "history", "--config", str(path)],
         capture_output=True,
         text=True,
