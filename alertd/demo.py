@@ -12,6 +12,7 @@ import contextlib
 import sys
 import tempfile
 import textwrap
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -83,13 +84,28 @@ async def demo_main(duration: float | None = None, run_every: float = 20.0) -> i
     em_url = await sim.start()
     now = datetime.now(UTC)
     # One run that already failed, so the first poll has something to show at once.
-    sim.add_job_run(
-        job_name="SQL Daily",
-        backup_server="vbr01.corp.local",
-        vms=["dbserver01", "dbserver02", "dbserver03", "dbserver04", "sqlreport01"],
-        results={"dbserver02": "Failed", "dbserver03": "Failed", "sqlreport01": "Warning"},
-        start=now - timedelta(minutes=8),
-    )
+    run_uid = str(uuid.uuid4())
+    outcomes = {
+        "dbserver01": ("Success", ""),
+        "dbserver02": (
+            "Failed",
+            "Error: There is not enough space on the disk. Failed to write data to the file.",
+        ),
+        "dbserver03": ("Failed", "Error: Failed to create VM snapshot. Timed out"),
+        "dbserver04": ("Success", ""),
+        "sqlreport01": ("Warning", "Processing finished with warnings: Changed block tracking is disabled"),
+    }
+    for i, (vm, (result, reason)) in enumerate(outcomes.items()):
+        sim.add_task_session(
+            job_name="SQL Daily",
+            backup_server="vbr01.corp.local",
+            vm=vm,
+            result=result,
+            reason=reason,
+            creation_time=now - timedelta(minutes=9 - i),
+            end_time=now - timedelta(minutes=6 - i),
+            job_session_uid=run_uid,
+        )
     sim.start_live(
         run_every=timedelta(seconds=run_every),
         task_duration=(timedelta(seconds=2), timedelta(seconds=10)),
