@@ -161,6 +161,7 @@ class RouteConfig(_Strict):
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
+    name: str | None = Field(default=None, min_length=1)
     matchers: tuple[MatcherText, ...] = ()
     receivers: tuple[str, ...] = Field(min_length=1)
     continue_: bool = Field(default=False, alias="continue")
@@ -327,6 +328,10 @@ def _check_references(cfg: Config) -> list[str]:
         for j, recv in enumerate(route.receivers):
             if recv not in names:
                 problems.append(f"routes[{i}].receivers[{j}]: unknown receiver {recv!r}")
+    route_names = [r.name for r in cfg.routes if r.name is not None]
+    for i, route in enumerate(cfg.routes):
+        if route.name is not None and route.name in route_names[: route_names.index(route.name)]:
+            problems.append(f"routes[{i}].name: duplicate name {route.name!r}")
     intervals = [t.name for t in cfg.time_intervals]
     for i, interval_name in enumerate(intervals):
         if interval_name in intervals[:i]:

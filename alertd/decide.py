@@ -52,6 +52,7 @@ class Decision:
     flapping_muted: int = 0
     recovered_on_retry: list[TaskSession] = field(default_factory=list)
     resolved: int = 0
+    lost_routes: list[tuple[TaskSession, str]] = field(default_factory=list)
 
 
 def _group_key(kind: GroupKind, route: Route, labels: Mapping[str, str]) -> str:
@@ -104,6 +105,10 @@ class _Fold:
     routes: Sequence[Route]
     flapping: FlappingConfig
     closed: set[int] = field(default_factory=set)
+    by_key: dict[str, Route] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.by_key = {r.key: r for r in self.routes}
 
     def failure(self, key: tuple[str, str], session: TaskSession) -> None:
         """Fold one new Failed/Warning session."""
@@ -129,11 +134,7 @@ class _Fold:
         for route in matched:
             attempts = 1
             for old in self.held:
-                if (
-                    old.id not in self.closed
-                    and old.route == route.index
-                    and (old.job_name, old.vm_key) == key
-                ):
+                if old.id not in self.closed and old.route == route.key and (old.job_name, old.vm_key) == key:
                     # Veeam retried and failed again: one alert for the VM, counting the attempts.
                     self.closed.add(old.id)
                     self.decision.record.closes.append((old.id, "merged"))
@@ -147,7 +148,7 @@ class _Fold:
                     _group_key(kind, route, labels),
                     route.receivers,
                     route.group_wait,
-                    route=route.index,
+                    route=route.key,
                     kind=kind,
                     hold_until=hold,
                     detail=AlertDetail(attempts=attempts, streak=effect.streak),
@@ -180,16 +181,19 @@ class _Fold:
             self.closed.add(old.id)
             self.decision.record.closes.append((old.id, "recovered"))
             self.decision.recovered_on_retry.append(old.session)
-            route = self.routes[old.route] if 0 <= old.route < len(self.routes) else None
+            route = self.by_key.get(old.route)
             if route is not None and route.notify_recovered_on_retry:
                 members.append(
                     _member(GroupKind.RECOVERED_ON_RETRY, route, labels, session, key, AlertDetail())
                 )
-        for index in effect.alerted_routes:
-            if 0 <= index < len(self.routes):
-                detail = AlertDetail(streak=0, failed_runs=effect.failed_runs, since=effect.since)
-                members.append(_member(GroupKind.RESOLVED, self.routes[index], labels, session, key, detail))
-                self.decision.resolved += 1
+        for route_key in effect.alerted_routes:
+            alerted_route = self.by_key.get(route_key)
+            if alerted_route is None:
+                self.decision.lost_routes.append((session, route_key))
+                continue
+            detail = AlertDetail(streak=0, failed_runs=effect.failed_runs, since=effect.since)
+            members.append(_member(GroupKind.RESOLVED, alerted_route, labels, session, key, detail))
+            self.decision.resolved += 1
         if members:
             self.decision.record.alerts.append((session, "success", members))
 
@@ -207,7 +211,7 @@ def _member(
         _group_key(kind, route, labels),
         route.receivers,
         route.group_wait,
-        route=route.index,
+        route=route.key,
         kind=kind,
         detail=detail,
         job_name=key[0],

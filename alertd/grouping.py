@@ -43,7 +43,7 @@ def held_until(members: Sequence[OpenMember]) -> datetime | None:
     return max(holds) if holds else None
 
 
-def _not_muted(route: int, now: datetime) -> bool:
+def _not_muted(route: str, now: datetime) -> bool:
     return False
 
 
@@ -52,7 +52,7 @@ def due_groups(
     now: datetime,
     *,
     flush_all: bool = False,
-    muted: Callable[[int, datetime], bool] = _not_muted,
+    muted: Callable[[str, datetime], bool] = _not_muted,
 ) -> list[DueGroup]:
     """The groups to flush at ``now``, oldest first.
 

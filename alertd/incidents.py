@@ -34,7 +34,7 @@ class Incident:
     last_success: datetime | None = None
     results: str = ""
     flapping: bool = False
-    alerted_routes: tuple[int, ...] = ()
+    alerted_routes: tuple[str, ...] = ()
 
     @property
     def open(self) -> bool:
@@ -59,7 +59,7 @@ class SuccessEffect:
     recovered: bool
     failed_runs: int = 0
     since: datetime | None = None
-    alerted_routes: tuple[int, ...] = ()
+    alerted_routes: tuple[str, ...] = ()
     flap_ended: bool = False
     stale: bool = False
 
@@ -104,6 +104,8 @@ def on_failure(inc: Incident, session: TaskSession, cfg: FlappingConfig) -> tupl
         inc,
         streak=streak,
         first_failure=inc.first_failure if inc.streak else end,
+        # A new incident starts with nobody told about it yet.
+        alerted_routes=inc.alerted_routes if inc.streak else (),
         last_failure=max(filter(None, (inc.last_failure, end)), default=None),
     )
     muted = inc.flapping and not started

@@ -20,6 +20,7 @@ from alertd.grouping import DueGroup, due_groups
 from alertd.incidents import Incident, vm_key
 from alertd.matchers import MatcherError, parse_matcher
 from alertd.model import MATCHER_LABELS, AlertGroup, GroupKind, RenderedMessage, TaskSession
+from alertd.records import ts
 from alertd.render import Renderer as TemplateRenderer
 from alertd.render import TemplateError
 from alertd.routing import Route, compile_routes
@@ -99,6 +100,7 @@ class Pipeline:
         self.renderer = renderer
         self.targets = targets
         self.routes: tuple[Route, ...] = compile_routes(cfg.routes)
+        self.routes_by_key = {r.key: r for r in self.routes}
         self.intervals = cfg.intervals()
         self.metrics = metrics
 
@@ -233,6 +235,15 @@ class Pipeline:
                 vm=session.vm,
                 job=session.job_name,
             )
+        for session, route_key in decision.lost_routes:
+            log.warning(
+                "resolved_route_gone",
+                source=source,
+                vm=session.vm,
+                job=session.job_name,
+                route=route_key,
+                note="the route that alerted this VM is no longer configured; its recovery is not announced",
+            )
         for silence_id, reason in decision.record.expire_silences:
             log.info("silence_expired", silence=silence_id, reason=reason)
         if self.metrics is None:
@@ -277,20 +288,27 @@ class Pipeline:
                 )
         return written
 
-    def _muted(self, route: int, now: datetime) -> bool:
+    def _muted(self, route_key: str, now: datetime) -> bool:
         """The route is inside one of its mute_time_intervals (its groups wait for the window to end)."""
-        if not 0 <= route < len(self.routes) or not self.routes[route].mute_time_intervals:
+        route = self.routes_by_key.get(route_key)
+        if route is None or not route.mute_time_intervals:
             return False
-        return any_active(self.intervals, self.routes[route].mute_time_intervals, now)
+        return any_active(self.intervals, route.mute_time_intervals, now)
 
-    def _alerted(self, group: DueGroup) -> list[tuple[str, str, str, int]]:
+    def _alerted(self, group: DueGroup) -> list[tuple[str, str, str, str, str]]:
         """Incidents this flush tells someone about through a route that will announce the recovery."""
         return [
-            (m.session.source, m.job_name, m.vm_key, m.route)
+            (
+                m.session.source,
+                m.job_name,
+                m.vm_key,
+                m.route,
+                ts(m.session.end_time or m.session.creation_time),
+            )
             for m in group.members
             if m.kind is GroupKind.FIRING
-            and 0 <= m.route < len(self.routes)
-            and self.routes[m.route].send_resolved
+            and m.route in self.routes_by_key
+            and self.routes_by_key[m.route].send_resolved
         ]
 
     def _render(self, group: AlertGroup, kind: Kind) -> RenderedMessage:

@@ -79,7 +79,7 @@ class NewMember:
     group_key: str
     receivers: tuple[str, ...]
     group_wait: timedelta
-    route: int = -1
+    route: str = ""
     kind: GroupKind = GroupKind.FIRING
     hold_until: datetime | None = None
     detail: AlertDetail = field(default_factory=AlertDetail)
@@ -97,7 +97,7 @@ class OpenMember:
     receivers: tuple[str, ...]
     group_wait: timedelta
     added_at: datetime
-    route: int = -1
+    route: str = ""
     kind: GroupKind = GroupKind.FIRING
     hold_until: datetime | None = None
     detail: AlertDetail = field(default_factory=AlertDetail)

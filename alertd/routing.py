@@ -6,6 +6,8 @@ without matchers matches everything.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -16,7 +18,12 @@ from alertd.matchers import Matcher, matches_all
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    """A compiled route."""
+    """A compiled route.
+
+    ``key`` identifies the route in stored state (group keys, held alerts, incidents) across
+    reloads: its ``name`` when given, otherwise a digest of what it matches and where it sends,
+    so inserting or reordering routes never moves stored alerts to another route.
+    """
 
     index: int
     matchers: tuple[Matcher, ...]
@@ -28,30 +35,47 @@ class Route:
     notify_recovered_on_retry: bool = False
     send_resolved: bool = False
     mute_time_intervals: tuple[str, ...] = ()
+    key: str = ""
 
     def group_key(self, labels: Mapping[str, str]) -> str:
         """The key that puts alerts with the same ``group_by`` label values into one message."""
         parts = [f"{name}={labels.get(name, '')}" for name in self.group_by]
-        return f"route{self.index}|" + "|".join(parts)
+        return f"{self.key}|" + "|".join(parts)
+
+
+def route_key(cfg: RouteConfig) -> str:
+    """The stable identity of a route (see Route)."""
+    if cfg.name is not None:
+        return f"name:{cfg.name}"
+    what = json.dumps([cfg.matchers, cfg.receivers, cfg.group_by, cfg.continue_], separators=(",", ":"))
+    return "r:" + hashlib.sha256(what.encode()).hexdigest()[:12]
 
 
 def compile_routes(configs: Sequence[RouteConfig]) -> tuple[Route, ...]:
     """Compile validated route configs."""
-    return tuple(
-        Route(
-            i,
-            c.parsed_matchers(),
-            c.receivers,
-            c.continue_,
-            c.group_by,
-            c.group_wait,
-            c.wait_for_retry,
-            c.notify_recovered_on_retry,
-            c.send_resolved,
-            c.mute_time_intervals,
+    routes = []
+    seen: dict[str, int] = {}
+    for i, c in enumerate(configs):
+        key = route_key(c)
+        seen[key] = seen.get(key, 0) + 1
+        if seen[key] > 1:  # identical routes: tell them apart by their rank among equals
+            key = f"{key}#{seen[key]}"
+        routes.append(
+            Route(
+                i,
+                c.parsed_matchers(),
+                c.receivers,
+                c.continue_,
+                c.group_by,
+                c.group_wait,
+                c.wait_for_retry,
+                c.notify_recovered_on_retry,
+                c.send_resolved,
+                c.mute_time_intervals,
+                key,
+            )
         )
-        for i, c in enumerate(configs)
-    )
+    return tuple(routes)
 
 
 def match_routes(routes: Sequence[Route], labels: Mapping[str, str]) -> list[Route]:

@@ -66,7 +66,7 @@ _MIGRATIONS: dict[int, str] = {
     # v2: Veeam-aware alerting: holds for Veeam's own retries, incidents (streaks, recoveries,
     # flapping) and silences.
     2: """
-    ALTER TABLE members ADD COLUMN route INTEGER NOT NULL DEFAULT -1;
+    ALTER TABLE members ADD COLUMN route TEXT NOT NULL DEFAULT '';
     ALTER TABLE members ADD COLUMN kind TEXT NOT NULL DEFAULT 'firing';
     ALTER TABLE members ADD COLUMN hold_until TEXT;
     ALTER TABLE members ADD COLUMN attempts INTEGER NOT NULL DEFAULT 1;

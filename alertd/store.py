@@ -407,28 +407,35 @@ class Store:
         member_ids: Sequence[int],
         messages: Sequence[PlannedMessage],
         now: datetime,
-        alerted: Sequence[tuple[str, str, str, int]] = (),
+        alerted: Sequence[tuple[str, str, str, str, str]] = (),
     ) -> None:
         """Turn open members into messages and outbox rows, in one transaction.
 
-        ``alerted`` lists (source, job_name, vm_key, route) incidents that a route with
+        ``alerted`` lists (source, job_name, vm_key, route, alert end time) incidents that a route with
         send_resolved has now told someone about, so their recovery is announced later.
         """
         stamp = _ts(now)
         with self._tx() as db:
-            for source, job_name, key, route in alerted:
+            for source, job_name, key, route, ended in alerted:
                 row = db.execute(
                     "SELECT data FROM incidents WHERE source=? AND job_name=? AND vm_key=?",
                     (source, job_name, key),
                 ).fetchone()
-                if row is not None:
-                    data = json.loads(row[0])
-                    if route not in data["alerted_routes"]:
-                        data["alerted_routes"].append(route)
-                        db.execute(
-                            "UPDATE incidents SET data=? WHERE source=? AND job_name=? AND vm_key=?",
-                            (json.dumps(data), source, job_name, key),
-                        )
+                if row is None:
+                    continue
+                data = json.loads(row[0])
+                # Only an incident still open, and the one this alert belongs to, will announce a
+                # recovery: a VM that recovered before its alert went out must not pass the
+                # promise on to its next incident.
+                current = data["streak"] > 0 and (
+                    data["first_failure"] is None or data["first_failure"] <= ended
+                )
+                if current and route not in data["alerted_routes"]:
+                    data["alerted_routes"].append(route)
+                    db.execute(
+                        "UPDATE incidents SET data=? WHERE source=? AND job_name=? AND vm_key=?",
+                        (json.dumps(data), source, job_name, key),
+                    )
             flush_id = db.execute("INSERT INTO flushes (created_at) VALUES (?)", (stamp,)).lastrowid
             for msg in messages:
                 message_id = db.execute(

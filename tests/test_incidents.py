@@ -101,7 +101,7 @@ def held_member(sess: TaskSession, member_id: int = 1, attempts: int = 1) -> Ope
         receivers=("ops",),
         group_wait=timedelta(seconds=30),
         added_at=T0,
-        route=1,
+        route=ROUTES[1].key,
         kind=GroupKind.FIRING,
         hold_until=T0 + timedelta(minutes=40),
         detail=AlertDetail(attempts=attempts),
@@ -231,7 +231,7 @@ def test_decide_resolved_only_for_alerted_routes() -> None:
         now=T0,
     )
     assert quiet.record.alerts == []
-    told = replace(inc, alerted_routes=(1,))
+    told = replace(inc, alerted_routes=(ROUTES[1].key,))
     loud = decide(
         failures=[],
         successes=[ok],
@@ -245,3 +245,12 @@ def test_decide_resolved_only_for_alerted_routes() -> None:
     [(_, status, [member])] = loud.record.alerts
     assert status == "success" and member.kind is GroupKind.RESOLVED
     assert member.detail.failed_runs == 1 and member.detail.since == T0
+
+
+def test_new_incident_forgets_who_was_told_before() -> None:
+    """A failure after a recovery starts an incident with no routes owed a recovery message."""
+    first = session("vm1")
+    inc, _ = on_failure(new_incident(first), first, FLAP)
+    inc = replace(inc, alerted_routes=("r:old",), streak=0)
+    again, _ = on_failure(inc, session("vm1", end=T0 + timedelta(days=1)), FLAP)
+    assert again.alerted_routes == ()

@@ -86,3 +86,16 @@ def test_defaults() -> None:
     assert route.group_by == ("source", "job_session")
     assert route.group_wait == timedelta(seconds=30)
     assert ROUTES[3].group_wait == timedelta(seconds=10)
+
+
+def test_route_keys_survive_reordering() -> None:
+    """A route keeps its stored identity when routes are inserted or reordered; a name overrides the digest."""
+    a = RouteConfig.model_validate({"matchers": ['job_name="A"'], "receivers": ["ops"]})
+    b = RouteConfig.model_validate({"matchers": ['job_name="B"'], "receivers": ["dba"]})
+    named = RouteConfig.model_validate({"name": "sql", "matchers": ['job_name="S"'], "receivers": ["dba"]})
+    before = {r.index: r.key for r in compile_routes([a, b, named])}
+    after = {r.index: r.key for r in compile_routes([named, b, a])}
+    assert before[0] == after[2] and before[1] == after[1] and before[2] == after[0] == "name:sql"
+    assert compile_routes([a])[0].group_key({"source": "em1"}).startswith(before[0] + "|")
+    twins = compile_routes([a, a])
+    assert twins[0].key != twins[1].key
