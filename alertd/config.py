@@ -204,6 +204,7 @@ class StateConfig(_Strict):
     """Where durable state lives."""
 
     path: str = "/var/lib/alertd/state.db"
+    keep_history: Duration = timedelta(days=7)
 
 
 class DeliveryConfig(_Strict):

@@ -12,7 +12,7 @@ import contextlib
 import signal
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import structlog
@@ -25,7 +25,8 @@ from alertd.httpd import HttpServer, start_http
 from alertd.metrics import Metrics
 from alertd.model import RenderedMessage
 from alertd.pipeline import Kind, Pipeline, PollResult
-from alertd.runtime import Targets, build_client, build_renderer, build_targets, state_path
+from alertd.render import Renderer, TemplateError
+from alertd.runtime import Targets, build_clients, build_renderer, build_targets, state_path
 from alertd.selfmon import Action, SourceHealth, observe
 from alertd.store import Delivery, PlannedDelivery, PlannedMessage, StateError, Store
 
@@ -33,6 +34,8 @@ log = structlog.get_logger(__name__)
 
 Clock = Callable[[], datetime]
 STOP_GRACE_S = 5.0
+PRUNE_EVERY = timedelta(hours=1)
+_DEFAULT_RENDERER = Renderer()
 
 
 def utc_now() -> datetime:
@@ -48,11 +51,11 @@ class Daemon:
         self.config_path = config_path
         self.clock = clock
         self.metrics = Metrics()
-        self.store = Store(state_path(cfg))
         self.targets: Targets = build_targets(cfg)
         self.renderer = build_renderer(cfg)
+        self.clients: dict[str, EMClient] = build_clients(cfg)
+        self.store = Store(state_path(cfg))
         self.pipeline = Pipeline(cfg, self.store, self.renderer, self.targets.by_receiver, self.metrics)
-        self.clients: dict[str, EMClient] = {s.name: build_client(s) for s in cfg.sources}
         self.health: dict[str, SourceHealth] = {s.name: SourceHealth() for s in cfg.sources}
         self.delivery = DeliveryService(
             self.store,
@@ -81,7 +84,14 @@ class Daemon:
         loop.add_signal_handler(signal.SIGHUP, self.reload_event.set)
         try:
             if self.cfg.http.listen:
-                self.http = await start_http(self.cfg.http.listen, self.metrics, self.readiness)
+                try:
+                    self.http = await start_http(self.cfg.http.listen, self.metrics, self.readiness)
+                except (OSError, ValueError) as err:
+                    # A port in use will not free itself by restarting every 5 s: exit as a config error.
+                    log.error(
+                        "http_bind_failed", key="http.listen", listen=self.cfg.http.listen, error=str(err)
+                    )
+                    return 2
             self._start_polls()
             self.delivery.wake()
             flusher = asyncio.create_task(self._flush_loop(), name="flush")
@@ -149,7 +159,10 @@ class Daemon:
             if source is None:
                 return
             started = loop.time()
-            await self.poll_source(source)
+            try:
+                await self.poll_source(source)
+            except Exception as err:  # never let one bad cycle end this source's polling
+                log.exception("poll_loop_error", source=name, error=repr(err), note="polling continues")
             self._wake_flush.set()
             delay = max(0.0, started + source.poll_interval.total_seconds() - loop.time())
             with contextlib.suppress(TimeoutError):
@@ -162,9 +175,8 @@ class Daemon:
         """Poll one source once, never raising: failures are logged, counted and fed to self-monitoring."""
         loop = asyncio.get_running_loop()
         started = loop.time()
-        client = self.clients[source.name]
         try:
-            result = await self.pipeline.poll(source, client, self.clock())
+            result = await self.pipeline.poll(source, self.clients[source.name], self.clock())
         except EMError as err:
             log.error(
                 "poll_failed", source=source.name, kind=err.kind, error=str(err), note="retried next poll"
@@ -203,24 +215,32 @@ class Daemon:
         self._enqueue(
             receiver,
             key,
-            lambda kind: self.renderer.render_self_alert(
+            lambda renderer, kind: renderer.render_self_alert(
                 name, problem or "", since, recovered, kind=kind, for_receiver=receiver
             ),
         )
         log.warning("self_alert", source=name, action=action.value, receiver=receiver)
 
-    def _planned(self, receiver: str, render: Callable[[Kind], RenderedMessage]) -> PlannedMessage:
-        """One message to every target of ``receiver``, rendered once per kind of target."""
+    def _planned(self, receiver: str, render: Callable[[Renderer, Kind], RenderedMessage]) -> PlannedMessage:
+        """One message to every target of ``receiver``, rendered once per kind of target.
+
+        A broken template override falls back to the default templates, loudly: these messages
+        report problems and must not become one.
+        """
         rendered: dict[Kind, RenderedMessage] = {}
         deliveries = []
         for target in self.targets.by_receiver.get(receiver, ()):
             if target.kind not in rendered:
-                rendered[target.kind] = render(target.kind)
+                try:
+                    rendered[target.kind] = render(self.renderer, target.kind)
+                except TemplateError as err:
+                    log.error("template_failed", receiver=receiver, template=err.template, error=str(err))
+                    rendered[target.kind] = render(_DEFAULT_RENDERER, target.kind)
             deliveries.append(PlannedDelivery(receiver, target.name, rendered[target.kind]))
         title = next(iter(rendered.values())).title if rendered else receiver
         return PlannedMessage(receiver, 1, 0, title, tuple(deliveries))
 
-    def _enqueue(self, receiver: str, key: str, render: Callable[[Kind], RenderedMessage]) -> None:
+    def _enqueue(self, receiver: str, key: str, render: Callable[[Renderer, Kind], RenderedMessage]) -> None:
         try:
             self.store.add_message(key, self._planned(receiver, render), self.clock())
         except StateError as err:
@@ -236,7 +256,7 @@ class Daemon:
         url = target.privacy_url if target is not None else row.target
         return self._planned(
             fallback,
-            lambda kind: self.renderer.render_dead_letter(
+            lambda renderer, kind: renderer.render_dead_letter(
                 row.receiver,
                 url,
                 row.message.title,
@@ -249,11 +269,16 @@ class Daemon:
         )
 
     async def _flush_loop(self) -> None:
+        last_prune: datetime | None = None
         while True:
             try:
-                if self.pipeline.flush(self.clock()):
+                now = self.clock()
+                if self.pipeline.flush(now):
                     self.delivery.wake()
                 self.metrics.outbox(self._outbox_depth())
+                if last_prune is None or now - last_prune >= PRUNE_EVERY:
+                    last_prune = now
+                    self.store.prune_history(now, self.cfg.state.keep_history)
             except Exception as err:  # keep flushing on the next tick; the error is logged
                 log.exception("flush_crashed", error=repr(err))
             self._wake_flush.clear()
@@ -275,14 +300,20 @@ class Daemon:
             await self.reload()
 
     async def reload(self) -> bool:
-        """Validate the config file again and swap it in atomically; keep the old one when invalid."""
+        """Validate the config file again and swap it in atomically; keep the old one when invalid.
+
+        Everything is built before anything is swapped, so a config that fails half-way (a bad
+        ca_file, an unknown apprise URL) changes nothing.
+        """
         sdnotify.reloading()
+        reuse = {s.name: (s, self.clients[s.name]) for s in self.cfg.sources if s.name in self.clients}
         try:
             if self.config_path is None:
                 raise ConfigError(["--config: no configuration file to reload"])
             cfg = load_config(self.config_path)
             targets = build_targets(cfg)
             renderer = build_renderer(cfg)
+            clients = build_clients(cfg, reuse)
         except ConfigError as err:
             self.config_ok = False
             self.metrics.config_reloaded(False)
@@ -294,29 +325,21 @@ class Daemon:
             log.warning(
                 "config_reload_state_path_ignored", note="a new state.path takes effect after a restart"
             )
-        old_sources = {s.name: s for s in self.cfg.sources}
-        self.cfg = cfg
-        self.targets = targets
-        self.renderer = renderer
+        retired = [c for name, c in self.clients.items() if clients.get(name) is not c]
+        # The swap: no await from here to the end of it, so no task sees half a configuration.
+        self.cfg, self.targets, self.renderer, self.clients = cfg, targets, renderer, clients
         self.pipeline = Pipeline(cfg, self.store, renderer, targets.by_receiver, self.metrics)
         self.delivery.replace_targets(targets.by_name)
         for source in cfg.sources:
-            if old_sources.get(source.name) != source:
-                old = self.clients.pop(source.name, None)
-                if old is not None:
-                    await old.close()
-                self.clients[source.name] = build_client(source)
-                self.health.setdefault(source.name, SourceHealth())
-                if source.name not in self._poll_tasks or self._poll_tasks[source.name].done():
-                    self._poll_tasks[source.name] = asyncio.create_task(
-                        self._poll_loop(source.name), name=f"poll:{source.name}"
-                    )
-        for name in set(old_sources) - {s.name for s in cfg.sources}:
-            client = self.clients.pop(name, None)
-            if client is not None:
-                await client.close()
+            self.health.setdefault(source.name, SourceHealth())
+            task = self._poll_tasks.get(source.name)
+            if task is None or task.done():
+                self._poll_tasks[source.name] = asyncio.create_task(
+                    self._poll_loop(source.name), name=f"poll:{source.name}"
+                )
         self.config_ok = True
         self.metrics.config_reloaded(True)
+        await asyncio.gather(*(c.close() for c in retired), return_exceptions=True)
         sdnotify.ready(f"reloaded; watching {len(cfg.sources)} source(s)")
         log.info("config_reloaded", sources=[s.name for s in cfg.sources])
         return True

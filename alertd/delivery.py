@@ -185,6 +185,10 @@ class DeliveryService:
                     # The send may have gone out; the row stays pending and is sent again (at-least-once).
                     log.error("outbox_write_failed", target=name, delivery=row.id, error=str(err))
                     await self._sleep(self._initial_backoff)
+                except Exception as err:  # a bug must not end this target's worker; retried after a pause
+                    log.exception("delivery_worker_error", target=name, delivery=row.id, error=repr(err))
+                    await self._sleep(max(self._initial_backoff, 1.0))
+                    break
                 finally:
                     self._busy.discard(name)
 
@@ -275,6 +279,8 @@ class DeliveryService:
         self._dead(row, reason)
 
     async def _attempt(self, row: Delivery, target: Sender) -> Outcome:
+        # A reload may have replaced the target (e.g. a fixed webhook URL): always send to the current one.
+        target = self._targets.get(row.target, target)
         await self._pace(row.target)
         try:
             outcome = await target.send(row.message, timeout=self._cfg.send_timeout.total_seconds())
@@ -301,7 +307,12 @@ class DeliveryService:
         return outcome
 
     def _dead(self, row: Delivery, reason: str) -> None:
-        report = self._report(row, reason) if self._report is not None else None
+        report = None
+        if self._report is not None:
+            try:
+                report = self._report(row, reason)
+            except Exception as err:  # the dead letter itself is still recorded and logged
+                log.exception("dead_letter_report_failed", delivery=row.id, error=repr(err))
         self._store.mark_dead(row.id, self._clock(), reason, report)
         self._metrics.delivery(row.receiver, "dead")
         self._metrics.dead_letter(row.receiver)

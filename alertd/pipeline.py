@@ -101,6 +101,7 @@ class Pipeline:
         self.targets = targets
         self.routes: tuple[Route, ...] = compile_routes(cfg.routes)
         self.routes_by_key = {r.key: r for r in self.routes}
+        self._warned: set[str] = set()
         self.intervals = cfg.intervals()
         self.metrics = metrics
 
@@ -121,14 +122,16 @@ class Pipeline:
             for s in sessions
             if s.state == "Completed" and s.result in source.results and s.end_time is not None
         ]
+        for odd in (s for s in sessions if s.state == "Completed" and s.end_time is None):
+            log.warning(
+                "session_without_end_time", source=source.name, uid=odd.uid, vm=odd.vm, note="skipped"
+            )
+        successes = await self._successes(client, self.store.incidents(source.name), self._held(source.name))
+        # Everything below runs without an await until record_poll commits. The flush loop may
+        # have changed incidents or held alerts while EM answered: decide on what is true now.
         fresh = self.store.unseen(source.name, final)
         open_incidents = self.store.incidents(source.name)
-        held = [
-            m
-            for m in self.store.open_members()
-            if m.session.source == source.name and m.hold_until is not None
-        ]
-        successes = await self._successes(client, open_incidents, held)
+        held = self._held(source.name)
         keys = {(s.job_name, vm_key(s)) for s in fresh} - open_incidents.keys()
         incidents = {**open_incidents, **self.store.incidents(source.name, keys)}
         decision = decide(
@@ -150,6 +153,7 @@ class Pipeline:
             new_watermark,
             now,
             prune_before=prune_before(new_watermark, source.overlap),
+            keep_history=self.cfg.state.keep_history,
         )
         self._report(source.name, decision, new_watermark, now)
         if added:
@@ -161,6 +165,12 @@ class Pipeline:
                 window_start=window.start.isoformat(),
             )
         return PollResult(source.name, True, read=len(sessions), new=added)
+
+    def _held(self, source: str) -> list[OpenMember]:
+        """Open alerts of ``source`` held for Veeam's own retry."""
+        return [
+            m for m in self.store.open_members() if m.session.source == source and m.hold_until is not None
+        ]
 
     async def _successes(
         self, client: SessionSource, incidents: Mapping[tuple[str, str], Incident], held: Sequence[OpenMember]
@@ -268,6 +278,8 @@ class Pipeline:
         for group in due_groups(self.store.open_members(), now, flush_all=flush_all, muted=self._muted):
             try:
                 messages = self._plan(group)
+                if messages is None:
+                    continue
                 self.store.flush_group(
                     group.key, [m.id for m in group.members], messages, now, self._alerted(group)
                 )
@@ -325,12 +337,47 @@ class Pipeline:
             )
             return _DEFAULT_RENDERER.render(group, kind)
 
-    def _plan(self, group: DueGroup) -> list[PlannedMessage]:
+    def _receivers(self, group: DueGroup) -> list[str] | None:
+        """Who gets the group: its receivers, a missing one replaced by delivery.fallback.
+
+        None when a receiver has no targets any more (removed on reload) and there is no fallback:
+        the group then stays open, to go out once the configuration names the receiver again.
+        """
+        fallback = self.cfg.delivery.fallback
+        chosen: list[str] = []
+        for receiver in group.receivers:
+            if self.targets.get(receiver):
+                name = receiver
+            elif fallback is not None and self.targets.get(fallback):
+                name = fallback
+            else:
+                name = None
+            if name != receiver and group.key not in self._warned:
+                self._warned.add(group.key)
+                log.warning(
+                    "receiver_missing",
+                    receiver=receiver,
+                    group=group.key,
+                    fallback=name,
+                    note="sent to delivery.fallback"
+                    if name
+                    else "kept until the receiver is configured again",
+                )
+            if name is None:
+                return None
+            if name not in chosen:
+                chosen.append(name)
+        return chosen
+
+    def _plan(self, group: DueGroup) -> list[PlannedMessage] | None:
+        receivers = self._receivers(group)
+        if receivers is None:
+            return None
         sessions = _ordered(tuple(m.session for m in group.members))
         kind = group.members[0].kind
         details = {m.session.uid: m.detail for m in group.members}
         planned = []
-        for receiver in group.receivers:
+        for receiver in receivers:
             sent_before, alerts_before = self.store.group_history(group.key, receiver)
             alert_group = AlertGroup(
                 key=group.key,

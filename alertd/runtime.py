@@ -6,12 +6,13 @@ and a SIGHUP reload all build them the same way.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from alertd.config import Config, ConfigError, SourceConfig, _expand
-from alertd.em.client import EMClient, EMConnection
+from alertd.em.client import EMClient, EMConnection, EMError
 from alertd.model import AlertGroup, TaskSession
 from alertd.notify import AppriseTarget, TargetError
 from alertd.pipeline import Kind, TargetInfo
@@ -76,13 +77,40 @@ def build_client(source: SourceConfig) -> EMClient:
     return EMClient(connection(source))
 
 
+def build_clients(
+    cfg: Config, reuse: Mapping[str, tuple[SourceConfig, EMClient]] | None = None
+) -> dict[str, EMClient]:
+    """One EM client per source, reusing a running one whose settings did not change.
+
+    Raises ConfigError naming the key when a client cannot be built (an unreadable ca_file, ...).
+    """
+    clients: dict[str, EMClient] = {}
+    problems = []
+    for i, source in enumerate(cfg.sources):
+        previous = (reuse or {}).get(source.name)
+        if previous is not None and previous[0] == source:
+            clients[source.name] = previous[1]
+            continue
+        try:
+            clients[source.name] = build_client(source)
+        except EMError as err:
+            key = "ca_file" if err.kind == "tls" else "url"
+            problems.append(f"sources[{i}].{key}: {err}")
+        except ValueError as err:
+            problems.append(f"sources[{i}]: {err}")
+    if problems:
+        raise ConfigError(problems)
+    return clients
+
+
 def validate_fully(cfg: Config) -> None:
-    """Checks beyond the schema that need live objects (apprise URL parsing, templates).
+    """Checks beyond the schema that need live objects (apprise URL parsing, EM TLS settings, templates).
 
     Each receiver's templates are rendered once with a sample job run, so a sandbox violation or
     an undefined variable in an override is reported now, not at the first failure at night.
     """
     build_targets(cfg)
+    build_clients(cfg)
     try:
         renderer = build_renderer(cfg)
     except TemplateError as err:
@@ -95,6 +123,20 @@ def validate_fully(cfg: Config) -> None:
             try:
                 renderer.render(_sample_group(receiver.name), kind)
                 renderer.render_test(receiver.name, kind)
+                when = datetime(2026, 1, 1, tzinfo=UTC)
+                renderer.render_self_alert(
+                    "em1", "sample problem", when, False, kind=kind, for_receiver=receiver.name
+                )
+                renderer.render_dead_letter(
+                    "ops",
+                    "json://example/",
+                    "title",
+                    "error=500",
+                    3,
+                    when,
+                    kind=kind,
+                    for_receiver=receiver.name,
+                )
             except TemplateError as err:
                 problems.append(f"receivers[{i}].templates: {err}")
                 break
