@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from alertd.store import OpenMember
 
@@ -72,11 +72,3 @@ def due_groups(
                 receivers.update(dict.fromkeys(m.receivers))
             due.append(DueGroup(key, tuple(items), tuple(receivers)))
     return due
-
-
-def next_due(members: Sequence[OpenMember], now: datetime, idle: timedelta) -> datetime:
-    """When the next group falls due, or ``now + idle`` when nothing is open."""
-    groups = group_members(members)
-    if not groups:
-        return now + idle
-    return min(due_at(items) for items in groups.values())

@@ -436,18 +436,32 @@ class Store:
                         "UPDATE incidents SET data=? WHERE source=? AND job_name=? AND vm_key=?",
                         (json.dumps(data), source, job_name, key),
                     )
-            flush_id = db.execute("INSERT INTO flushes (created_at) VALUES (?)", (stamp,)).lastrowid
+            flush_id = self._new_flush(db, stamp)
             for msg in messages:
-                message_id = db.execute(
-                    "INSERT INTO messages (group_key, receiver, sequence, flush_id, alert_count, title, created_at) "
-                    "VALUES (?,?,?,?,?,?,?)",
-                    (group_key, msg.receiver, msg.sequence, flush_id, msg.alert_count, msg.title, stamp),
-                ).lastrowid
-                self._insert_deliveries(db, int(message_id or 0), msg.deliveries, stamp)
+                self._insert_message(db, group_key, msg, flush_id, stamp)
             db.executemany(
                 "UPDATE members SET message_group=? WHERE id=? AND message_group IS NULL",
                 [(flush_id, mid) for mid in member_ids],
             )
+
+    @staticmethod
+    def _new_flush(db: sqlite3.Connection, stamp: str) -> int:
+        return int(db.execute("INSERT INTO flushes (created_at) VALUES (?)", (stamp,)).lastrowid or 0)
+
+    def _insert_message(
+        self, db: sqlite3.Connection, group_key: str, msg: PlannedMessage, flush_id: int, stamp: str
+    ) -> int:
+        """One message row and its per-target outbox rows."""
+        message_id = int(
+            db.execute(
+                "INSERT INTO messages (group_key, receiver, sequence, flush_id, alert_count, title, created_at) "
+                "VALUES (?,?,?,?,?,?,?)",
+                (group_key, msg.receiver, msg.sequence, flush_id, msg.alert_count, msg.title, stamp),
+            ).lastrowid
+            or 0
+        )
+        self._insert_deliveries(db, message_id, msg.deliveries, stamp)
+        return message_id
 
     @staticmethod
     def _insert_deliveries(
@@ -475,17 +489,7 @@ class Store:
         """Write a standalone message (self-alert, dead-letter report, test) to the outbox."""
         stamp = _ts(now)
         with self._tx() as db:
-            flush_id = db.execute("INSERT INTO flushes (created_at) VALUES (?)", (stamp,)).lastrowid
-            message_id = int(
-                db.execute(
-                    "INSERT INTO messages (group_key, receiver, sequence, flush_id, alert_count, title, created_at) "
-                    "VALUES (?,?,?,?,?,?,?)",
-                    (group_key, message.receiver, message.sequence, flush_id, 0, message.title, stamp),
-                ).lastrowid
-                or 0
-            )
-            self._insert_deliveries(db, message_id, message.deliveries, stamp)
-        return message_id
+            return self._insert_message(db, group_key, message, self._new_flush(db, stamp), stamp)
 
     # -- outbox -------------------------------------------------------------------------------
 
@@ -554,13 +558,8 @@ class Store:
                 (stamp, error, delivery_id),
             )
             if report is not None:
-                flush_id = db.execute("INSERT INTO flushes (created_at) VALUES (?)", (stamp,)).lastrowid
-                message_id = db.execute(
-                    "INSERT INTO messages (group_key, receiver, sequence, flush_id, alert_count, title, created_at) "
-                    "VALUES (?,?,?,?,?,?,?)",
-                    (f"dead-letter|{delivery_id}", report.receiver, 1, flush_id, 0, report.title, stamp),
-                ).lastrowid
-                self._insert_deliveries(db, int(message_id or 0), report.deliveries, stamp)
+                key = f"dead-letter|{delivery_id}"
+                self._insert_message(db, key, report, self._new_flush(db, stamp), stamp)
 
     # -- history ------------------------------------------------------------------------------
 
