@@ -35,6 +35,7 @@ log = structlog.get_logger(__name__)
 Clock = Callable[[], datetime]
 STOP_GRACE_S = 5.0
 PRUNE_EVERY = timedelta(hours=1)
+FLUSH_IDLE = 5.0
 _DEFAULT_RENDERER = Renderer()
 
 
@@ -282,8 +283,13 @@ class Daemon:
             except Exception as err:  # keep flushing on the next tick; the error is logged
                 log.exception("flush_crashed", error=repr(err))
             self._wake_flush.clear()
+            # Sleep until the next group can fall due, or new data arrives; a kept-open group
+            # (missing receiver, failed write) is looked at again within FLUSH_IDLE.
+            wait = FLUSH_IDLE
+            if self.pipeline.next_check is not None:
+                wait = min(FLUSH_IDLE, max(0.05, (self.pipeline.next_check - self.clock()).total_seconds()))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake_flush.wait(), timeout=0.25)
+                await asyncio.wait_for(self._wake_flush.wait(), timeout=wait)
 
     def _outbox_depth(self) -> int:
         try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from alertd.store import OpenMember
 
@@ -72,3 +72,26 @@ def due_groups(
                 receivers.update(dict.fromkeys(m.receivers))
             due.append(DueGroup(key, tuple(items), tuple(receivers)))
     return due
+
+
+#: How often a group waiting for a mute window to end is looked at again.
+MUTE_RECHECK = timedelta(minutes=1)
+
+
+def next_check(
+    members: Sequence[OpenMember],
+    now: datetime,
+    *,
+    muted: Callable[[str, datetime], bool] = _not_muted,
+) -> datetime | None:
+    """When the earliest group not due at ``now`` may become due (None when nothing is waiting)."""
+    times = []
+    for items in group_members(members).values():
+        hold = held_until(items)
+        candidates = [due_at(items)] + ([hold] if hold is not None else [])
+        when = max(candidates)
+        if muted(items[0].route, now):
+            when = max(when, now + MUTE_RECHECK)
+        if when > now:
+            times.append(when)
+    return min(times) if times else None

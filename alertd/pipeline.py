@@ -16,7 +16,7 @@ import structlog
 from alertd.config import Config, SourceConfig
 from alertd.decide import ActiveSilence, Decision, decide
 from alertd.em.filters import all_of, cond, failed_since, successes_for
-from alertd.grouping import DueGroup, due_groups
+from alertd.grouping import DueGroup, due_groups, next_check
 from alertd.incidents import Incident, vm_key
 from alertd.matchers import MatcherError, parse_matcher
 from alertd.model import MATCHER_LABELS, AlertGroup, GroupKind, RenderedMessage, TaskSession
@@ -102,6 +102,8 @@ class Pipeline:
         self.routes: tuple[Route, ...] = compile_routes(cfg.routes)
         self.routes_by_key = {r.key: r for r in self.routes}
         self._warned: set[str] = set()
+        #: When a group not yet due may become due (the daemon sleeps until then or new data).
+        self.next_check: datetime | None = None
         self.intervals = cfg.intervals()
         self.metrics = metrics
 
@@ -275,7 +277,11 @@ class Pipeline:
     def flush(self, now: datetime, *, flush_all: bool = False) -> int:
         """Render every due group into outbox rows; returns how many messages were written."""
         written = 0
-        for group in due_groups(self.store.open_members(), now, flush_all=flush_all, muted=self._muted):
+        members = self.store.open_members()
+        due = due_groups(members, now, flush_all=flush_all, muted=self._muted)
+        flushed = {m.id for group in due for m in group.members}
+        self.next_check = next_check([m for m in members if m.id not in flushed], now, muted=self._muted)
+        for group in due:
             try:
                 messages = self._plan(group)
                 if messages is None:
