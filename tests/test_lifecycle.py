@@ -72,6 +72,13 @@ async def test_endpoints_reload_and_graceful_stop(tmp_path: Path, webhook: Webho
             assert metric(text, "alertd_deliveries_total", outcome="sent", receiver="ops") == 1
             assert metric(text, "alertd_config_last_reload_successful") == 1
             assert "alertd_build_info" in text and webhook.url not in text
+            health = await asyncio.to_thread(
+                subprocess.run,
+                [sys.executable, "-m", "alertd", "healthcheck", "--url", base + "/healthz"],
+                capture_output=True,
+                timeout=30,
+            )
+            assert health.returncode == 0
 
             broken = dict(doc, routes=[{"receivers": ["nobody"]}])
             proc.write_config(broken)
