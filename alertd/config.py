@@ -192,6 +192,7 @@ class FlappingConfig(_Strict):
     window: int = Field(default=10, ge=4, le=50)
     min_flips: int = Field(default=4, ge=2)
     stable_runs: int = Field(default=3, ge=1)
+    period: Duration = timedelta(days=7)
 
     @model_validator(mode="after")
     def _flips_fit_window(self) -> FlappingConfig:

@@ -103,9 +103,13 @@ class Daemon:
             await self.stop_event.wait()
             log.info("alertd_stopping")
             sdnotify.stopping()
-            for task in (*self._poll_tasks.values(), flusher, reloader):
+            tasks = [*self._poll_tasks.values(), flusher, reloader]
+            for task in tasks:
                 task.cancel()
-            await asyncio.gather(*self._poll_tasks.values(), flusher, reloader, return_exceptions=True)
+            # Bounded: a task that ignores its cancellation must not keep the process alive.
+            _, stuck = await asyncio.wait(tasks, timeout=STOP_GRACE_S)
+            if stuck:
+                log.warning("tasks_not_stopped", tasks=sorted(t.get_name() for t in stuck))
             # Flush what is due so nothing waits a group_wait longer than needed after restart.
             self.pipeline.flush(self.clock())
             await self.delivery.stop(STOP_GRACE_S)
@@ -167,7 +171,8 @@ class Daemon:
             self._wake_flush.set()
             delay = max(0.0, started + source.poll_interval.total_seconds() - loop.time())
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stop_event.wait(), timeout=delay)
+                async with asyncio.timeout(delay):
+                    await self.stop_event.wait()
 
     def _source(self, name: str) -> SourceConfig | None:
         return next((s for s in self.cfg.sources if s.name == name), None)
@@ -271,7 +276,9 @@ class Daemon:
 
     async def _flush_loop(self) -> None:
         last_prune: datetime | None = None
-        while True:
+        # Checks stop_event itself: on Python 3.11, wait_for can swallow a cancellation that
+        # arrives in the same loop turn as the event it waits on, and the loop must still end.
+        while not self.stop_event.is_set():
             try:
                 now = self.clock()
                 if self.pipeline.flush(now):
@@ -289,7 +296,8 @@ class Daemon:
             if self.pipeline.next_check is not None:
                 wait = min(FLUSH_IDLE, max(0.05, (self.pipeline.next_check - self.clock()).total_seconds()))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake_flush.wait(), timeout=wait)
+                async with asyncio.timeout(wait):
+                    await self._wake_flush.wait()
 
     def _outbox_depth(self) -> int:
         try:

@@ -8,7 +8,7 @@ called flapping once, and then kept quiet until it is stable again.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from itertools import pairwise
 
 from alertd.config import FlappingConfig
@@ -33,6 +33,7 @@ class Incident:
     last_failure: datetime | None = None
     last_success: datetime | None = None
     results: str = ""
+    result_times: tuple[datetime, ...] = ()
     flapping: bool = False
     alerted_routes: tuple[str, ...] = ()
 
@@ -69,8 +70,13 @@ def new_incident(session: TaskSession) -> Incident:
     return Incident(session.source, session.job_name, vm_key(session), session.vm)
 
 
-def _flips(results: str) -> int:
-    ok = [r == "S" for r in results]
+def _flips(results: str, times: tuple[datetime, ...], period: timedelta) -> int:
+    """Switches between success and failure among the results of the last ``period``."""
+    if times and len(times) == len(results):
+        recent = [r for r, t in zip(results, times, strict=True) if t >= times[-1] - period]
+    else:
+        recent = list(results)
+    ok = [r == "S" for r in recent]
     return sum(1 for a, b in pairwise(ok) if a != b)
 
 
@@ -79,16 +85,21 @@ def _stable(results: str, runs: int) -> bool:
     return len(tail) == runs and (set(tail) == {"S"} or "S" not in tail)
 
 
-def _record(inc: Incident, code: str, cfg: FlappingConfig) -> tuple[Incident, bool, bool]:
-    """Append a result; returns the incident and whether flapping started or ended."""
+def _record(inc: Incident, code: str, at: datetime, cfg: FlappingConfig) -> tuple[Incident, bool, bool]:
+    """Append a result; returns the incident and whether flapping started or ended.
+
+    Only switches within ``flapping.period`` count: a VM that fails once a month and recovers
+    each time is unlucky, not flapping.
+    """
     results = (inc.results + code)[-cfg.window :]
+    times = (*inc.result_times, at)[-cfg.window :]
     started = ended = False
     flapping = inc.flapping
-    if cfg.enabled and not flapping and _flips(results) >= cfg.min_flips:
+    if cfg.enabled and not flapping and _flips(results, times, cfg.period) >= cfg.min_flips:
         flapping = started = True
     elif flapping and _stable(results, cfg.stable_runs):
         flapping, ended = False, True
-    return replace(inc, results=results, flapping=flapping), started, ended
+    return replace(inc, results=results, result_times=times, flapping=flapping), started, ended
 
 
 def on_failure(inc: Incident, session: TaskSession, cfg: FlappingConfig) -> tuple[Incident, FailureEffect]:
@@ -98,7 +109,7 @@ def on_failure(inc: Incident, session: TaskSession, cfg: FlappingConfig) -> tupl
         # Collected late, older than a success already seen: alert it, but it reopens nothing.
         return inc, FailureEffect(streak=1, stale=True)
     code = "F" if session.result == "Failed" else "W"
-    inc, started, ended = _record(inc, code, cfg)
+    inc, started, ended = _record(inc, code, end or session.creation_time, cfg)
     streak = inc.streak + 1
     inc = replace(
         inc,
@@ -120,7 +131,7 @@ def on_success(inc: Incident, session: TaskSession, cfg: FlappingConfig) -> tupl
     if inc.last_failure is not None and end <= inc.last_failure:
         return inc, SuccessEffect(recovered=False, stale=True)
     was_open = inc.streak > 0
-    inc, _, ended = _record(inc, "S", cfg)
+    inc, _, ended = _record(inc, "S", end, cfg)
     effect = SuccessEffect(
         recovered=was_open,
         failed_runs=inc.streak,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal, Protocol
 
 import structlog
@@ -30,6 +30,11 @@ from alertd.window import advance, poll_window, prune_before
 
 #: Above this many open VMs in one job, ask EM for the job's successes instead of naming each VM.
 SUCCESS_QUERY_MAX_VMS = 40
+#: Forgotten state is pruned at most this often per source (pruning scans; polls should not).
+PRUNE_INTERVAL = timedelta(minutes=10)
+#: An incident whose last failure is older than this is no longer watched for a success (a VM
+#: deleted from the job would otherwise cost a query on every poll forever).
+INCIDENT_WATCH = timedelta(days=30)
 
 log = structlog.get_logger(__name__)
 
@@ -102,6 +107,7 @@ class Pipeline:
         self.routes: tuple[Route, ...] = compile_routes(cfg.routes)
         self.routes_by_key = {r.key: r for r in self.routes}
         self._warned: set[str] = set()
+        self._last_prune: dict[str, datetime] = {}
         #: When a group not yet due may become due (the daemon sleeps until then or new data).
         self.next_check: datetime | None = None
         self.intervals = cfg.intervals()
@@ -128,7 +134,12 @@ class Pipeline:
             log.warning(
                 "session_without_end_time", source=source.name, uid=odd.uid, vm=odd.vm, note="skipped"
             )
-        successes = await self._successes(client, self.store.incidents(source.name), self._held(source.name))
+        watched = {
+            k: inc
+            for k, inc in self.store.incidents(source.name).items()
+            if inc.last_failure is None or now - inc.last_failure <= INCIDENT_WATCH
+        }
+        successes = await self._successes(client, watched, self._held(source.name))
         # Everything below runs without an await until record_poll commits. The flush loop may
         # have changed incidents or held alerts while EM answered: decide on what is true now.
         fresh = self.store.unseen(source.name, final)
@@ -154,7 +165,7 @@ class Pipeline:
             decision.record,
             new_watermark,
             now,
-            prune_before=prune_before(new_watermark, source.overlap),
+            prune_before=self._prune_due(source.name, new_watermark, source.overlap, now),
             keep_history=self.cfg.state.keep_history,
         )
         self._report(source.name, decision, new_watermark, now)
@@ -167,6 +178,16 @@ class Pipeline:
                 window_start=window.start.isoformat(),
             )
         return PollResult(source.name, True, read=len(sessions), new=added)
+
+    def _prune_due(
+        self, source: str, watermark: datetime, overlap: timedelta, now: datetime
+    ) -> datetime | None:
+        """Where to prune this poll, or None: pruning runs at most every PRUNE_INTERVAL per source."""
+        last = self._last_prune.get(source)
+        if last is not None and now - last < PRUNE_INTERVAL:
+            return None
+        self._last_prune[source] = now
+        return prune_before(watermark, overlap)
 
     def _held(self, source: str) -> list[OpenMember]:
         """Open alerts of ``source`` held for Veeam's own retry."""

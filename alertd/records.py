@@ -66,6 +66,7 @@ def incident_to_json(inc: Incident) -> str:
     for key in _INCIDENT_TIMES:
         data[key] = ts(data[key]) if data[key] else None
     data["alerted_routes"] = list(inc.alerted_routes)
+    data["result_times"] = [ts(t) for t in inc.result_times]
     return json.dumps(data, separators=(",", ":"))
 
 
@@ -74,6 +75,7 @@ def incident_from_json(text: str) -> Incident:
     for key in _INCIDENT_TIMES:
         data[key] = dt(data[key]) if data[key] else None
     data["alerted_routes"] = tuple(data["alerted_routes"])
+    data["result_times"] = tuple(dt(t) for t in data.get("result_times", ()))
     return Incident(**data)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -96,5 +96,11 @@ _MIGRATIONS: dict[int, str] = {
         expired_at TEXT,
         expired_reason TEXT
     );
+    """,
+    # v3: indexes that keep pruning linear as the state grows (found by make bench).
+    3: """
+    CREATE INDEX deliveries_message ON deliveries (message_id);
+    CREATE INDEX alerts_seen ON alerts (source, first_seen);
+    CREATE INDEX members_flushed ON members (source, message_group, added_at);
     """,
 }

@@ -254,3 +254,16 @@ def test_new_incident_forgets_who_was_told_before() -> None:
     inc = replace(inc, alerted_routes=("r:old",), streak=0)
     again, _ = on_failure(inc, session("vm1", end=T0 + timedelta(days=1)), FLAP)
     assert again.alerted_routes == ()
+
+
+def test_rare_failures_are_not_flapping() -> None:
+    """A VM that fails about once a month and recovers each time is never called flapping."""
+    inc = new_incident(session("vm1"))
+    started = []
+    for month in range(8):
+        fail = session("vm1", end=T0 + timedelta(days=30 * month))
+        inc, effect = on_failure(inc, fail, FLAP)
+        started.append(effect.flap_started or effect.muted_by_flapping)
+        ok = session("vm1", result="Success", end=T0 + timedelta(days=30 * month, hours=1))
+        inc, _ = on_success(inc, ok, FLAP)
+    assert not any(started) and not inc.flapping

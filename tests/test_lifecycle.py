@@ -287,3 +287,24 @@ async def test_silence_applies_to_running_daemon(tmp_path: Path, webhook: Webhoo
             proc.signal(signal.SIGTERM)
             await proc.wait_exit(10)
             proc.kill()
+
+
+async def test_stop_while_flush_is_woken_does_not_hang(tmp_path: Path, webhook: WebhookCollector) -> None:
+    """Stopping in the same loop turn as a flush wake-up still ends run() promptly (no swallowed cancellation)."""
+    from alertd.config import load_document
+    from alertd.daemon import Daemon
+
+    async with SimulatedEM() as sim:
+        daemon = Daemon(load_document(doc_for(tmp_path, sim.url, [webhook.url])))
+        task = asyncio.create_task(daemon.run())
+        while daemon.pipeline.next_check is None and not task.done():
+            await asyncio.sleep(0.05)
+            if daemon.health["em1"].last_success is not None:
+                break
+        for _ in range(5):
+            await asyncio.sleep(0.01)
+            daemon._wake_flush.set()
+        daemon._wake_flush.set()
+        daemon.stop_event.set()
+        async with asyncio.timeout(15):
+            assert await task == 0
