@@ -142,20 +142,8 @@ class _Fold:
             hold = None
             if route.wait_for_retry is not None and kind is GroupKind.FIRING and session.result == "Failed":
                 hold = (session.end_time or session.creation_time) + route.wait_for_retry
-            members.append(
-                NewMember(
-                    session.uid,
-                    _group_key(kind, route, labels),
-                    route.receivers,
-                    route.group_wait,
-                    route=route.key,
-                    kind=kind,
-                    hold_until=hold,
-                    detail=AlertDetail(attempts=attempts, streak=effect.streak),
-                    job_name=key[0],
-                    vm_key=key[1],
-                )
-            )
+            detail = AlertDetail(attempts=attempts, streak=effect.streak)
+            members.append(_member(kind, route, labels, session, key, detail, hold))
         self.decision.record.alerts.append((session, "routed", members))
 
     def success(self, key: tuple[str, str], session: TaskSession) -> None:
@@ -205,7 +193,9 @@ def _member(
     session: TaskSession,
     key: tuple[str, str],
     detail: AlertDetail,
+    hold_until: datetime | None = None,
 ) -> NewMember:
+    """One group member of ``session`` for ``route``."""
     return NewMember(
         session.uid,
         _group_key(kind, route, labels),
@@ -213,6 +203,7 @@ def _member(
         route.group_wait,
         route=route.key,
         kind=kind,
+        hold_until=hold_until,
         detail=detail,
         job_name=key[0],
         vm_key=key[1],
