@@ -327,12 +327,21 @@ class Store:
                 inc = incident_from_json(data)
                 found[(inc.job_name, inc.vm_key)] = inc
             return found
+        # One query per job (vm_key IN ...), not one per VM: a storm brings thousands of keys.
+        by_job: dict[str, list[str]] = {}
         for job, vm in keys:
-            row = self._db.execute(
-                "SELECT data FROM incidents WHERE source=? AND job_name=? AND vm_key=?", (source, job, vm)
-            ).fetchone()
-            if row is not None:
-                found[(job, vm)] = incident_from_json(row[0])
+            by_job.setdefault(job, []).append(vm)
+        for job, vms in by_job.items():
+            for i in range(0, len(vms), 500):
+                chunk = vms[i : i + 500]
+                marks = ",".join("?" * len(chunk))
+                rows = self._db.execute(
+                    f"SELECT data FROM incidents WHERE source=? AND job_name=? AND vm_key IN ({marks})",
+                    (source, job, *chunk),
+                )
+                for (data,) in rows:
+                    inc = incident_from_json(data)
+                    found[(inc.job_name, inc.vm_key)] = inc
         return found
 
     def add_silence(
