@@ -24,11 +24,11 @@ from alertd.em.client import EMClient, EMError
 from alertd.httpd import HttpServer, start_http
 from alertd.metrics import Metrics
 from alertd.model import RenderedMessage
-from alertd.pipeline import Kind, Pipeline, PollResult
-from alertd.render import Renderer, TemplateError
+from alertd.pipeline import Kind, Pipeline, PollResult, plan_message
+from alertd.render import Renderer
 from alertd.runtime import Targets, build_clients, build_renderer, build_targets, state_path
 from alertd.selfmon import Action, SourceHealth, observe
-from alertd.store import Delivery, PlannedDelivery, PlannedMessage, StateError, Store
+from alertd.store import Delivery, PlannedMessage, StateError, Store
 
 log = structlog.get_logger(__name__)
 
@@ -36,7 +36,6 @@ Clock = Callable[[], datetime]
 STOP_GRACE_S = 5.0
 PRUNE_EVERY = timedelta(hours=1)
 FLUSH_IDLE = 5.0
-_DEFAULT_RENDERER = Renderer()
 
 
 def utc_now() -> datetime:
@@ -228,23 +227,8 @@ class Daemon:
         log.warning("self_alert", source=name, action=action.value, receiver=receiver)
 
     def _planned(self, receiver: str, render: Callable[[Renderer, Kind], RenderedMessage]) -> PlannedMessage:
-        """One message to every target of ``receiver``, rendered once per kind of target.
-
-        A broken template override falls back to the default templates, loudly: these messages
-        report problems and must not become one.
-        """
-        rendered: dict[Kind, RenderedMessage] = {}
-        deliveries = []
-        for target in self.targets.by_receiver.get(receiver, ()):
-            if target.kind not in rendered:
-                try:
-                    rendered[target.kind] = render(self.renderer, target.kind)
-                except TemplateError as err:
-                    log.error("template_failed", receiver=receiver, template=err.template, error=str(err))
-                    rendered[target.kind] = render(_DEFAULT_RENDERER, target.kind)
-            deliveries.append(PlannedDelivery(receiver, target.name, rendered[target.kind]))
-        title = next(iter(rendered.values())).title if rendered else receiver
-        return PlannedMessage(receiver, 1, 0, title, tuple(deliveries))
+        """One message to every target of ``receiver`` (self-alerts, dead-letter reports)."""
+        return plan_message(receiver, self.targets.by_receiver.get(receiver, ()), self.renderer, render)
 
     def _enqueue(self, receiver: str, key: str, render: Callable[[Renderer, Kind], RenderedMessage]) -> None:
         try:

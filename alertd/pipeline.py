@@ -6,7 +6,8 @@ outbox rows. Both take ``now`` from the caller; the I/O lives in the client, sto
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal, Protocol
@@ -21,8 +22,7 @@ from alertd.incidents import Incident, vm_key
 from alertd.matchers import MatcherError, parse_matcher
 from alertd.model import MATCHER_LABELS, AlertGroup, GroupKind, RenderedMessage, TaskSession
 from alertd.records import ts
-from alertd.render import Renderer as TemplateRenderer
-from alertd.render import TemplateError
+from alertd.render import Renderer, TemplateError
 from alertd.routing import Route, compile_routes
 from alertd.store import OpenMember, PlannedDelivery, PlannedMessage, StateError, Store
 from alertd.timeintervals import any_active
@@ -45,12 +45,6 @@ class SessionSource(Protocol):
     """Reads task sessions from one EM (the EM client)."""
 
     async def query_task_sessions(self, filter: str, *, sort_asc: str = "EndTime") -> list[TaskSession]: ...
-
-
-class Renderer(Protocol):
-    """Renders a group for one kind of target."""
-
-    def render(self, group: AlertGroup, kind: Kind) -> RenderedMessage: ...
 
 
 class PipelineMetrics(Protocol):
@@ -350,20 +344,6 @@ class Pipeline:
             and self.routes_by_key[m.route].send_resolved
         ]
 
-    def _render(self, group: AlertGroup, kind: Kind) -> RenderedMessage:
-        """Render with the receiver's templates; a broken override falls back to the defaults, loudly."""
-        try:
-            return self.renderer.render(group, kind)
-        except TemplateError as err:
-            log.error(
-                "template_failed",
-                receiver=group.receiver,
-                template=err.template,
-                error=str(err),
-                note="sent with the default template; fix the receiver's templates directory",
-            )
-            return _DEFAULT_RENDERER.render(group, kind)
-
     def _receivers(self, group: DueGroup) -> list[str] | None:
         """Who gets the group: its receivers, a missing one replaced by delivery.fallback.
 
@@ -416,18 +396,58 @@ class Pipeline:
                 kind=kind,
                 details=details,
             )
-            rendered: dict[Kind, RenderedMessage] = {}
-            deliveries = []
-            for target in self.targets.get(receiver, ()):
-                if target.kind not in rendered:
-                    rendered[target.kind] = self._render(alert_group, target.kind)
-                deliveries.append(PlannedDelivery(receiver, target.name, rendered[target.kind]))
-            title = next(iter(rendered.values())).title if rendered else group.key
-            planned.append(PlannedMessage(receiver, sent_before + 1, len(sessions), title, tuple(deliveries)))
+            planned.append(
+                plan_message(
+                    receiver,
+                    self.targets.get(receiver, ()),
+                    self.renderer,
+                    functools.partial(_render_group, alert_group),
+                    sequence=sent_before + 1,
+                    alert_count=len(sessions),
+                )
+            )
         return planned
 
 
-_DEFAULT_RENDERER = TemplateRenderer()
+_DEFAULT_RENDERER = Renderer()
+
+
+def _render_group(group: AlertGroup, renderer: Renderer, kind: Kind) -> RenderedMessage:
+    return renderer.render(group, kind)
+
+
+def plan_message(
+    receiver: str,
+    targets: Sequence[TargetInfo],
+    renderer: Renderer,
+    render: Callable[[Renderer, Kind], RenderedMessage],
+    *,
+    sequence: int = 1,
+    alert_count: int = 0,
+) -> PlannedMessage:
+    """One message to every target of ``receiver``, rendered once per kind of target.
+
+    A broken template override falls back to the default templates, loudly: a message must not
+    be lost to a template.
+    """
+    rendered: dict[Kind, RenderedMessage] = {}
+    deliveries = []
+    for target in targets:
+        if target.kind not in rendered:
+            try:
+                rendered[target.kind] = render(renderer, target.kind)
+            except TemplateError as err:
+                log.error(
+                    "template_failed",
+                    receiver=receiver,
+                    template=err.template,
+                    error=str(err),
+                    note="sent with the default template; fix the receiver's templates directory",
+                )
+                rendered[target.kind] = render(_DEFAULT_RENDERER, target.kind)
+        deliveries.append(PlannedDelivery(receiver, target.name, rendered[target.kind]))
+    title = next(iter(rendered.values())).title if rendered else receiver
+    return PlannedMessage(receiver, sequence, alert_count, title, tuple(deliveries))
 
 
 def _ordered(sessions: tuple[TaskSession, ...]) -> tuple[TaskSession, ...]:

@@ -166,7 +166,7 @@ class Store:
     def record_poll(
         self,
         source: str,
-        alerts: Sequence[tuple[TaskSession, str, Sequence[NewMember]]] | PollRecord,
+        record: PollRecord,
         watermark: datetime,
         now: datetime,
         prune_before: datetime | None = None,
@@ -174,15 +174,10 @@ class Store:
     ) -> int:
         """Record a successful poll in one transaction: new alerts, their group members, the watermark.
 
-        ``alerts`` holds (session, status, members), or is a PollRecord that also closes members,
-        updates incidents and expires silences. Returns how many alerts were new (a UID already
-        recorded is skipped, so a repeated poll never alerts twice).
+        ``record`` holds the new alerts as (session, status, members), and the members to close,
+        the incidents to update and the silences to expire. Returns how many alerts were new (a UID
+        already recorded is skipped, so a repeated poll never alerts twice).
         """
-        record = (
-            alerts
-            if isinstance(alerts, PollRecord)
-            else PollRecord(alerts=[(a, b, list(c)) for a, b, c in alerts])
-        )
         added = 0
         stamp = _ts(now)
         with self._tx() as db:

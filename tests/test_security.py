@@ -32,7 +32,7 @@ from alertd.em.client import EMClient, EMConnection, EMError
 from alertd.render import TemplateError
 from alertd.runtime import build_renderer
 from alertd.simulator import SimulatedEM
-from alertd.store import Store
+from alertd.store import PollRecord, Store
 
 NS = "http://www.veeam.com/ent/v1.0"
 LOGON_XML = (
@@ -360,7 +360,7 @@ def test_state_files_private_even_with_permissive_umask(tmp_path: Path) -> None:
     try:
         path = tmp_path / "new" / "state.db"
         store = Store(path)
-        store.record_poll("em1", [], now(), now())
+        store.record_poll("em1", PollRecord(), now(), now())
         files = [path, path.with_name("state.db-wal"), path.with_name("state.db-shm")]
         modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in files}
         store.close()

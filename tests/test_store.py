@@ -11,7 +11,15 @@ import pytest
 from factories import T0, session
 
 from alertd.model import BodyFormat, NotifyType, RenderedMessage
-from alertd.store import SCHEMA_VERSION, NewMember, PlannedDelivery, PlannedMessage, StateError, Store
+from alertd.store import (
+    SCHEMA_VERSION,
+    NewMember,
+    PlannedDelivery,
+    PlannedMessage,
+    PollRecord,
+    StateError,
+    Store,
+)
 
 MSG = RenderedMessage("title", "body", BodyFormat.MARKDOWN, NotifyType.FAILURE)
 
@@ -23,7 +31,7 @@ def member(uid: str, key: str = "g1") -> NewMember:
 def test_file_mode_and_wal(tmp_path: Path) -> None:
     """The state file is created 0600 (directory 0700) and runs in WAL mode."""
     store = Store(tmp_path / "sub" / "state.db")
-    store.record_poll("em1", [], T0, T0)
+    store.record_poll("em1", PollRecord(), T0, T0)
     assert stat.S_IMODE((tmp_path / "sub" / "state.db").stat().st_mode) == 0o600
     assert stat.S_IMODE((tmp_path / "sub").stat().st_mode) == 0o700
     assert store._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -49,11 +57,11 @@ def test_dedup_survives_restart(tmp_path: Path) -> None:
     """A UID recorded before a restart is not new after it."""
     s1, s2 = session("a"), session("b")
     store = Store(tmp_path / "state.db")
-    assert store.record_poll("em1", [(s1, "routed", [member(s1.uid)])], T0, T0) == 1
+    assert store.record_poll("em1", PollRecord(alerts=[(s1, "routed", [member(s1.uid)])]), T0, T0) == 1
     store.close()
     store = Store(tmp_path / "state.db")
     assert store.unseen("em1", [s1, s2]) == [s2]
-    assert store.record_poll("em1", [(s1, "routed", [member(s1.uid)])], T0, T0) == 0
+    assert store.record_poll("em1", PollRecord(alerts=[(s1, "routed", [member(s1.uid)])]), T0, T0) == 0
     assert len(store.open_members()) == 1
     assert store.watermark("em1") == T0
 
@@ -62,7 +70,7 @@ def test_same_uid_other_source_is_separate(tmp_path: Path) -> None:
     """Dedup is per source: two EMs may report the same UID."""
     s1 = session("a")
     store = Store(tmp_path / "state.db")
-    store.record_poll("em1", [(s1, "routed", [])], T0, T0)
+    store.record_poll("em1", PollRecord(alerts=[(s1, "routed", [])]), T0, T0)
     assert store.unseen("em2", [s1]) == [s1]
 
 
@@ -75,7 +83,7 @@ def test_failed_transaction_records_nothing(tmp_path: Path) -> None:
         "CREATE TRIGGER boom BEFORE INSERT ON members BEGIN SELECT RAISE(ABORT, 'disk full'); END"
     )
     with pytest.raises(StateError, match="disk full"):
-        store.record_poll("em1", [(good, "routed", [bad_member])], T0, T0)
+        store.record_poll("em1", PollRecord(alerts=[(good, "routed", [bad_member])]), T0, T0)
     assert store.watermark("em1") is None
     assert store.unseen("em1", [good]) == [good]
 
@@ -89,7 +97,7 @@ def test_pruning_keeps_size_bounded(tmp_path: Path) -> None:
         batch = [session(f"vm{day}-{i}", end=now) for i in range(50)]
         store.record_poll(
             "em1",
-            [(s, "routed", []) for s in batch],
+            PollRecord(alerts=[(s, "routed", []) for s in batch]),
             now,
             now,
             prune_before=now - timedelta(minutes=30),
@@ -102,7 +110,7 @@ def test_outbox_lifecycle(tmp_path: Path) -> None:
     """Flushing writes messages and pending deliveries; sent and dead rows leave the pending set."""
     store = Store(tmp_path / "state.db")
     s1 = session("a")
-    store.record_poll("em1", [(s1, "routed", [member(s1.uid)])], T0, T0)
+    store.record_poll("em1", PollRecord(alerts=[(s1, "routed", [member(s1.uid)])]), T0, T0)
     open_ = store.open_members()
     planned = PlannedMessage(
         "ops", 1, 1, "title", (PlannedDelivery("ops", "ops[0]", MSG), PlannedDelivery("ops", "ops[1]", MSG))
