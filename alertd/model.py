@@ -6,7 +6,7 @@ This module imports nothing from alertd, so every other module may depend on it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 #: The labels a route matcher may name.
@@ -42,6 +42,11 @@ class TaskSession:
     reason: str
     total_size: int
     source: str
+    #: The job's own id (EM: JobUid from the job-session entity; VBR: jobId), when known.
+    job_uid: str | None = None
+    #: A job-level failure with no failed task behind it (VBR: a synthetic full or merge failing);
+    #: ``vm`` is then empty and ``uid`` is the job session's id.
+    job_level: bool = False
 
     def labels(self) -> dict[str, str]:
         """The labels routes match on."""
@@ -54,6 +59,36 @@ class TaskSession:
             "reason": self.reason,
             "job_session": self.job_session_uid,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class JobRun:
+    """One job run (EM: a BackupJobSession entity; VBR: a session of /api/v1/sessions).
+
+    Read once per run and cached in the state: the job's identity (``job_uid``), its real name
+    (task sessions only carry ``"<job name>@<time>"``), whether it is Veeam's own retry, and, when
+    the source can count them cheaply, how many task sessions (VMs) the run holds.
+    """
+
+    uid: str
+    job_uid: str | None
+    job_name: str
+    job_type: str | None = None
+    is_retry: bool = False
+    state: str | None = None
+    result: str | None = None
+    creation_time: datetime | None = None
+    end_time: datetime | None = None
+    backup_server: str = ""
+    task_count: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JobRef:
+    """A job as success queries name it: by its id when known, else by its name."""
+
+    job_uid: str | None
+    job_name: str
 
 
 class GroupKind(StrEnum):
@@ -71,13 +106,16 @@ class AlertDetail:
 
     ``attempts``: failed task sessions of this VM folded into this alert (Veeam's own retries);
     ``streak``: consecutive failed runs of this VM in this job, this one included;
-    ``failed_runs`` and ``since``: for a recovery, how many runs failed and since when.
+    ``failed_runs`` and ``since``: for a recovery, how many runs failed and since when;
+    ``late_by``: set when the session reached alertd late (EM collected it after the normal
+    window had passed it): the time from its EndTime to when alertd first saw it.
     """
 
     attempts: int = 1
     streak: int = 1
     failed_runs: int = 0
     since: datetime | None = None
+    late_by: timedelta | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +134,8 @@ class AlertGroup:
     labels: dict[str, str] = field(default_factory=dict)
     kind: GroupKind = GroupKind.FIRING
     details: dict[str, AlertDetail] = field(default_factory=dict)
+    #: The job runs the alerts belong to, by job-session uid, when the source could read them.
+    job_runs: dict[str, JobRun] = field(default_factory=dict)
 
     def detail(self, uid: str) -> AlertDetail:
         """The incident facts of one alert (defaults when none were recorded)."""
@@ -117,18 +157,46 @@ class NotifyType(StrEnum):
 
 
 class BodyFormat(StrEnum):
-    """How a rendered body is written, mapped to apprise's NotifyFormat at the edge."""
+    """How a rendered body is written, mapped to apprise's NotifyFormat at the edge.
+
+    ``JSON`` is a native payload (Slack Block Kit, a Teams Adaptive Card) posted as it is.
+    """
 
     MARKDOWN = "markdown"
     HTML = "html"
     TEXT = "text"
+    JSON = "json"
+
+
+class Channel(StrEnum):
+    """What a target's messages are laid out for: one rendering per channel per message."""
+
+    CHAT = "chat"  # Markdown through apprise (any chat-like service)
+    EMAIL = "email"  # HTML with a text part, through apprise's email plugins
+    SLACK = "slack"  # native Block Kit, posted by alertd
+    TEAMS = "teams"  # native Adaptive Card through a Workflows webhook, posted by alertd
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file sent with a message (e.g. the full VM list of a large run as CSV)."""
+
+    name: str
+    mime_type: str
+    content: str
 
 
 @dataclass(frozen=True, slots=True)
 class RenderedMessage:
-    """A message ready for one target: what the outbox stores and the notifier sends."""
+    """A message ready for one target: what the outbox stores and the notifier sends.
+
+    ``text`` is a plain-text alternative (an email's text/plain part, Slack's notification
+    line); ``attachments`` travel with channels that can carry files.
+    """
 
     title: str
     body: str
     body_format: BodyFormat
     notify_type: NotifyType
+    text: str | None = None
+    attachments: tuple[Attachment, ...] = ()

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
+from alertd.source import SourceError
+
 __all__ = ["EMError", "EMErrorKind"]
 
 #: What went wrong, coarse enough to act on:
@@ -18,7 +20,7 @@ EMErrorKind = Literal["unreachable", "timeout", "tls", "auth", "http", "malforme
 _KINDS = frozenset(get_args(EMErrorKind))
 
 
-class EMError(Exception):
+class EMError(SourceError):
     """A failed exchange with Enterprise Manager; ``message`` says what to check or change.
 
     Messages never contain the password or the session token.
@@ -27,14 +29,8 @@ class EMError(Exception):
     def __init__(self, kind: EMErrorKind, message: str, status: int | None = None) -> None:
         if kind not in _KINDS:
             raise ValueError(f"unknown EMError kind {kind!r}")
-        # All three in args, so the exception pickles and copies (e.g. across process pools).
         super().__init__(kind, message, status)
         self.kind: EMErrorKind = kind
-        self.message = message
-        self.status = status
-
-    def __str__(self) -> str:
-        return self.message
 
     def __repr__(self) -> str:
         return f"EMError(kind={self.kind!r}, message={self.message!r}, status={self.status!r})"
