@@ -187,7 +187,8 @@ def _test_notify(cfg: Config, receiver: str) -> int:
         for info in targets.by_receiver[receiver]:
             target = targets.by_name[info.name]
             outcome = await target.send(
-                renderer.render_test(receiver, info.kind), timeout=cfg.delivery.send_timeout.total_seconds()
+                renderer.render_test(receiver, info.channel),
+                timeout=cfg.delivery.send_timeout.total_seconds(),
             )
             status = "ok" if outcome.ok else f"FAILED: {outcome.detail}"
             print(f"{info.name} {target.privacy_url}: {status}")
@@ -204,14 +205,14 @@ def _silence(args: argparse.Namespace) -> int:
     from alertd.matchers import MatcherError, parse_matcher
     from alertd.model import MATCHER_LABELS
     from alertd.runtime import state_path
-    from alertd.store import Store
+    from alertd.state import SQLiteStore
 
     if args.silence_command not in ("add", "list", "expire"):
         print("usage: alertd silence {add,list,expire} ...", file=sys.stderr)
         return EXIT_CONFIG
     cfg, _ = _load(args)
     now = datetime.now(UTC)
-    store = Store(state_path(cfg))
+    store = SQLiteStore(state_path(cfg))
     try:
         if args.silence_command == "add":
             try:
@@ -257,9 +258,9 @@ def _silence(args: argparse.Namespace) -> int:
 
 def _history(cfg: Config, limit: int) -> int:
     from alertd.runtime import state_path
-    from alertd.store import Store
+    from alertd.state import SQLiteStore
 
-    store = Store(state_path(cfg))
+    store = SQLiteStore(state_path(cfg))
     try:
         rows = store.history(limit)
     finally:

@@ -272,10 +272,6 @@ class Config(BaseSettings):
         """Named time intervals by name."""
         return {t.name: t for t in self.time_intervals}
 
-    def receiver(self, name: str) -> ReceiverConfig:
-        """The receiver called ``name``."""
-        return next(r for r in self.receivers if r.name == name)
-
 
 def _format_loc(loc: tuple[int | str, ...]) -> str:
     out = ""

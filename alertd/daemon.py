@@ -20,15 +20,15 @@ import structlog
 from alertd import sdnotify
 from alertd.config import Config, ConfigError, SourceConfig, load_config
 from alertd.delivery import DeliveryService
-from alertd.em.client import EMClient, EMError
 from alertd.httpd import HttpServer, start_http
 from alertd.metrics import Metrics
-from alertd.model import RenderedMessage
-from alertd.pipeline import Kind, Pipeline, PollResult, plan_message
-from alertd.render import Renderer
+from alertd.pipeline import Pipeline, PollResult
+from alertd.planner import Render, RenderFailure, plan_message
+from alertd.records import Delivery, PlannedMessage
 from alertd.runtime import Targets, build_clients, build_renderer, build_targets, state_path
 from alertd.selfmon import Action, SourceHealth, observe
-from alertd.store import Delivery, PlannedMessage, StateError, Store
+from alertd.source import Source, SourceError
+from alertd.state import SQLiteStore, StateError
 
 log = structlog.get_logger(__name__)
 
@@ -53,8 +53,8 @@ class Daemon:
         self.metrics = Metrics()
         self.targets: Targets = build_targets(cfg)
         self.renderer = build_renderer(cfg)
-        self.clients: dict[str, EMClient] = build_clients(cfg)
-        self.store = Store(state_path(cfg))
+        self.clients: dict[str, Source] = build_clients(cfg)
+        self.store = SQLiteStore(state_path(cfg))
         self.pipeline = Pipeline(cfg, self.store, self.renderer, self.targets.by_receiver, self.metrics)
         self.health: dict[str, SourceHealth] = {s.name: SourceHealth() for s in cfg.sources}
         self.delivery = DeliveryService(
@@ -72,6 +72,7 @@ class Daemon:
         self.http: HttpServer | None = None
         self._poll_tasks: dict[str, asyncio.Task[None]] = {}
         self._wake_flush = asyncio.Event()
+        self._next_check: datetime | None = None
         self.metrics.config_reloaded(True)
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -167,11 +168,15 @@ class Daemon:
                 await self.poll_source(source)
             except Exception as err:  # never let one bad cycle end this source's polling
                 log.exception("poll_loop_error", source=name, error=repr(err), note="polling continues")
-            self._wake_flush.set()
+            self.wake_flush()
             delay = max(0.0, started + source.poll_interval.total_seconds() - loop.time())
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(delay):
                     await self.stop_event.wait()
+
+    def wake_flush(self) -> None:
+        """New data arrived: let the flush loop look at the groups now instead of at its next check."""
+        self._wake_flush.set()
 
     def _source(self, name: str) -> SourceConfig | None:
         return next((s for s in self.cfg.sources if s.name == name), None)
@@ -182,7 +187,7 @@ class Daemon:
         started = loop.time()
         try:
             result = await self.pipeline.poll(source, self.clients[source.name], self.clock())
-        except EMError as err:
+        except SourceError as err:
             log.error(
                 "poll_failed", source=source.name, kind=err.kind, error=str(err), note="retried next poll"
             )
@@ -220,17 +225,25 @@ class Daemon:
         self._enqueue(
             receiver,
             key,
-            lambda renderer, kind: renderer.render_self_alert(
-                name, problem or "", since, recovered, kind=kind, for_receiver=receiver
+            lambda renderer, channel: renderer.render_self_alert(
+                name, problem or "", since, recovered, kind=channel, for_receiver=receiver
             ),
         )
         log.warning("self_alert", source=name, action=action.value, receiver=receiver)
 
-    def _planned(self, receiver: str, render: Callable[[Renderer, Kind], RenderedMessage]) -> PlannedMessage:
+    def _planned(self, receiver: str, render: Render) -> PlannedMessage:
         """One message to every target of ``receiver`` (self-alerts, dead-letter reports)."""
-        return plan_message(receiver, self.targets.by_receiver.get(receiver, ()), self.renderer, render)
+        failures: list[RenderFailure] = []
+        planned = plan_message(
+            receiver, self.targets.by_receiver.get(receiver, ()), self.renderer, render, failures=failures
+        )
+        for failure in failures:
+            log.error(
+                "template_failed", receiver=failure.receiver, template=failure.template, error=failure.error
+            )
+        return planned
 
-    def _enqueue(self, receiver: str, key: str, render: Callable[[Renderer, Kind], RenderedMessage]) -> None:
+    def _enqueue(self, receiver: str, key: str, render: Render) -> None:
         try:
             self.store.add_message(key, self._planned(receiver, render), self.clock())
         except StateError as err:
@@ -246,14 +259,14 @@ class Daemon:
         url = target.privacy_url if target is not None else row.target
         return self._planned(
             fallback,
-            lambda renderer, kind: renderer.render_dead_letter(
+            lambda renderer, channel: renderer.render_dead_letter(
                 row.receiver,
                 url,
                 row.message.title,
                 reason,
                 row.attempts + 1,
                 row.created_at,
-                kind=kind,
+                kind=channel,
                 for_receiver=fallback,
             ),
         )
@@ -265,7 +278,9 @@ class Daemon:
         while not self.stop_event.is_set():
             try:
                 now = self.clock()
-                if self.pipeline.flush(now):
+                flushed = self.pipeline.flush(now)
+                self._next_check = flushed.next_check
+                if flushed.messages:
                     self.delivery.wake()
                 self.metrics.outbox(self._outbox_depth())
                 if last_prune is None or now - last_prune >= PRUNE_EVERY:
@@ -277,8 +292,8 @@ class Daemon:
             # Sleep until the next group can fall due, or new data arrives; a kept-open group
             # (missing receiver, failed write) is looked at again within FLUSH_IDLE.
             wait = FLUSH_IDLE
-            if self.pipeline.next_check is not None:
-                wait = min(FLUSH_IDLE, max(0.05, (self.pipeline.next_check - self.clock()).total_seconds()))
+            if self._next_check is not None:
+                wait = min(FLUSH_IDLE, max(0.05, (self._next_check - self.clock()).total_seconds()))
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(wait):
                     await self._wake_flush.wait()

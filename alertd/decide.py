@@ -14,11 +14,21 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from alertd.config import FlappingConfig
-from alertd.incidents import Incident, new_incident, on_failure, on_success, vm_key
+from alertd.incidents import Incident, new_incident, on_failure, on_success, owed_routes, vm_key
 from alertd.matchers import Matcher
 from alertd.model import AlertDetail, GroupKind, TaskSession
+from alertd.records import (
+    AlertStatus,
+    CloseReason,
+    IncidentKey,
+    NewMember,
+    Notified,
+    OpenMember,
+    PollRecord,
+    RecordedAlert,
+    SilenceEnd,
+)
 from alertd.routing import Route, match_routes
-from alertd.store import NewMember, OpenMember, PollRecord
 
 #: Labels that say *what* a silence is about; ``--until-resolved`` ends when that thing succeeds.
 SUBJECT_LABELS = frozenset({"source", "backup_server", "job_name", "vm"})
@@ -49,10 +59,12 @@ class Decision:
     record: PollRecord = field(default_factory=PollRecord)
     unrouted: list[TaskSession] = field(default_factory=list)
     silenced: list[tuple[TaskSession, int]] = field(default_factory=list)
-    flapping_muted: int = 0
     recovered_on_retry: list[TaskSession] = field(default_factory=list)
-    resolved: int = 0
     lost_routes: list[tuple[TaskSession, str]] = field(default_factory=list)
+
+    def add(self, session: TaskSession, status: AlertStatus, members: Sequence[NewMember] = ()) -> None:
+        """Remember ``session`` with what became of it."""
+        self.record.alerts.append(RecordedAlert(session, status, tuple(members)))
 
 
 def _group_key(kind: GroupKind, route: Route, labels: Mapping[str, str]) -> str:
@@ -64,17 +76,22 @@ def decide(
     *,
     failures: Sequence[TaskSession],
     successes: Sequence[TaskSession],
-    incidents: Mapping[tuple[str, str], Incident],
+    incidents: Mapping[IncidentKey, Incident],
     open_members: Sequence[OpenMember],
     silences: Sequence[ActiveSilence],
     routes: Sequence[Route],
     flapping: FlappingConfig,
     now: datetime,
+    notified: Mapping[IncidentKey, Sequence[Notified]] | None = None,
 ) -> Decision:
-    """Fold the poll's events, oldest first, into a Decision."""
+    """Fold the poll's events, oldest first, into a Decision.
+
+    ``notified`` holds, per incident, the alerts already sent through routes owed a recovery.
+    """
     fold = _Fold(
         decision=Decision(),
         state=dict(incidents),
+        notified=notified or {},
         held=[m for m in open_members if m.hold_until is not None and m.kind is GroupKind.FIRING],
         silences=silences,
         routes=routes,
@@ -99,7 +116,8 @@ class _Fold:
     """The running state of one decide() call."""
 
     decision: Decision
-    state: dict[tuple[str, str], Incident]
+    state: dict[IncidentKey, Incident]
+    notified: Mapping[IncidentKey, Sequence[Notified]]
     held: Sequence[OpenMember]
     silences: Sequence[ActiveSilence]
     routes: Sequence[Route]
@@ -110,23 +128,22 @@ class _Fold:
     def __post_init__(self) -> None:
         self.by_key = {r.key: r for r in self.routes}
 
-    def failure(self, key: tuple[str, str], session: TaskSession) -> None:
+    def failure(self, key: IncidentKey, session: TaskSession) -> None:
         """Fold one new Failed/Warning session."""
         incident, effect = on_failure(self.state.get(key) or new_incident(session), session, self.flapping)
         self.state[key] = incident
         labels = {**session.labels(), "streak": str(effect.streak)}
         silence = next((s for s in self.silences if s.matches(labels)), None)
         if silence is not None:
-            self.decision.record.alerts.append((session, "silenced", []))
+            self.decision.add(session, AlertStatus.SILENCED)
             self.decision.silenced.append((session, silence.id))
             return
         if effect.muted_by_flapping:
-            self.decision.record.alerts.append((session, "flapping", []))
-            self.decision.flapping_muted += 1
+            self.decision.add(session, AlertStatus.FLAPPING)
             return
         matched = match_routes(self.routes, labels)
         if not matched:
-            self.decision.record.alerts.append((session, "unrouted", []))
+            self.decision.add(session, AlertStatus.UNROUTED)
             self.decision.unrouted.append(session)
             return
         kind = GroupKind.FLAPPING if effect.flap_started else GroupKind.FIRING
@@ -137,20 +154,21 @@ class _Fold:
                 if old.id not in self.closed and old.route == route.key and (old.job_name, old.vm_key) == key:
                     # Veeam retried and failed again: one alert for the VM, counting the attempts.
                     self.closed.add(old.id)
-                    self.decision.record.closes.append((old.id, "merged"))
+                    self.decision.record.closes.append((old.id, CloseReason.MERGED))
                     attempts = max(attempts, old.detail.attempts + 1)
             hold = None
             if route.wait_for_retry is not None and kind is GroupKind.FIRING and session.result == "Failed":
                 hold = (session.end_time or session.creation_time) + route.wait_for_retry
             detail = AlertDetail(attempts=attempts, streak=effect.streak)
             members.append(_member(kind, route, labels, session, key, detail, hold))
-        self.decision.record.alerts.append((session, "routed", members))
+        self.decision.add(session, AlertStatus.ROUTED, members)
 
-    def success(self, key: tuple[str, str], session: TaskSession) -> None:
+    def success(self, key: IncidentKey, session: TaskSession) -> None:
         """Fold one success of a VM with an open incident or a held alert."""
         current = self.state.get(key)
         if current is None:
             return
+        owed = owed_routes(current, ((n.route, n.alert_end) for n in self.notified.get(key, ())))
         incident, effect = on_success(current, session, self.flapping)
         self.state[key] = incident
         if effect.stale:
@@ -158,7 +176,7 @@ class _Fold:
         labels = {**session.labels(), "streak": "0"}
         for silence in self.silences:
             if silence.resolved_by(labels):
-                self.decision.record.expire_silences.append((silence.id, "resolved"))
+                self.decision.record.expire_silences.append((silence.id, SilenceEnd.RESOLVED))
         members: list[NewMember] = []
         end = session.end_time
         for old in self.held:
@@ -167,23 +185,24 @@ class _Fold:
             if end is not None and old.session.end_time is not None and old.session.end_time >= end:
                 continue
             self.closed.add(old.id)
-            self.decision.record.closes.append((old.id, "recovered"))
+            self.decision.record.closes.append((old.id, CloseReason.RECOVERED))
             self.decision.recovered_on_retry.append(old.session)
             route = self.by_key.get(old.route)
             if route is not None and route.notify_recovered_on_retry:
                 members.append(
                     _member(GroupKind.RECOVERED_ON_RETRY, route, labels, session, key, AlertDetail())
                 )
-        for route_key in effect.alerted_routes:
+        if effect.recovered and end is not None:
+            self.decision.record.settled.append((key, end))
+        for route_key in owed if effect.announce else ():
             alerted_route = self.by_key.get(route_key)
             if alerted_route is None:
                 self.decision.lost_routes.append((session, route_key))
                 continue
             detail = AlertDetail(streak=0, failed_runs=effect.failed_runs, since=effect.since)
             members.append(_member(GroupKind.RESOLVED, alerted_route, labels, session, key, detail))
-            self.decision.resolved += 1
         if members:
-            self.decision.record.alerts.append((session, "success", members))
+            self.decision.add(session, AlertStatus.SUCCESS, members)
 
 
 def _member(
@@ -191,7 +210,7 @@ def _member(
     route: Route,
     labels: Mapping[str, str],
     session: TaskSession,
-    key: tuple[str, str],
+    key: IncidentKey,
     detail: AlertDetail,
     hold_until: datetime | None = None,
 ) -> NewMember:

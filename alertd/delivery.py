@@ -20,13 +20,18 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_result, wait_expone
 
 from alertd.config import DeliveryConfig
 from alertd.model import RenderedMessage
-from alertd.store import Delivery, PlannedMessage, StateError, Store
+from alertd.records import Delivery, PlannedMessage
+from alertd.state import Outbox, StateError
 
 log = structlog.get_logger(__name__)
 
 
 class Outcome(Protocol):
-    """What a send attempt reports."""
+    """What a send attempt reports.
+
+    An outcome may also carry ``retry_after`` (seconds): the service's own Retry-After, which
+    then replaces the backoff for the next attempt.
+    """
 
     @property
     def ok(self) -> bool: ...
@@ -81,7 +86,7 @@ class DeliveryService:
 
     def __init__(
         self,
-        store: Store,
+        store: Outbox,
         targets: Mapping[str, Sender],
         cfg: DeliveryConfig,
         *,
@@ -104,7 +109,6 @@ class DeliveryService:
         self._last_send: dict[str, float] = {}
         self._stopping = False
         self._stop_event = asyncio.Event()
-        self._busy: set[str] = set()
         # Rows delivered whose "sent" mark could not be written yet: retried as a mark, not a send.
         self._sent_unmarked: set[int] = set()
 
@@ -128,10 +132,6 @@ class DeliveryService:
                 self._wakeups[name] = asyncio.Event()
                 self._workers[name] = asyncio.create_task(self._worker(name), name=f"deliver:{name}")
             self._wakeups[name].set()
-
-    def idle(self) -> bool:
-        """True when no worker is sending or waiting to retry."""
-        return not self._busy
 
     async def drain(self, timeout: float) -> bool:
         """Wait until nothing is pending (or ``timeout`` seconds pass). True when the outbox is empty."""
@@ -178,7 +178,6 @@ class DeliveryService:
             for row in rows:
                 if self._stopping:
                     return
-                self._busy.add(name)
                 try:
                     await self._deliver(row)
                 except StateError as err:
@@ -189,8 +188,6 @@ class DeliveryService:
                     log.exception("delivery_worker_error", target=name, delivery=row.id, error=repr(err))
                     await self._sleep(max(self._initial_backoff, 1.0))
                     break
-                finally:
-                    self._busy.discard(name)
 
     async def _interruptible_sleep(self, seconds: float) -> None:
         """Back off, but wake at once when stopping so shutdown does not wait out a long backoff."""
@@ -235,11 +232,16 @@ class DeliveryService:
             # Stopping ends the retries too, but without dead-lettering (see below).
             return self._stopping or self._clock() - row.created_at >= self._cfg.retry_for
 
-        backoff = wait_exponential_jitter(
+        exponential = wait_exponential_jitter(
             multiplier=self._initial_backoff,
             max=self._cfg.max_backoff.total_seconds(),
             jitter=self._initial_backoff,
         )
+
+        def backoff(state: RetryCallState) -> float:
+            # A service that says when to come back (429 Retry-After) is believed, within retry_for.
+            said = getattr(state.outcome.result(), "retry_after", None) if state.outcome else None
+            return float(said) if isinstance(said, int | float) and said >= 0 else exponential(state)
 
         def log_retry(state: RetryCallState) -> None:
             self._metrics.retry(row.receiver)

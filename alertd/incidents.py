@@ -7,6 +7,7 @@ called flapping once, and then kept quiet until it is stable again.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from itertools import pairwise
@@ -35,7 +36,6 @@ class Incident:
     results: str = ""
     result_times: tuple[datetime, ...] = ()
     flapping: bool = False
-    alerted_routes: tuple[str, ...] = ()
 
     @property
     def open(self) -> bool:
@@ -60,9 +60,10 @@ class SuccessEffect:
     recovered: bool
     failed_runs: int = 0
     since: datetime | None = None
-    alerted_routes: tuple[str, ...] = ()
     flap_ended: bool = False
     stale: bool = False
+    #: A recovery worth announcing: the incident was open and the VM is not flapping.
+    announce: bool = False
 
 
 def new_incident(session: TaskSession) -> Incident:
@@ -115,8 +116,6 @@ def on_failure(inc: Incident, session: TaskSession, cfg: FlappingConfig) -> tupl
         inc,
         streak=streak,
         first_failure=inc.first_failure if inc.streak else end,
-        # A new incident starts with nobody told about it yet.
-        alerted_routes=inc.alerted_routes if inc.streak else (),
         last_failure=max(filter(None, (inc.last_failure, end)), default=None),
     )
     muted = inc.flapping and not started
@@ -136,8 +135,24 @@ def on_success(inc: Incident, session: TaskSession, cfg: FlappingConfig) -> tupl
         recovered=was_open,
         failed_runs=inc.streak,
         since=inc.first_failure,
-        alerted_routes=inc.alerted_routes if was_open and not inc.flapping else (),
         flap_ended=ended,
+        announce=was_open and not inc.flapping,
     )
-    inc = replace(inc, streak=0, first_failure=None, last_success=end, alerted_routes=())
+    inc = replace(inc, streak=0, first_failure=None, last_success=end)
     return inc, effect
+
+
+def owed_routes(inc: Incident, alert_ends: Iterable[tuple[str, datetime]]) -> tuple[str, ...]:
+    """Routes owed a recovery message for ``inc``: those that sent one of its alerts.
+
+    ``alert_ends`` are (route, alert EndTime) of alerts already sent; only alerts of the current
+    incident (ending at or after its first failure) count, so a VM that recovered before its
+    alert went out does not pass the promise on to its next incident.
+    """
+    if inc.first_failure is None:
+        return ()
+    routes: dict[str, None] = {}
+    for route, ended in alert_ends:
+        if ended >= inc.first_failure:
+            routes[route] = None
+    return tuple(routes)

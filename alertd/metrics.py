@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import platform
 import time
-from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from prometheus_client import (
@@ -30,10 +29,7 @@ from prometheus_client.process_collector import ProcessCollector
 
 from alertd import __version__
 
-__all__ = ["DELIVERY_OUTCOMES", "Metrics"]
-
-# Outcomes of one delivery attempt of an outbox entry: sent, failed (will retry), dead (gave up).
-DELIVERY_OUTCOMES = ("sent", "failed", "dead")
+__all__ = ["Metrics"]
 
 # An EM poll is a few REST calls: tens of ms on a LAN, up to the request timeout when EM is slow.
 _POLL_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
@@ -58,13 +54,15 @@ class Metrics:
         )
         self.em_errors_total = Counter(
             "alertd_em_errors_total",
-            "Errors talking to EM by kind (e.g. auth, http, timeout, parse).",
+            "Failed polls by kind: the source's errors (unreachable, timeout, tls, auth, http, malformed, too_large) "
+            "and alertd's own (state, internal).",
             ["source", "kind"],
             registry=r,
         )
         self.alerts_total = Counter(
             "alertd_alerts_total",
-            "Task sessions turned into alerts, by result (e.g. new, duplicate).",
+            "New Failed/Warning task sessions recorded, by their result (Failed, Warning), "
+            "whether routed, silenced or unrouted.",
             ["source", "result"],
             registry=r,
         )
@@ -143,21 +141,6 @@ class Metrics:
             PlatformCollector(registry=r)
             GCCollector(registry=r)
 
-    def prime(self, sources: Iterable[str] = (), receivers: Iterable[str] = ()) -> None:
-        """Create the zero-valued series for configured names so rate() works from the start.
-
-        Without this a counter first appears at 1 and the first increment is invisible to
-        rate()/increase().
-        """
-        for source in sources:
-            self.unrouted_alerts_total.labels(source=source)
-            self.silenced_alerts_total.labels(source=source)
-        for receiver in receivers:
-            for outcome in DELIVERY_OUTCOMES:
-                self.deliveries_total.labels(receiver=receiver, outcome=outcome)
-            self.delivery_retries_total.labels(receiver=receiver)
-            self.dead_letters_total.labels(receiver=receiver)
-
     def observe_poll(self, source: str, outcome: str, duration: float, *, ok: bool) -> None:
         """Record one finished poll; a successful one also moves the last-success timestamp."""
         self.polls_total.labels(source=source, outcome=outcome).inc()
@@ -169,18 +152,6 @@ class Metrics:
         """Record the result of a configuration load or reload attempt."""
         self.config_last_reload_successful.set(1 if ok else 0)
         self.config_last_reload_timestamp_seconds.set(time.time())
-
-    def set_outbox_pending(self, count: int) -> None:
-        """Set the outbox depth directly."""
-        self.outbox_pending.set(count)
-
-    def set_outbox_pending_callback(self, func: Callable[[], float]) -> None:
-        """Read the outbox depth from ``func`` at every scrape.
-
-        The callback runs inside the /metrics handler on the event loop, so it must be cheap and
-        must not block (return a cached count rather than querying SQLite).
-        """
-        self.outbox_pending.set_function(func)
 
     # -- the narrow interfaces the pipeline and delivery report through ---------------------
 
@@ -223,7 +194,7 @@ class Metrics:
         self.outbox_pending.set(depth)
 
     def silenced(self, source: str, count: int) -> None:
-        """Alerts recorded but not sent because a silence or mute window matched."""
+        """Alerts recorded but not sent because a silence matched."""
         self.silenced_alerts_total.labels(source=source).inc(count)
 
     def render(self) -> tuple[bytes, str]:

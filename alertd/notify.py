@@ -24,8 +24,7 @@ import structlog
 from apprise.plugins.email import NotifyEmail
 from apprise.result import AppriseResult, AppriseResultStatus
 
-from alertd.model import BodyFormat, NotifyType, RenderedMessage
-from alertd.render import Kind
+from alertd.model import BodyFormat, Channel, NotifyType, RenderedMessage
 
 log = structlog.get_logger(__name__)
 
@@ -259,12 +258,12 @@ class AppriseTarget:
         return str(self._plugin.service_name)
 
     @property
-    def kind(self) -> Kind:
-        """``email`` for mailto/mailtos and email-service plugins, else ``chat``."""
+    def kind(self) -> Channel:
+        """EMAIL for mailto/mailtos and email-service plugins, else CHAT."""
         cls = type(self._plugin)
         if isinstance(self._plugin, NotifyEmail) or cls.__name__ in _EMAIL_PLUGINS:
-            return "email"
-        return "chat"
+            return Channel.EMAIL
+        return Channel.CHAT
 
     @property
     def body_format_for_kind(self) -> BodyFormat:
@@ -352,7 +351,7 @@ def _useful_lines(messages: Iterable[str]) -> list[str]:
     return out
 
 
-def _retryable(kind: Kind, lines: list[str]) -> bool:
+def _retryable(kind: Channel, lines: list[str]) -> bool:
     """Decide whether sending again later can help, from apprise's log lines.
 
     HTTP 5xx/408/425/429, SMTP 4xx replies, timeouts and connection errors are transient.

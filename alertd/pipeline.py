@@ -1,35 +1,37 @@
 """The one place that knows the order: source -> normalize -> state/dedup -> route -> group -> render -> deliver.
 
-``poll`` reads one source and records what is new; ``flush`` turns due groups into rendered
-outbox rows. Both take ``now`` from the caller; the I/O lives in the client, store and notifier.
+``poll`` reads one source (failures, then the successes that matter), decides, and records, in
+that order; ``flush`` turns due groups into rendered outbox rows, which the delivery worker sends.
+Both take ``now`` from the caller. The stages are pure functions in their own modules; the I/O
+is the source, the state store and (later) the notifier.
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal, Protocol
+from typing import Protocol
 
 import structlog
 
 from alertd.config import Config, SourceConfig
 from alertd.decide import ActiveSilence, Decision, decide
-from alertd.em.filters import all_of, cond, failed_since, successes_for
-from alertd.grouping import DueGroup, due_groups, next_check
-from alertd.incidents import Incident, vm_key
+from alertd.grouping import due_group, schedule
+from alertd.incidents import vm_key
 from alertd.matchers import MatcherError, parse_matcher
-from alertd.model import MATCHER_LABELS, AlertGroup, GroupKind, RenderedMessage, TaskSession
-from alertd.records import ts
-from alertd.render import Renderer, TemplateError
-from alertd.routing import Route, compile_routes
-from alertd.store import OpenMember, PlannedDelivery, PlannedMessage, StateError, Store
-from alertd.timeintervals import any_active
-from alertd.window import advance, poll_window, prune_before
+from alertd.model import MATCHER_LABELS, TaskSession
+from alertd.observe import PipelineMetrics, report_decision
+from alertd.planner import RenderFailure, Substitution, TargetInfo, choose_receivers, plan_group
+from alertd.records import PollRecord, PollState, Silence
+from alertd.render import Renderer
+from alertd.routing import compile_routes
+from alertd.source import Source
+from alertd.state import FlushStore, PollStore, StateError
+from alertd.timeintervals import DEFAULT_HORIZON, any_active, next_change
+from alertd.watch import success_queries
+from alertd.window import advance, prune_before, window_start
 
-#: Above this many open VMs in one job, ask EM for the job's successes instead of naming each VM.
-SUCCESS_QUERY_MAX_VMS = 40
 #: Forgotten state is pruned at most this often per source (pruning scans; polls should not).
 PRUNE_INTERVAL = timedelta(minutes=10)
 #: An incident whose last failure is older than this is no longer watched for a success (a VM
@@ -38,32 +40,9 @@ INCIDENT_WATCH = timedelta(days=30)
 
 log = structlog.get_logger(__name__)
 
-Kind = Literal["chat", "email"]
 
-
-class SessionSource(Protocol):
-    """Reads task sessions from one EM (the EM client)."""
-
-    async def query_task_sessions(self, filter: str, *, sort_asc: str = "EndTime") -> list[TaskSession]: ...
-
-
-class PipelineMetrics(Protocol):
-    """The counters the pipeline reports to."""
-
-    def poll_done(self, source: str, ok: bool, seconds: float, error_kind: str | None) -> None: ...
-    def alerts(self, source: str, result: str, count: int) -> None: ...
-    def unrouted(self, source: str, count: int) -> None: ...
-    def silenced(self, source: str, count: int) -> None: ...
-    def recovered_on_retry(self, source: str, count: int) -> None: ...
-    def watermark(self, source: str, watermark: datetime, now: datetime) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class TargetInfo:
-    """What rendering needs to know about a receiver's target."""
-
-    name: str
-    kind: Kind
+class PipelineState(PollStore, FlushStore, Protocol):
+    """The state the pipeline reads and writes (see `alertd.state.interface`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,9 +57,12 @@ class PollResult:
     error: str | None = None
 
 
-def failed_filter(window_start: datetime, results: Sequence[str]) -> str:
-    """The EM filter of one poll (kept here so the order of stages reads top to bottom)."""
-    return failed_since(window_start, results)
+@dataclass(frozen=True, slots=True)
+class FlushResult:
+    """What one flush wrote, and when the earliest group still open may fall due."""
+
+    messages: int
+    next_check: datetime | None
 
 
 class Pipeline:
@@ -89,376 +71,196 @@ class Pipeline:
     def __init__(
         self,
         cfg: Config,
-        store: Store,
+        state: PipelineState,
         renderer: Renderer,
         targets: Mapping[str, Sequence[TargetInfo]],
         metrics: PipelineMetrics | None = None,
     ) -> None:
         self.cfg = cfg
-        self.store = store
+        self.state = state
         self.renderer = renderer
         self.targets = targets
-        self.routes: tuple[Route, ...] = compile_routes(cfg.routes)
-        self.routes_by_key = {r.key: r for r in self.routes}
-        self._warned: set[str] = set()
-        self._last_prune: dict[str, datetime] = {}
-        #: When a group not yet due may become due (the daemon sleeps until then or new data).
-        self.next_check: datetime | None = None
-        self.intervals = cfg.intervals()
+        self.routes = {r.key: r for r in compile_routes(cfg.routes)}
         self.metrics = metrics
+        self._intervals = cfg.intervals()
+        self._last_prune: dict[str, datetime] = {}
+        self._silences: dict[int, ActiveSilence | None] = {}
+        self._warned: set[str] = set()
 
-    async def poll(self, source: SourceConfig, client: SessionSource, now: datetime) -> PollResult:
+    # -- poll: read, decide, record -------------------------------------------------------------
+
+    async def poll(self, source: SourceConfig, reader: Source, now: datetime) -> PollResult:
         """Read one source's window and record every new Failed/Warning session with its routes.
 
         Nothing is recorded unless every page was read: a failed cycle is read again next time.
         """
-        watermark = self.store.watermark(source.name)
-        window = poll_window(
+        watermark = self.state.watermark(source.name)
+        start = window_start(
             watermark, overlap=source.overlap, initial_lookback=source.initial_lookback, now=now
         )
-        sessions = await client.query_task_sessions(failed_filter(window.start, source.results))
-        # EM's filter already asks for these; checking again keeps a lax server from causing alerts
-        # on running or successful sessions.
-        final = [
-            s
-            for s in sessions
-            if s.state == "Completed" and s.result in source.results and s.end_time is not None
-        ]
-        for odd in (s for s in sessions if s.state == "Completed" and s.end_time is None):
-            log.warning(
-                "session_without_end_time", source=source.name, uid=odd.uid, vm=odd.vm, note="skipped"
-            )
-        watched = {
-            k: inc
-            for k, inc in self.store.incidents(source.name).items()
-            if inc.last_failure is None or now - inc.last_failure <= INCIDENT_WATCH
-        }
-        successes = await self._successes(client, watched, self._held(source.name))
-        # Everything below runs without an await until record_poll commits. The flush loop may
-        # have changed incidents or held alerts while EM answered: decide on what is true now.
-        fresh = self.store.unseen(source.name, final)
-        open_incidents = self.store.incidents(source.name)
-        held = self._held(source.name)
-        keys = {(s.job_name, vm_key(s)) for s in fresh} - open_incidents.keys()
-        incidents = {**open_incidents, **self.store.incidents(source.name, keys)}
-        decision = decide(
-            failures=fresh,
-            successes=successes,
-            incidents=incidents,
-            open_members=held,
-            silences=self._active_silences(now),
-            routes=self.routes,
-            flapping=self.cfg.flapping,
-            now=now,
+        failures = _final(
+            (await reader.failures(start, source.results)).sessions, source.results, source.name
         )
-        new_watermark = advance(
-            watermark, window, source.overlap, (s.end_time for s in final if s.end_time), now
+        successes: list[TaskSession] = []
+        for query in success_queries(self.state.watched(source.name, now - INCIDENT_WATCH)):
+            successes += _final((await reader.successes(query.job, query.since)).sessions, ("Success",))
+        decision = Decision()
+
+        def decide_poll(state: PollState) -> PollRecord:
+            nonlocal decision
+            decision = self._decide(source, state, failures, successes, start, now)
+            return decision.record
+
+        keys = [(s.job_name, vm_key(s)) for s in (*failures, *successes)]
+        added = self.state.record_poll(
+            source.name, [s.uid for s in failures], keys, now, decide_poll, self.cfg.state.keep_history
         )
-        added = self.store.record_poll(
-            source.name,
-            decision.record,
-            new_watermark,
-            now,
-            prune_before=self._prune_due(source.name, new_watermark, source.overlap, now),
-            keep_history=self.cfg.state.keep_history,
-        )
-        self._report(source.name, decision, new_watermark, now)
+        report_decision(source.name, decision, decision.record.watermark or now, now, self.metrics)
         if added:
             log.info(
                 "alerts_new",
                 source=source.name,
                 new=added,
-                read=len(sessions),
-                window_start=window.start.isoformat(),
+                read=len(failures),
+                window_start=start.isoformat(),
             )
-        return PollResult(source.name, True, read=len(sessions), new=added)
+        return PollResult(source.name, True, read=len(failures), new=added)
 
-    def _prune_due(
-        self, source: str, watermark: datetime, overlap: timedelta, now: datetime
-    ) -> datetime | None:
-        """Where to prune this poll, or None: pruning runs at most every PRUNE_INTERVAL per source."""
-        last = self._last_prune.get(source)
-        if last is not None and now - last < PRUNE_INTERVAL:
-            return None
-        self._last_prune[source] = now
-        return prune_before(watermark, overlap)
+    def _decide(
+        self,
+        source: SourceConfig,
+        state: PollState,
+        failures: Sequence[TaskSession],
+        successes: Sequence[TaskSession],
+        start: datetime,
+        now: datetime,
+    ) -> Decision:
+        """The poll's decision on the state read inside its transaction (pure apart from the silence cache)."""
+        fresh = list({s.uid: s for s in failures if s.uid not in state.seen}.values())
+        decision = decide(
+            failures=fresh,
+            successes=successes,
+            incidents=state.incidents,
+            notified=state.notified,
+            open_members=state.held,
+            silences=self._active_silences(state.silences),
+            routes=tuple(self.routes.values()),
+            flapping=self.cfg.flapping,
+            now=now,
+        )
+        watermark = advance(
+            state.watermark, start, source.overlap, (s.end_time for s in failures if s.end_time), now
+        )
+        decision.record.watermark = watermark
+        last = self._last_prune.get(source.name)
+        if last is None or now - last >= PRUNE_INTERVAL:
+            self._last_prune[source.name] = now
+            decision.record.prune_before = prune_before(watermark, source.overlap)
+        return decision
 
-    def _held(self, source: str) -> list[OpenMember]:
-        """Open alerts of ``source`` held for Veeam's own retry."""
-        return [
-            m for m in self.store.open_members() if m.session.source == source and m.hold_until is not None
-        ]
-
-    async def _successes(
-        self, client: SessionSource, incidents: Mapping[tuple[str, str], Incident], held: Sequence[OpenMember]
-    ) -> list[TaskSession]:
-        """Successful sessions of VMs with an open incident or a held alert, one query per job.
-
-        The cost stays proportional to what is open: a job with few open VMs names them; a job
-        with many asks for the job's successes since the oldest open failure.
-        """
-        wanted: dict[str, dict[str, datetime]] = {}
-        for inc in incidents.values():
-            since = inc.last_failure or inc.last_success
-            if since is not None:
-                vms = wanted.setdefault(inc.job_name, {})
-                vms[inc.vm] = min(since, vms.get(inc.vm, since))
-        for member in held:
-            end = member.session.end_time or member.session.creation_time
-            vms = wanted.setdefault(member.job_name, {})
-            vms[member.session.vm] = min(end, vms.get(member.session.vm, end))
-        found: list[TaskSession] = []
-        for job, vms in wanted.items():
-            since = min(vms.values())
-            if len(vms) > SUCCESS_QUERY_MAX_VMS:
-                job_wide = all_of(
-                    cond("State", "==", "Completed"),
-                    cond("Result", "==", "Success"),
-                    cond("JobName", "==", job),
-                    cond("EndTime", ">", since),
-                )
-                found += await client.query_task_sessions(job_wide)
-                continue
-            names = sorted(vms)
-            for i in range(0, len(names), SUCCESS_QUERY_MAX_VMS):
-                chunk = names[i : i + SUCCESS_QUERY_MAX_VMS]
-                found += await client.query_task_sessions(successes_for(chunk, job, since))
-        return [
-            s for s in found if s.state == "Completed" and s.result == "Success" and s.end_time is not None
-        ]
-
-    def _active_silences(self, now: datetime) -> list[ActiveSilence]:
-        """Silences in force now, read each poll so the CLI's changes apply without a restart."""
+    def _active_silences(self, silences: Sequence[Silence]) -> list[ActiveSilence]:
+        """Silences in force, each parsed once (a silence's matchers never change after it is added)."""
         active = []
-        for silence in self.store.silences():
-            if not silence.active(now):
-                continue
-            try:
-                matchers = tuple(parse_matcher(m, MATCHER_LABELS) for m in silence.matchers)
-            except MatcherError as err:
-                log.warning("silence_invalid", silence=silence.id, error=str(err))
-                continue
-            active.append(ActiveSilence(silence.id, matchers, silence.until_resolved))
+        for silence in silences:
+            if silence.id not in self._silences:
+                self._silences[silence.id] = _parse_silence(silence)
+            parsed = self._silences[silence.id]
+            if parsed is not None:
+                active.append(parsed)
         return active
 
-    def _report(self, source: str, decision: Decision, watermark: datetime, now: datetime) -> None:
-        """Log and count what the decision did that no message will show."""
-        for session in decision.unrouted:
-            log.warning(
-                "alert_unrouted",
-                source=source,
-                uid=session.uid,
-                vm=session.vm,
-                job=session.job_name,
-                note="no route matched; add a catch-all route",
-            )
-        for session, silence_id in decision.silenced:
-            log.info("alert_silenced", source=source, uid=session.uid, vm=session.vm, silence=silence_id)
-        for session in decision.recovered_on_retry:
-            log.info(
-                "alert_recovered_on_retry",
-                source=source,
-                uid=session.uid,
-                vm=session.vm,
-                job=session.job_name,
-            )
-        for session, route_key in decision.lost_routes:
-            log.warning(
-                "resolved_route_gone",
-                source=source,
-                vm=session.vm,
-                job=session.job_name,
-                route=route_key,
-                note="the route that alerted this VM is no longer configured; its recovery is not announced",
-            )
-        for silence_id, reason in decision.record.expire_silences:
-            log.info("silence_expired", silence=silence_id, reason=reason)
-        if self.metrics is None:
-            return
-        self.metrics.watermark(source, watermark, now)
-        if decision.unrouted:
-            self.metrics.unrouted(source, len(decision.unrouted))
-        if decision.silenced:
-            self.metrics.silenced(source, len(decision.silenced))
-        if decision.recovered_on_retry:
-            self.metrics.recovered_on_retry(source, len(decision.recovered_on_retry))
-        for result in ("Failed", "Warning"):
-            count = sum(
-                1 for s, status, _ in decision.record.alerts if s.result == result and status != "success"
-            )
-            if count:
-                self.metrics.alerts(source, result, count)
+    # -- flush: group, render, write the outbox -------------------------------------------------
 
-    def flush(self, now: datetime, *, flush_all: bool = False) -> int:
-        """Render every due group into outbox rows; returns how many messages were written."""
+    def flush(self, now: datetime, *, flush_all: bool = False) -> FlushResult:
+        """Render every due group into outbox rows."""
+        plan = schedule(self.state.open_groups(), now, flush_all=flush_all, mute_end=self._mute_end)
         written = 0
-        members = self.store.open_members()
-        due = due_groups(members, now, flush_all=flush_all, muted=self._muted)
-        flushed = {m.id for group in due for m in group.members}
-        self.next_check = next_check([m for m in members if m.id not in flushed], now, muted=self._muted)
-        for group in due:
+        for key, members in self.state.group_members(plan.due).items():
+            group = due_group(key, members)
             try:
-                messages = self._plan(group)
-                if messages is None:
-                    continue
-                self.store.flush_group(
-                    group.key, [m.id for m in group.members], messages, now, self._alerted(group)
+                receivers, substitutions = choose_receivers(
+                    group.receivers, self.targets, self.cfg.delivery.fallback
                 )
+                self._warn_substitutions(key, substitutions)
+                if receivers is None:
+                    continue
+                history = {r: self.state.group_history(key, r) for r in receivers}
+                failures: list[RenderFailure] = []
+                flush = plan_group(
+                    group, receivers, self.targets, self.renderer, history, self.routes, failures
+                )
+                _log_render_failures(failures)
+                self.state.flush_group(flush, now)
             except StateError as err:
-                log.error("group_flush_failed", group=group.key, error=str(err))
+                log.error("group_flush_failed", group=key, error=str(err))
                 continue
             except Exception as err:  # one bad group must not hold up the others; it is retried
-                log.exception("group_flush_crashed", group=group.key, error=repr(err))
+                log.exception("group_flush_crashed", group=key, error=repr(err))
                 continue
-            written += len(messages)
-            for msg in messages:
+            written += len(flush.messages)
+            for msg in flush.messages:
                 log.info(
-                    "group_flushed",
-                    group=group.key,
-                    receiver=msg.receiver,
-                    alerts=msg.alert_count,
-                    title=msg.title,
+                    "group_flushed", group=key, receiver=msg.receiver, alerts=msg.alert_count, title=msg.title
                 )
-        return written
+        return FlushResult(written, plan.next_check)
 
-    def _muted(self, route_key: str, now: datetime) -> bool:
-        """The route is inside one of its mute_time_intervals (its groups wait for the window to end)."""
-        route = self.routes_by_key.get(route_key)
-        if route is None or not route.mute_time_intervals:
-            return False
-        return any_active(self.intervals, route.mute_time_intervals, now)
-
-    def _alerted(self, group: DueGroup) -> list[tuple[str, str, str, str, str]]:
-        """Incidents this flush tells someone about through a route that will announce the recovery."""
-        return [
-            (
-                m.session.source,
-                m.job_name,
-                m.vm_key,
-                m.route,
-                ts(m.session.end_time or m.session.creation_time),
-            )
-            for m in group.members
-            if m.kind is GroupKind.FIRING
-            and m.route in self.routes_by_key
-            and self.routes_by_key[m.route].send_resolved
+    def _mute_end(self, route_key: str, now: datetime) -> datetime | None:
+        """When the route's mute window ends (None when it is not muted now)."""
+        route = self.routes.get(route_key)
+        if route is None or not any_active(self._intervals, route.mute_time_intervals, now):
+            return None
+        ends = [
+            next_change(self._intervals[name], now) or now + DEFAULT_HORIZON
+            for name in route.mute_time_intervals
+            if any_active(self._intervals, (name,), now)
         ]
+        return min(ends)
 
-    def _receivers(self, group: DueGroup) -> list[str] | None:
-        """Who gets the group: its receivers, a missing one replaced by delivery.fallback.
-
-        None when a receiver has no targets any more (removed on reload) and there is no fallback:
-        the group then stays open, to go out once the configuration names the receiver again.
-        """
-        fallback = self.cfg.delivery.fallback
-        chosen: list[str] = []
-        for receiver in group.receivers:
-            if self.targets.get(receiver):
-                name = receiver
-            elif fallback is not None and self.targets.get(fallback):
-                name = fallback
-            else:
-                name = None
-            if name != receiver and group.key not in self._warned:
-                self._warned.add(group.key)
+    def _warn_substitutions(self, group_key: str, substitutions: Sequence[Substitution]) -> None:
+        """Say once per group that a receiver is missing, and where its messages go instead."""
+        if substitutions and group_key not in self._warned:
+            self._warned.add(group_key)
+            for sub in substitutions:
+                note = (
+                    "sent to delivery.fallback"
+                    if sub.instead
+                    else "kept until the receiver is configured again"
+                )
                 log.warning(
                     "receiver_missing",
-                    receiver=receiver,
-                    group=group.key,
-                    fallback=name,
-                    note="sent to delivery.fallback"
-                    if name
-                    else "kept until the receiver is configured again",
+                    receiver=sub.receiver,
+                    group=group_key,
+                    fallback=sub.instead,
+                    note=note,
                 )
-            if name is None:
-                return None
-            if name not in chosen:
-                chosen.append(name)
-        return chosen
-
-    def _plan(self, group: DueGroup) -> list[PlannedMessage] | None:
-        receivers = self._receivers(group)
-        if receivers is None:
-            return None
-        sessions = _ordered(tuple(m.session for m in group.members))
-        kind = group.members[0].kind
-        details = {m.session.uid: m.detail for m in group.members}
-        planned = []
-        for receiver in receivers:
-            sent_before, alerts_before = self.store.group_history(group.key, receiver)
-            alert_group = AlertGroup(
-                key=group.key,
-                receiver=receiver,
-                alerts=sessions,
-                sequence=sent_before + 1,
-                earlier_count=alerts_before,
-                labels=_common_labels(sessions),
-                kind=kind,
-                details=details,
-            )
-            planned.append(
-                plan_message(
-                    receiver,
-                    self.targets.get(receiver, ()),
-                    self.renderer,
-                    functools.partial(_render_group, alert_group),
-                    sequence=sent_before + 1,
-                    alert_count=len(sessions),
-                )
-            )
-        return planned
 
 
-_DEFAULT_RENDERER = Renderer()
+def _final(sessions: Sequence[TaskSession], results: Sequence[str], source: str = "") -> list[TaskSession]:
+    """Completed sessions with one of ``results`` and an EndTime.
 
-
-def _render_group(group: AlertGroup, renderer: Renderer, kind: Kind) -> RenderedMessage:
-    return renderer.render(group, kind)
-
-
-def plan_message(
-    receiver: str,
-    targets: Sequence[TargetInfo],
-    renderer: Renderer,
-    render: Callable[[Renderer, Kind], RenderedMessage],
-    *,
-    sequence: int = 1,
-    alert_count: int = 0,
-) -> PlannedMessage:
-    """One message to every target of ``receiver``, rendered once per kind of target.
-
-    A broken template override falls back to the default templates, loudly: a message must not
-    be lost to a template.
+    The source's query already asks for these; checking again keeps a lax server from causing
+    alerts on running sessions or the wrong results.
     """
-    rendered: dict[Kind, RenderedMessage] = {}
-    deliveries = []
-    for target in targets:
-        if target.kind not in rendered:
-            try:
-                rendered[target.kind] = render(renderer, target.kind)
-            except TemplateError as err:
-                log.error(
-                    "template_failed",
-                    receiver=receiver,
-                    template=err.template,
-                    error=str(err),
-                    note="sent with the default template; fix the receiver's templates directory",
-                )
-                rendered[target.kind] = render(_DEFAULT_RENDERER, target.kind)
-        deliveries.append(PlannedDelivery(receiver, target.name, rendered[target.kind]))
-    title = next(iter(rendered.values())).title if rendered else receiver
-    return PlannedMessage(receiver, sequence, alert_count, title, tuple(deliveries))
+    for odd in (s for s in sessions if s.state == "Completed" and s.end_time is None):
+        log.warning("session_without_end_time", source=source, uid=odd.uid, vm=odd.vm, note="skipped")
+    return [s for s in sessions if s.state == "Completed" and s.result in results and s.end_time is not None]
 
 
-def _ordered(sessions: tuple[TaskSession, ...]) -> tuple[TaskSession, ...]:
-    """Failures first, then by VM name, so the list reads the same in every channel."""
-    rank = {"Failed": 0, "Warning": 1}
-    return tuple(sorted(sessions, key=lambda s: (rank.get(s.result, 2), s.vm.lower(), s.uid)))
+def _parse_silence(silence: Silence) -> ActiveSilence | None:
+    try:
+        matchers = tuple(parse_matcher(m, MATCHER_LABELS) for m in silence.matchers)
+    except MatcherError as err:
+        log.warning("silence_invalid", silence=silence.id, error=str(err))
+        return None
+    return ActiveSilence(silence.id, matchers, silence.until_resolved)
 
 
-def _common_labels(sessions: Sequence[TaskSession]) -> dict[str, str]:
-    """Labels every alert of the group shares (what the title can speak of)."""
-    if not sessions:
-        return {}
-    first = sessions[0].labels()
-    return {k: v for k, v in first.items() if all(s.labels().get(k) == v for s in sessions[1:])}
+def _log_render_failures(failures: Sequence[RenderFailure]) -> None:
+    for failure in failures:
+        log.error(
+            "template_failed",
+            receiver=failure.receiver,
+            template=failure.template,
+            error=failure.error,
+            note="sent with the default template; fix the receiver's templates directory",
+        )

@@ -1,82 +1,54 @@
-"""Rows of the state database as value objects, and their JSON encodings. Pure."""
+"""What the state database holds, as value objects and named reasons. Pure.
+
+The core decides in these terms (a ``PollRecord`` of new alerts, group members and closes) and
+the state layer (`alertd.state`) stores and returns them. Every status and reason is an enum, so a
+stored row and a log line say *why* in words that cannot drift apart.
+"""
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field, fields
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
 
 from alertd.incidents import Incident
 from alertd.model import AlertDetail, GroupKind, RenderedMessage, TaskSession
 
 
-def ts(value: datetime) -> str:
-    """A datetime as stored: ISO 8601 in UTC."""
-    return value.astimezone(UTC).isoformat()
+class AlertStatus(StrEnum):
+    """What became of a Failed/Warning session (or a success that produced messages)."""
+
+    ROUTED = "routed"  # matched routes: group members wait to be sent
+    SILENCED = "silenced"  # a silence matched: recorded, never sent
+    FLAPPING = "flapping"  # the VM is flapping and its Flapping message went out: kept quiet
+    UNROUTED = "unrouted"  # no route matched: logged and counted, never sent
+    SUCCESS = "success"  # a success that resolves or recovers alerted failures
 
 
-def dt(value: str) -> datetime:
-    """Inverse of ``ts``."""
-    return datetime.fromisoformat(value)
+class CloseReason(StrEnum):
+    """Why an open group member was closed without a message of its own."""
+
+    MERGED = "merged"  # Veeam retried and failed again: the newer attempt carries this one
+    RECOVERED = "recovered"  # Veeam's own retry succeeded within the hold
 
 
-def _fields(obj: object) -> dict[str, Any]:
-    """A flat dataclass as a dict (dataclasses.asdict deep-copies every value: 60 % of a poll's overhead)."""
-    return {f.name: getattr(obj, f.name) for f in fields(obj)}  # type: ignore[arg-type]
+class SilenceEnd(StrEnum):
+    """Why a silence ended before (or without) its end time."""
+
+    RESOLVED = "resolved"  # --until-resolved: the silenced VM or job succeeded
+    EXPIRED = "expired"  # ended by hand (alertd silence expire)
 
 
-def session_to_json(session: TaskSession) -> str:
-    """Serialize a TaskSession for the alerts table."""
-    data = _fields(session)
-    for key in ("creation_time", "end_time"):
-        if data[key] is not None:
-            data[key] = ts(data[key])
-    return json.dumps(data, separators=(",", ":"))
+class DeliveryStatus(StrEnum):
+    """Where an outbox row stands."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    DEAD = "dead"  # given up: permanent error, or retry_for passed
 
 
-def session_from_json(text: str) -> TaskSession:
-    """Inverse of ``session_to_json``."""
-    data = json.loads(text)
-    for key in ("creation_time", "end_time"):
-        if data[key] is not None:
-            data[key] = dt(data[key])
-    return TaskSession(**data)
-
-
-def detail_to_json(detail: AlertDetail) -> str:
-    data = _fields(detail)
-    data["since"] = ts(detail.since) if detail.since else None
-    return json.dumps(data, separators=(",", ":"))
-
-
-def detail_from_json(text: str | None) -> AlertDetail:
-    if not text:
-        return AlertDetail()
-    data = json.loads(text)
-    data["since"] = dt(data["since"]) if data.get("since") else None
-    return AlertDetail(**data)
-
-
-_INCIDENT_TIMES = ("first_failure", "last_failure", "last_success")
-
-
-def incident_to_json(inc: Incident) -> str:
-    data = _fields(inc)
-    for key in _INCIDENT_TIMES:
-        data[key] = ts(data[key]) if data[key] else None
-    data["alerted_routes"] = list(inc.alerted_routes)
-    data["result_times"] = [ts(t) for t in inc.result_times]
-    return json.dumps(data, separators=(",", ":"))
-
-
-def incident_from_json(text: str) -> Incident:
-    data = json.loads(text)
-    for key in _INCIDENT_TIMES:
-        data[key] = dt(data[key]) if data[key] else None
-    data["alerted_routes"] = tuple(data["alerted_routes"])
-    data["result_times"] = tuple(dt(t) for t in data.get("result_times", ()))
-    return Incident(**data)
+#: An incident's key: (job, VM) as `alertd.incidents` computes it.
+IncidentKey = tuple[str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +84,11 @@ class OpenMember:
     job_name: str = ""
     vm_key: str = ""
 
+    @property
+    def due_at(self) -> datetime:
+        """When this member's group may be sent, as far as this member is concerned."""
+        return self.added_at + self.group_wait
+
 
 @dataclass(frozen=True, slots=True)
 class Silence:
@@ -132,14 +109,73 @@ class Silence:
         return self.expired_at is None and (self.ends_at is None or self.ends_at > now)
 
 
+@dataclass(frozen=True, slots=True)
+class RecordedAlert:
+    """A session to remember (by UID), what became of it, and the group members it starts."""
+
+    session: TaskSession
+    status: AlertStatus
+    members: tuple[NewMember, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Notified:
+    """A firing alert of an incident that went out through a route announcing recoveries.
+
+    The recovery of that incident is owed to ``route``; ``alert_end`` (the alert's EndTime) says
+    which incident it was, so a promise made to an incident that has since ended is not passed on
+    to the VM's next one.
+    """
+
+    source: str
+    key: IncidentKey
+    route: str
+    alert_end: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PollState:
+    """The state one poll's decision reads, taken inside the transaction that records it."""
+
+    watermark: datetime | None
+    seen: frozenset[str]
+    incidents: dict[IncidentKey, Incident]
+    notified: dict[IncidentKey, tuple[Notified, ...]]
+    held: tuple[OpenMember, ...]
+    silences: tuple[Silence, ...]
+
+
 @dataclass
 class PollRecord:
     """Everything one successful poll changes, written in one transaction."""
 
-    alerts: list[tuple[TaskSession, str, list[NewMember]]] = field(default_factory=list)
-    closes: list[tuple[int, str]] = field(default_factory=list)
-    incidents: dict[tuple[str, str], Incident] = field(default_factory=dict)
-    expire_silences: list[tuple[int, str]] = field(default_factory=list)
+    alerts: list[RecordedAlert] = field(default_factory=list)
+    closes: list[tuple[int, CloseReason]] = field(default_factory=list)
+    incidents: dict[IncidentKey, Incident] = field(default_factory=dict)
+    #: Recoveries announced (or incidents ended): their Notified rows up to that EndTime go.
+    settled: list[tuple[IncidentKey, datetime]] = field(default_factory=list)
+    expire_silences: list[tuple[int, SilenceEnd]] = field(default_factory=list)
+    watermark: datetime | None = None
+    prune_before: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WatchRow:
+    """A VM with an open incident or a held alert, and the EndTime from which its successes matter."""
+
+    job_name: str
+    vm: str
+    since: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class GroupDue:
+    """One open group as the flush sees it before loading its members."""
+
+    key: str
+    route: str
+    due_at: datetime
+    hold_until: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +199,16 @@ class PlannedMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class FlushPlan:
+    """What flushing one group writes: its messages, and the recoveries now owed."""
+
+    group_key: str
+    member_ids: tuple[int, ...]
+    messages: tuple[PlannedMessage, ...]
+    notified: tuple[Notified, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Delivery:
     """An outbox row."""
 
@@ -171,7 +217,7 @@ class Delivery:
     receiver: str
     target: str
     message: RenderedMessage
-    status: str
+    status: DeliveryStatus
     attempts: int
     created_at: datetime
     last_error: str | None

@@ -24,16 +24,25 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import jinja2
 from jinja2 import sandbox
 
 from alertd import __version__
 from alertd.durations import format_duration
-from alertd.model import AlertGroup, BodyFormat, GroupKind, NotifyType, RenderedMessage, Result, TaskSession
+from alertd.model import (
+    AlertGroup,
+    BodyFormat,
+    Channel,
+    GroupKind,
+    NotifyType,
+    RenderedMessage,
+    Result,
+    TaskSession,
+)
 
-Kind = Literal["chat", "email"]
+Kind = Channel
 
 #: Titles beyond this are cut: Slack header blocks stop at 150 and email subjects get unreadable.
 TITLE_MAX_CHARS = 150
@@ -274,7 +283,7 @@ class Renderer:
         attempts: int,
         first_attempt_at: datetime,
         *,
-        kind: Kind = "chat",
+        kind: Kind = Channel.CHAT,
         for_receiver: str | None = None,
     ) -> RenderedMessage:
         """Tell the fallback receiver that a message for ``receiver`` could not be delivered.
@@ -300,7 +309,7 @@ class Renderer:
         since: datetime,
         recovered: bool,
         *,
-        kind: Kind = "chat",
+        kind: Kind = Channel.CHAT,
         for_receiver: str | None = None,
     ) -> RenderedMessage:
         """alertd reporting on itself: a source (e.g. an EM server) failing or recovering."""

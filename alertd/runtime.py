@@ -13,10 +13,12 @@ from pathlib import Path
 
 from alertd.config import Config, ConfigError, SourceConfig, _expand
 from alertd.em.client import EMClient, EMConnection, EMError
-from alertd.model import AlertGroup, TaskSession
+from alertd.em.source import EMSource
+from alertd.model import AlertGroup, Channel, TaskSession
 from alertd.notify import AppriseTarget, TargetError
-from alertd.pipeline import Kind, TargetInfo
+from alertd.planner import TargetInfo
 from alertd.render import Renderer, TemplateError
+from alertd.source import Source
 
 
 @dataclass
@@ -41,8 +43,7 @@ def build_targets(cfg: Config) -> Targets:
                 problems.append(f"{key}: {err}")
                 continue
             targets.by_name[target.name] = target
-            kind: Kind = "email" if target.kind == "email" else "chat"
-            infos.append(TargetInfo(target.name, kind))
+            infos.append(TargetInfo(target.name, target.kind))
         targets.by_receiver[receiver.name] = infos
     if problems:
         raise ConfigError(problems)
@@ -72,19 +73,19 @@ def connection(source: SourceConfig) -> EMConnection:
     )
 
 
-def build_client(source: SourceConfig) -> EMClient:
-    """An EM client for one source."""
-    return EMClient(connection(source))
+def build_client(source: SourceConfig) -> Source:
+    """The reader of one source."""
+    return EMSource(EMClient(connection(source)))
 
 
 def build_clients(
-    cfg: Config, reuse: Mapping[str, tuple[SourceConfig, EMClient]] | None = None
-) -> dict[str, EMClient]:
+    cfg: Config, reuse: Mapping[str, tuple[SourceConfig, Source]] | None = None
+) -> dict[str, Source]:
     """One EM client per source, reusing a running one whose settings did not change.
 
     Raises ConfigError naming the key when a client cannot be built (an unreadable ca_file, ...).
     """
-    clients: dict[str, EMClient] = {}
+    clients: dict[str, Source] = {}
     problems = []
     for i, source in enumerate(cfg.sources):
         previous = (reuse or {}).get(source.name)
@@ -119,7 +120,7 @@ def validate_fully(cfg: Config) -> None:
     for i, receiver in enumerate(cfg.receivers):
         if not receiver.templates:
             continue
-        for kind in ("chat", "email"):
+        for kind in (Channel.CHAT, Channel.EMAIL):
             try:
                 renderer.render(_sample_group(receiver.name), kind)
                 renderer.render_test(receiver.name, kind)

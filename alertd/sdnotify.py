@@ -20,11 +20,9 @@ import time
 import structlog
 
 __all__ = [
-    "extend_timeout",
     "notify",
     "ready",
     "reloading",
-    "status",
     "stopping",
     "watchdog",
     "watchdog_interval",
@@ -93,11 +91,6 @@ def ready(status: str | None = None) -> bool:
     return notify(message)
 
 
-def status(text: str) -> bool:
-    """Set the free-form status shown by ``systemctl status``."""
-    return notify(_status_line(text))
-
-
 def reloading() -> bool:
     """Announce a configuration reload; follow it with ready() once the reload is done.
 
@@ -111,11 +104,6 @@ def reloading() -> bool:
 def stopping() -> bool:
     """Announce that shutdown has begun."""
     return notify("STOPPING=1")
-
-
-def extend_timeout(seconds: float) -> bool:
-    """Ask for more time for the current start, reload or stop phase (e.g. a long outbox drain)."""
-    return notify(f"EXTEND_TIMEOUT_USEC={max(0, int(seconds * 1_000_000))}")
 
 
 def watchdog() -> bool:

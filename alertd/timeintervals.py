@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -45,7 +45,6 @@ __all__ = [
     "WeekdayRange",
     "YearRange",
     "any_active",
-    "index_intervals",
     "interval_active",
     "next_change",
     "spec_contains",
@@ -328,16 +327,6 @@ class NamedTimeInterval(BaseModel):
         if not value.strip():
             raise ValueError("time interval name must not be empty")
         return value
-
-
-def index_intervals(intervals: Iterable[NamedTimeInterval]) -> dict[str, NamedTimeInterval]:
-    """Map intervals by name, refusing duplicate names (for the config model's validator)."""
-    index: dict[str, NamedTimeInterval] = {}
-    for interval in intervals:
-        if interval.name in index:
-            raise ValueError(f"time interval {interval.name!r} is defined more than once")
-        index[interval.name] = interval
-    return index
 
 
 # --------------------------------------------------------------------------- evaluation

@@ -8,39 +8,30 @@ already read) or one that completed late is still seen; UIDs already alerted are
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 
-@dataclass(frozen=True, slots=True)
-class Window:
-    """The EndTime lower bound of one poll, and whether it is the first poll ever."""
-
-    start: datetime
-    first_poll: bool
-
-
-def poll_window(
+def window_start(
     watermark: datetime | None, *, overlap: timedelta, initial_lookback: timedelta, now: datetime
-) -> Window:
-    """The window of the next poll.
+) -> datetime:
+    """The EndTime lower bound of the next poll.
 
     The first poll ever looks back ``initial_lookback`` only; later polls re-read ``overlap``
     before the watermark.
     """
     if watermark is None:
-        return Window(start=now - initial_lookback, first_poll=True)
-    return Window(start=watermark - overlap, first_poll=False)
+        return now - initial_lookback
+    return watermark - overlap
 
 
 def advance(
     watermark: datetime | None,
-    window: Window,
+    start: datetime,
     overlap: timedelta,
     end_times: Iterable[datetime],
     now: datetime,
 ) -> datetime:
-    """The watermark after a successful poll of ``window`` that returned sessions ending at ``end_times``.
+    """The watermark after a successful poll from ``start`` that returned sessions ending at ``end_times``.
 
     It never moves back, and on the first poll it starts where that poll started (plus the overlap
     the next window subtracts again), so a quiet first poll does not let the window slide with the
@@ -48,7 +39,7 @@ def advance(
     one session stamped in the future by a backup server with a wrong clock must not push the
     window past failures that end before that time.
     """
-    floor = watermark if watermark is not None else window.start + overlap
+    floor = watermark if watermark is not None else start + overlap
     return max(floor, min(max([floor, *end_times]), now))
 
 

@@ -19,12 +19,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from alertd.store import Store
+
 from alertd.config import load_config
 from alertd.daemon import Daemon
 from alertd.log import configure
 from alertd.pipeline import failed_filter
 from alertd.runtime import build_client, build_renderer, build_targets
-from alertd.store import Store
 from bench.floor import fetch_all
 from bench.procstat import memory_mb
 from bench.profiling import profiling, summarize

@@ -6,13 +6,14 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from alertd.store import Store
+
 from alertd.config import Config, SourceConfig
 from alertd.daemon import PRUNE_EVERY
 from alertd.decide import decide
 from alertd.incidents import Incident, vm_key
 from alertd.pipeline import Pipeline
 from alertd.runtime import build_targets
-from alertd.store import Store
 from alertd.window import advance, poll_window, prune_before
 from bench.fleet import CannedRenderer, FleetSource, sample_sessions
 from bench.scenario import Sizes

@@ -7,8 +7,9 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from alertd.model import BodyFormat, NotifyType, RenderedMessage
 from alertd.store import PlannedDelivery, PlannedMessage, Store
+
+from alertd.model import BodyFormat, NotifyType, RenderedMessage
 
 BODY = "x" * 3000
 

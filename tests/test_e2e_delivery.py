@@ -15,7 +15,7 @@ from support.smtp import SmtpServer
 from support.webhook import Reply, WebhookCollector
 
 from alertd.simulator import SimulatedEM
-from alertd.store import Store
+from alertd.state import SQLiteStore
 
 
 async def test_routing_with_continue(tmp_path: Path) -> None:
@@ -86,7 +86,7 @@ async def test_webhook_500_three_times_then_ok_delivers_once(
         cfg = e2e_config(tmp_path, sim.url, [webhook.url])
         assert await run_once(cfg) == 0
     assert webhook.statuses == [500, 500, 500, 200]
-    store = Store(tmp_path / "state.db")
+    store = SQLiteStore(tmp_path / "state.db")
     [row] = store.history()
     assert (row["status"], row["attempts"]) == ("sent", 4)
 
@@ -162,7 +162,7 @@ async def test_retry_budget_exhausted_dead_letters(tmp_path: Path) -> None:
             assert await run_once(cfg) == 0
     assert len(down.statuses) >= 2
     assert len(fallback.received) == 1
-    store = Store(tmp_path / "state.db")
+    store = SQLiteStore(tmp_path / "state.db")
     statuses = {(r["receiver"], r["status"]) for r in store.history()}
     assert ("ops", "dead") in statuses and ("pager", "sent") in statuses
 

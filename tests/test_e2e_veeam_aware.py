@@ -19,7 +19,7 @@ from e2e import FakeClock, e2e_config, now, run_once
 from support.webhook import WebhookCollector
 
 from alertd.simulator import SimulatedEM
-from alertd.store import Store
+from alertd.state import SQLiteStore
 
 
 def texts(hook: WebhookCollector) -> list[str]:
@@ -217,7 +217,7 @@ async def test_silence_from_cli_until_resolved_and_by_time(tmp_path: Path, webho
         failed_run(sim, "ex01", clock.now - timedelta(minutes=2), job="Exchange Nightly")
         assert await run_once(cfg, clock=clock) == 0
         assert webhook.received == []
-        store = Store(tmp_path / "state.db")
+        store = SQLiteStore(tmp_path / "state.db")
         assert {r[0] for r in store._db.execute("SELECT status FROM alerts")} == {"silenced"}
         store.close()
 

@@ -30,7 +30,7 @@ from alertd.daemon import Daemon
 from alertd.pipeline import PollResult
 from alertd.simulator import SimulatedEM
 from alertd.simulator.faults import FaultAction
-from alertd.store import Store
+from alertd.state import SQLiteStore
 
 Logs = list[dict[str, Any]]
 
@@ -42,7 +42,7 @@ class Cycles:
         self.daemon = Daemon(cfg)
 
     @property
-    def store(self) -> Store:
+    def store(self) -> SQLiteStore:
         return self.daemon.store
 
     async def poll(self) -> PollResult:
@@ -178,7 +178,7 @@ async def test_truncated_page_fails_cycle_then_recovers(tmp_path: Path, webhook:
         [failed] = events(logs, "poll_failed")
         assert failed["kind"] == "malformed" and "page 2" in failed["error"]
         assert webhook.requests == []
-        assert Store(tmp_path / "state.db").alert_count() == 0
+        assert SQLiteStore(tmp_path / "state.db").alert_count() == 0
         proxy.truncate_page = None
         assert await run_once(cfg) == 0
     assert len(webhook.requests) == 1 and "80 failed" in webhook.requests[0].payload["title"]
@@ -343,7 +343,7 @@ async def test_webhook_429_with_retry_after_then_200_delivers_once(
     assert webhook.received[0] == webhook.received[1]
     [retry] = events(logs, "delivery_retry")
     assert "429" in retry["error"]
-    [row] = Store(tmp_path / "state.db").history()
+    [row] = SQLiteStore(tmp_path / "state.db").history()
     assert (row["status"], row["attempts"]) == ("sent", 2)
 
 
@@ -362,7 +362,7 @@ async def test_webhook_timeout_is_retried_and_delivered_once(
     [retry] = events(logs, "delivery_retry")
     assert "timed out" in retry["error"].lower() or "timeout" in retry["error"].lower()
     assert len(events(logs, "delivery_sent")) == 1
-    [row] = Store(tmp_path / "state.db").history()
+    [row] = SQLiteStore(tmp_path / "state.db").history()
     assert (row["status"], row["attempts"]) == ("sent", 2)
 
 
@@ -387,7 +387,7 @@ async def test_send_timeout_is_retried_and_delivered_once(tmp_path: Path, webhoo
     assert len(webhook.requests) == 2
     [retry] = events(logs, "delivery_retry")
     assert "timed out after 0.5s" in retry["error"]
-    [row] = Store(tmp_path / "state.db").history()
+    [row] = SQLiteStore(tmp_path / "state.db").history()
     assert (row["status"], row["attempts"]) == ("sent", 2)
 
 
@@ -398,7 +398,7 @@ async def test_smtp_refusing_connections_stays_pending_then_delivers_once(tmp_pa
         one_failure(sim, "mailvm")
         cfg = e2e_config(tmp_path, sim.url, [smtp.url])
         assert await run_once(cfg, deliver_timeout=1.0) == 3
-        store = Store(tmp_path / "state.db")
+        store = SQLiteStore(tmp_path / "state.db")
         [row] = store.history()
         assert row["status"] == "pending" and int(str(row["attempts"])) >= 1
         assert "refused" in str(row["error"]).lower()
@@ -412,7 +412,7 @@ async def test_smtp_refusing_connections_stays_pending_then_delivers_once(tmp_pa
     assert smtp.attempts == 1
     [mail] = smtp.messages
     assert "1 failed" in mail["Subject"]
-    [row] = Store(tmp_path / "state.db").history()
+    [row] = SQLiteStore(tmp_path / "state.db").history()
     assert row["status"] == "sent"
 
 
@@ -463,7 +463,7 @@ async def test_locked_state_while_marking_sent_resends_at_most_once(
             async with cycles(cfg) as c:
                 short_busy_timeout(c)
                 assert (await c.poll()).ok
-                assert c.daemon.pipeline.flush(c.daemon.clock(), flush_all=True) == 1
+                assert c.daemon.pipeline.flush(c.daemon.clock(), flush_all=True).messages == 1
                 other = sqlite3.connect(tmp_path / "state.db", isolation_level=None)
                 other.execute("BEGIN EXCLUSIVE")
                 try:
@@ -477,7 +477,7 @@ async def test_locked_state_while_marking_sent_resends_at_most_once(
                     other.close()
                 assert await c.deliver()
     assert len(events(logs, "outbox_write_failed")) >= 3
-    assert [r["status"] for r in Store(tmp_path / "state.db").history()] == ["sent"]
+    assert [r["status"] for r in SQLiteStore(tmp_path / "state.db").history()] == ["sent"]
     assert len(webhook.requests) <= 2, f"sent {len(webhook.requests)} times during one lock"
 
 
@@ -513,7 +513,7 @@ async def test_disk_full_fails_poll_and_flush_clearly_then_recovers(tmp_path: Pa
     [mail] = smtp.messages
     html = mail.get_body(("html",))
     assert html is not None and all(vm in html.get_content() for vm in vms)
-    [row] = Store(tmp_path / "state.db").history()
+    [row] = SQLiteStore(tmp_path / "state.db").history()
     assert (row["status"], row["attempts"]) == ("sent", 1)
 
 

@@ -1,66 +1,57 @@
-"""Grouping: when open members become a message (group wait, retry holds, mute windows). Pure tables."""
+"""Grouping: when open groups become a message (group wait, retry holds, mute windows). Pure tables."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
 import pytest
-from factories import T0, session
+from factories import T0
 
-from alertd.grouping import due_groups, next_check
-from alertd.store import OpenMember
-
-
-def member(
-    mid: int, key: str, added: timedelta, wait: timedelta, hold: timedelta | None = None, route: str = "r"
-) -> OpenMember:
-    return OpenMember(
-        id=mid,
-        session=session(f"vm{mid}"),
-        group_key=key,
-        receivers=("ops",),
-        group_wait=wait,
-        added_at=T0 + added,
-        route=route,
-        hold_until=None if hold is None else T0 + hold,
-    )
-
+from alertd.grouping import schedule
+from alertd.records import GroupDue
 
 S = timedelta(seconds=1)
 
 
+def group(key: str, due: timedelta, hold: timedelta | None = None, route: str = "r") -> GroupDue:
+    return GroupDue(key, route, T0 + due, None if hold is None else T0 + hold)
+
+
 @pytest.mark.parametrize(
-    ("members", "at", "due_keys", "next_at"),
+    ("groups", "at", "due_keys", "next_at"),
     [
-        ([member(1, "a", 0 * S, 30 * S)], 10 * S, [], 30 * S),
-        ([member(1, "a", 0 * S, 30 * S)], 30 * S, ["a"], None),
-        # a later member does not push the group's wait back: the oldest member decides
-        ([member(1, "a", 0 * S, 30 * S), member(2, "a", 25 * S, 30 * S)], 31 * S, ["a"], None),
-        ([member(1, "a", 0 * S, 30 * S), member(2, "b", 20 * S, 30 * S)], 35 * S, ["a"], 50 * S),
-        # a held member keeps its whole group until the hold ends
-        ([member(1, "a", 0 * S, 0 * S, hold=600 * S), member(2, "a", 0 * S, 0 * S)], 60 * S, [], 600 * S),
-        ([member(1, "a", 0 * S, 0 * S, hold=600 * S)], 600 * S, ["a"], None),
+        ([group("a", 30 * S)], 10 * S, [], 30 * S),
+        ([group("a", 30 * S)], 30 * S, ["a"], None),
+        ([group("a", 30 * S), group("b", 50 * S)], 35 * S, ["a"], 50 * S),
+        # oldest due first, whatever order the store returned them in
+        ([group("b", 20 * S), group("a", 10 * S)], 35 * S, ["a", "b"], None),
+        # a held group waits until the hold ends
+        ([group("a", 0 * S, hold=600 * S)], 60 * S, [], 600 * S),
+        ([group("a", 0 * S, hold=600 * S)], 600 * S, ["a"], None),
     ],
 )
 def test_due_and_next_check(
-    members: list[OpenMember], at: timedelta, due_keys: list[str], next_at: timedelta | None
+    groups: list[GroupDue], at: timedelta, due_keys: list[str], next_at: timedelta | None
 ) -> None:
     """Groups fall due group_wait after their oldest member, never before a retry hold ends; next_check says when."""
-    now = T0 + at
-    due = due_groups(members, now)
-    assert [g.key for g in due] == due_keys
-    left = [m for m in members if m.group_key not in due_keys]
-    assert next_check(left, now) == (None if next_at is None else T0 + next_at)
+    plan = schedule(groups, T0 + at)
+    assert list(plan.due) == due_keys
+    assert plan.next_check == (None if next_at is None else T0 + next_at)
 
 
 def test_flush_all_skips_wait_but_not_hold_or_mute() -> None:
     """`alertd once` flushes at once, but a retry hold or a mute window still holds the group."""
-    members = [
-        member(1, "a", 0 * S, 30 * S),
-        member(2, "b", 0 * S, 0 * S, hold=60 * S),
-        member(3, "c", 0 * S, 0 * S, route="m"),
-    ]
-    due = due_groups(members, T0, flush_all=True, muted=lambda route, now: route == "m")
-    assert [g.key for g in due] == ["a"]
-    later: datetime | None = next_check(members[1:], T0, muted=lambda route, now: route == "m")
-    assert later == T0 + 60 * S
+    groups = [group("a", 30 * S), group("b", 0 * S, hold=60 * S), group("c", 0 * S, route="m")]
+
+    def mute_end(route: str, now: datetime) -> datetime | None:
+        return T0 + 120 * S if route == "m" else None
+
+    plan = schedule(groups, T0, flush_all=True, mute_end=mute_end)
+    assert list(plan.due) == ["a"]
+    assert plan.next_check == T0 + 60 * S
+
+
+def test_mute_window_end_is_the_next_check() -> None:
+    """A muted group is looked at again exactly when its mute window ends, not on a fixed timer."""
+    plan = schedule([group("c", 0 * S, route="m")], T0, mute_end=lambda route, now: T0 + 3600 * S)
+    assert plan.due == () and plan.next_check == T0 + 3600 * S

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -10,11 +9,11 @@ from factories import T0, session
 
 from alertd.config import FlappingConfig, RouteConfig
 from alertd.decide import ActiveSilence, decide
-from alertd.incidents import Incident, new_incident, on_failure, on_success, vm_key
+from alertd.incidents import Incident, new_incident, on_failure, on_success, owed_routes, vm_key
 from alertd.matchers import parse_matcher
 from alertd.model import AlertDetail, GroupKind, TaskSession
+from alertd.records import AlertStatus, CloseReason, Notified, OpenMember, RecordedAlert, SilenceEnd
 from alertd.routing import compile_routes
-from alertd.store import OpenMember
 
 FLAP = FlappingConfig(window=10, min_flips=4, stable_runs=3)
 
@@ -123,7 +122,7 @@ def test_decide_holds_failed_and_not_warning() -> None:
         flapping=FLAP,
         now=T0,
     )
-    members = {s.vm: m for s, _, ms in d.record.alerts for m in ms}
+    members = {a.session.vm: m for a in d.record.alerts for m in a.members}
     assert members["a"].hold_until == T0 + timedelta(minutes=40)
     assert members["b"].hold_until is None
 
@@ -143,8 +142,8 @@ def test_decide_retry_success_closes_hold() -> None:
         flapping=FLAP,
         now=T0,
     )
-    assert d.record.closes == [(1, "recovered")]
-    assert [m.kind for _, _, ms in d.record.alerts for m in ms] == [GroupKind.RECOVERED_ON_RETRY]
+    assert d.record.closes == [(1, CloseReason.RECOVERED)]
+    assert [m.kind for a in d.record.alerts for m in a.members] == [GroupKind.RECOVERED_ON_RETRY]
 
 
 def test_decide_retry_failure_merges_attempts() -> None:
@@ -162,9 +161,9 @@ def test_decide_retry_failure_merges_attempts() -> None:
         flapping=FLAP,
         now=T0,
     )
-    assert d.record.closes == [(1, "merged")]
-    [(_, _, members)] = d.record.alerts
-    assert [m.detail.attempts for m in members] == [2]
+    assert d.record.closes == [(1, CloseReason.MERGED)]
+    [alert] = d.record.alerts
+    assert [m.detail.attempts for m in alert.members] == [2]
 
 
 def test_decide_streak_three_escalates() -> None:
@@ -180,7 +179,7 @@ def test_decide_streak_three_escalates() -> None:
         flapping=FLAP,
         now=T0,
     )
-    receivers = [[r for m in ms for r in m.receivers] for _, _, ms in d.record.alerts]
+    receivers = [[r for m in a.members for r in m.receivers] for a in d.record.alerts]
     assert receivers == [["ops"], ["ops"], ["oncall", "ops"]]
 
 
@@ -198,7 +197,7 @@ def test_decide_silence_and_until_resolved() -> None:
         flapping=FLAP,
         now=T0,
     )
-    assert d.record.alerts == [(failed, "silenced", [])] and d.silenced == [(failed, 7)]
+    assert d.record.alerts == [RecordedAlert(failed, AlertStatus.SILENCED)] and d.silenced == [(failed, 7)]
     inc = d.record.incidents[(failed.job_name, vm_key(failed))]
     ok = session("a", result="Success", end=T0 + timedelta(hours=1))
     d2 = decide(
@@ -211,7 +210,7 @@ def test_decide_silence_and_until_resolved() -> None:
         flapping=FLAP,
         now=T0,
     )
-    assert d2.record.expire_silences == [(7, "resolved")]
+    assert d2.record.expire_silences == [(7, SilenceEnd.RESOLVED)]
 
 
 def test_decide_resolved_only_for_alerted_routes() -> None:
@@ -231,19 +230,20 @@ def test_decide_resolved_only_for_alerted_routes() -> None:
         now=T0,
     )
     assert quiet.record.alerts == []
-    told = replace(inc, alerted_routes=(ROUTES[1].key,))
     loud = decide(
         failures=[],
         successes=[ok],
-        incidents={key: told},
+        incidents={key: inc},
+        notified={key: (Notified("em1", key, ROUTES[1].key, T0),)},
         open_members=[],
         silences=[],
         routes=ROUTES,
         flapping=FLAP,
         now=T0,
     )
-    [(_, status, [member])] = loud.record.alerts
-    assert status == "success" and member.kind is GroupKind.RESOLVED
+    [alert] = loud.record.alerts
+    [member] = alert.members
+    assert alert.status is AlertStatus.SUCCESS and member.kind is GroupKind.RESOLVED
     assert member.detail.failed_runs == 1 and member.detail.since == T0
 
 
@@ -251,9 +251,10 @@ def test_new_incident_forgets_who_was_told_before() -> None:
     """A failure after a recovery starts an incident with no routes owed a recovery message."""
     first = session("vm1")
     inc, _ = on_failure(new_incident(first), first, FLAP)
-    inc = replace(inc, alerted_routes=("r:old",), streak=0)
+    assert owed_routes(inc, [("r:now", T0)]) == ("r:now",)
+    inc, _ = on_success(inc, session("vm1", result="Success", end=T0 + timedelta(hours=1)), FLAP)
     again, _ = on_failure(inc, session("vm1", end=T0 + timedelta(days=1)), FLAP)
-    assert again.alerted_routes == ()
+    assert owed_routes(again, [("r:old", T0)]) == ()
 
 
 def test_rare_failures_are_not_flapping() -> None:

@@ -18,7 +18,7 @@ from support.smtp import free_port
 from support.webhook import Reply, WebhookCollector
 
 from alertd.simulator import SimulatedEM
-from alertd.store import Store
+from alertd.state import SQLiteStore
 
 
 def doc_for(tmp_path: Path, em_url: str, urls: list[str], **extra: Any) -> dict[str, Any]:
@@ -117,7 +117,7 @@ async def test_sigterm_during_slow_delivery_keeps_it_pending(tmp_path: Path) -> 
                 assert await proc.wait_exit(10) == 0
             finally:
                 proc.kill()
-            store = Store(tmp_path / "state.db")
+            store = SQLiteStore(tmp_path / "state.db")
             assert store.outbox_depth() == 1
             store.close()
             again = AlertdProcess(tmp_path, doc_for(tmp_path, sim.url, [slow.url]), name="again")
@@ -297,14 +297,14 @@ async def test_stop_while_flush_is_woken_does_not_hang(tmp_path: Path, webhook: 
     async with SimulatedEM() as sim:
         daemon = Daemon(load_document(doc_for(tmp_path, sim.url, [webhook.url])))
         task = asyncio.create_task(daemon.run())
-        while daemon.pipeline.next_check is None and not task.done():
-            await asyncio.sleep(0.05)
-            if daemon.health["em1"].last_success is not None:
+        for _ in range(300):  # up to 15 s for the first poll
+            if daemon.health["em1"].last_success is not None or task.done():
                 break
+            await asyncio.sleep(0.05)
         for _ in range(5):
             await asyncio.sleep(0.01)
-            daemon._wake_flush.set()
-        daemon._wake_flush.set()
+            daemon.wake_flush()
+        daemon.wake_flush()
         daemon.stop_event.set()
         async with asyncio.timeout(15):
             assert await task == 0

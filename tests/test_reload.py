@@ -17,7 +17,7 @@ from support.webhook import WebhookCollector
 from alertd.config import load_config
 from alertd.daemon import Daemon
 from alertd.simulator import SimulatedEM
-from alertd.store import Store
+from alertd.state import SQLiteStore
 
 
 def write(path: Path, doc: dict[str, Any]) -> Path:
@@ -102,11 +102,11 @@ async def test_removed_receiver_keeps_its_alerts_until_it_returns(tmp_path: Path
                     },
                 )
                 assert await daemon.reload()
-                assert daemon.pipeline.flush(now() + timedelta(hours=2)) == 0
+                assert daemon.pipeline.flush(now() + timedelta(hours=2)).messages == 0
                 assert len(daemon.store.open_members()) == 1
                 write(path, {**doc, "routes": [{"receivers": ["dba"], "group_wait": "0s"}]})
                 assert await daemon.reload()
-                assert daemon.pipeline.flush(now() + timedelta(hours=2)) == 1
+                assert daemon.pipeline.flush(now() + timedelta(hours=2)).messages == 1
                 assert await daemon.delivery.drain(10)
             finally:
                 await daemon.delivery.stop(1)
@@ -135,7 +135,7 @@ async def test_retries_follow_a_reloaded_target(tmp_path: Path) -> None:
                 await daemon.delivery.stop(1)
                 await daemon.close()
     assert len(fixed.received) == 1
-    assert Store(tmp_path / "state.db").history()[0]["status"] == "sent"
+    assert SQLiteStore(tmp_path / "state.db").history()[0]["status"] == "sent"
 
 
 def test_http_port_in_use_exits_2(tmp_path: Path) -> None:

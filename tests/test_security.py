@@ -29,10 +29,11 @@ from support.webhook import Reply, WebhookCollector
 
 from alertd.config import load_document
 from alertd.em.client import EMClient, EMConnection, EMError
+from alertd.records import PollRecord
 from alertd.render import TemplateError
 from alertd.runtime import build_renderer
 from alertd.simulator import SimulatedEM
-from alertd.store import PollRecord, Store
+from alertd.state import SQLiteStore
 
 NS = "http://www.veeam.com/ent/v1.0"
 LOGON_XML = (
@@ -359,15 +360,15 @@ def test_state_files_private_even_with_permissive_umask(tmp_path: Path) -> None:
     old = os.umask(0)
     try:
         path = tmp_path / "new" / "state.db"
-        store = Store(path)
-        store.record_poll("em1", PollRecord(), now(), now())
+        store = SQLiteStore(path)
+        store.record_poll("em1", [], [], now(), lambda state: PollRecord(watermark=now()))
         files = [path, path.with_name("state.db-wal"), path.with_name("state.db-shm")]
         modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in files}
         store.close()
         existing = tmp_path / "existing.db"
         existing.write_bytes(b"")
         existing.chmod(0o644)
-        Store(existing).close()
+        SQLiteStore(existing).close()
     finally:
         os.umask(old)
     assert modes == dict.fromkeys(modes, 0o600)

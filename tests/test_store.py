@@ -1,25 +1,30 @@
-"""Durable state: permissions, WAL, schema version, dedup across restarts, pruning, outbox rows."""
+"""Durable state: permissions, WAL, schema version, dedup across restarts, pruning, outbox rows, migrations."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import stat
-from datetime import timedelta
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 from factories import T0, session
 
-from alertd.model import BodyFormat, NotifyType, RenderedMessage
-from alertd.store import (
-    SCHEMA_VERSION,
+from alertd.model import BodyFormat, NotifyType, RenderedMessage, TaskSession
+from alertd.records import (
+    AlertStatus,
+    FlushPlan,
     NewMember,
     PlannedDelivery,
     PlannedMessage,
     PollRecord,
-    StateError,
-    Store,
+    PollState,
+    RecordedAlert,
 )
+from alertd.state import SCHEMA_VERSION, SQLiteStore, StateError
+from alertd.state.schema import MIGRATIONS
 
 MSG = RenderedMessage("title", "body", BodyFormat.MARKDOWN, NotifyType.FAILURE)
 
@@ -28,95 +33,159 @@ def member(uid: str, key: str = "g1") -> NewMember:
     return NewMember(uid, key, ("ops",), timedelta(seconds=30))
 
 
+def record(
+    store: SQLiteStore,
+    sessions: Sequence[TaskSession],
+    now: datetime = T0,
+    *,
+    members: bool = True,
+    prune_before: datetime | None = None,
+    keep_history: timedelta = timedelta(days=7),
+    seen: list[PollState] | None = None,
+) -> int:
+    """Record one poll of ``sessions`` as routed alerts (with one member each unless ``members`` is False)."""
+
+    def decide(state: PollState) -> PollRecord:
+        if seen is not None:
+            seen.append(state)
+        alerts = [
+            RecordedAlert(s, AlertStatus.ROUTED, (member(s.uid),) if members else ())
+            for s in sessions
+            if s.uid not in state.seen
+        ]
+        return PollRecord(alerts=alerts, watermark=now, prune_before=prune_before)
+
+    return store.record_poll("em1", [s.uid for s in sessions], [], now, decide, keep_history)
+
+
 def test_file_mode_and_wal(tmp_path: Path) -> None:
     """The state file is created 0600 (directory 0700) and runs in WAL mode."""
-    store = Store(tmp_path / "sub" / "state.db")
-    store.record_poll("em1", PollRecord(), T0, T0)
+    store = SQLiteStore(tmp_path / "sub" / "state.db")
+    record(store, [])
     assert stat.S_IMODE((tmp_path / "sub" / "state.db").stat().st_mode) == 0o600
     assert stat.S_IMODE((tmp_path / "sub").stat().st_mode) == 0o700
-    assert store._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    other = sqlite3.connect(tmp_path / "sub" / "state.db")
+    assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    other.close()
     for extra in ("state.db-wal", "state.db-shm"):
         path = tmp_path / "sub" / extra
         if path.exists():
             assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0
     assert store.schema_version() == SCHEMA_VERSION
+    store.close()
 
 
 def test_newer_schema_refused(tmp_path: Path) -> None:
     """A state file from a newer alertd is refused with a clear message instead of being damaged."""
     path = tmp_path / "state.db"
-    Store(path).close()
+    SQLiteStore(path).close()
     db = sqlite3.connect(path)
     db.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
     db.close()
     with pytest.raises(StateError, match="newer than this alertd"):
-        Store(path)
+        SQLiteStore(path)
 
 
 def test_dedup_survives_restart(tmp_path: Path) -> None:
-    """A UID recorded before a restart is not new after it."""
+    """A UID recorded before a restart is seen after it, and recording it again adds nothing."""
     s1, s2 = session("a"), session("b")
-    store = Store(tmp_path / "state.db")
-    assert store.record_poll("em1", PollRecord(alerts=[(s1, "routed", [member(s1.uid)])]), T0, T0) == 1
+    store = SQLiteStore(tmp_path / "state.db")
+    assert record(store, [s1]) == 1
     store.close()
-    store = Store(tmp_path / "state.db")
-    assert store.unseen("em1", [s1, s2]) == [s2]
-    assert store.record_poll("em1", PollRecord(alerts=[(s1, "routed", [member(s1.uid)])]), T0, T0) == 0
-    assert len(store.open_members()) == 1
+    store = SQLiteStore(tmp_path / "state.db")
+    states: list[PollState] = []
+    assert record(store, [s1, s2], seen=states) == 1
+    assert states[0].seen == frozenset({s1.uid})
+    assert len(store.open_members()) == 2
     assert store.watermark("em1") == T0
+    store.close()
 
 
 def test_same_uid_other_source_is_separate(tmp_path: Path) -> None:
     """Dedup is per source: two EMs may report the same UID."""
     s1 = session("a")
-    store = Store(tmp_path / "state.db")
-    store.record_poll("em1", PollRecord(alerts=[(s1, "routed", [])]), T0, T0)
-    assert store.unseen("em2", [s1]) == [s1]
+    store = SQLiteStore(tmp_path / "state.db")
+    record(store, [s1])
+    states: list[PollState] = []
+    store.record_poll("em2", [s1.uid], [], T0, lambda st: states.append(st) or PollRecord())
+    assert states[0].seen == frozenset()
+    store.close()
 
 
 def test_failed_transaction_records_nothing(tmp_path: Path) -> None:
     """If recording a poll fails midway, neither alerts nor the watermark move."""
-    store = Store(tmp_path / "state.db")
+    store = SQLiteStore(tmp_path / "state.db")
+    other = sqlite3.connect(tmp_path / "state.db")
+    other.execute("CREATE TRIGGER boom BEFORE INSERT ON members BEGIN SELECT RAISE(ABORT, 'disk full'); END")
+    other.commit()
     good = session("a")
-    bad_member = NewMember(good.uid, "g", ("ops",), timedelta(seconds=1))
-    store._db.execute(
-        "CREATE TRIGGER boom BEFORE INSERT ON members BEGIN SELECT RAISE(ABORT, 'disk full'); END"
-    )
     with pytest.raises(StateError, match="disk full"):
-        store.record_poll("em1", PollRecord(alerts=[(good, "routed", [bad_member])]), T0, T0)
+        record(store, [good])
     assert store.watermark("em1") is None
-    assert store.unseen("em1", [good]) == [good]
+    assert store.alert_count() == 0
+    other.execute("DROP TRIGGER boom")
+    other.commit()
+    other.close()
+    store.close()
 
 
 def test_pruning_keeps_size_bounded(tmp_path: Path) -> None:
     """Alerts that ended before the re-read window, whose history aged out, are forgotten."""
-    store = Store(tmp_path / "state.db")
-    keep = timedelta(hours=1)
+    store = SQLiteStore(tmp_path / "state.db")
     for day in range(5):
         now = T0 + timedelta(days=day)
         batch = [session(f"vm{day}-{i}", end=now) for i in range(50)]
-        store.record_poll(
-            "em1",
-            PollRecord(alerts=[(s, "routed", []) for s in batch]),
+        record(
+            store,
+            batch,
             now,
-            now,
+            members=False,
             prune_before=now - timedelta(minutes=30),
-            keep_history=keep,
+            keep_history=timedelta(hours=1),
         )
     assert store.alert_count() == 50
+    store.close()
+
+
+def test_open_groups_summarise_due_time_and_hold(tmp_path: Path) -> None:
+    """A group's summary is due group_wait after its oldest member and held until its longest hold."""
+    store = SQLiteStore(tmp_path / "state.db")
+    s1, s2 = session("a"), session("b")
+    hold = T0 + timedelta(minutes=40)
+
+    def decide(state: PollState) -> PollRecord:
+        return PollRecord(
+            alerts=[
+                RecordedAlert(s1, AlertStatus.ROUTED, (member(s1.uid),)),
+                RecordedAlert(
+                    s2,
+                    AlertStatus.ROUTED,
+                    (NewMember(s2.uid, "g1", ("ops",), timedelta(seconds=30), hold_until=hold),),
+                ),
+            ]
+        )
+
+    store.record_poll("em1", [s1.uid, s2.uid], [], T0, decide)
+    [group] = store.open_groups()
+    assert (group.key, group.due_at, group.hold_until) == ("g1", T0 + timedelta(seconds=30), hold)
+    members = store.group_members(["g1", "nothing"])
+    assert list(members) == ["g1"]
+    assert [m.session for m in members["g1"]] == [s1, s2]
+    store.close()
 
 
 def test_outbox_lifecycle(tmp_path: Path) -> None:
     """Flushing writes messages and pending deliveries; sent and dead rows leave the pending set."""
-    store = Store(tmp_path / "state.db")
+    store = SQLiteStore(tmp_path / "state.db")
     s1 = session("a")
-    store.record_poll("em1", PollRecord(alerts=[(s1, "routed", [member(s1.uid)])]), T0, T0)
+    record(store, [s1])
     open_ = store.open_members()
     planned = PlannedMessage(
         "ops", 1, 1, "title", (PlannedDelivery("ops", "ops[0]", MSG), PlannedDelivery("ops", "ops[1]", MSG))
     )
-    store.flush_group("g1", [m.id for m in open_], [planned], T0)
+    store.flush_group(FlushPlan("g1", tuple(m.id for m in open_), (planned,)), T0)
     assert store.open_members() == []
+    assert store.open_groups() == []
     assert store.group_history("g1", "ops") == (1, 1)
     rows = store.pending_deliveries()
     assert [r.target for r in rows] == ["ops[0]", "ops[1]"]
@@ -130,6 +199,7 @@ def test_outbox_lifecycle(tmp_path: Path) -> None:
         ("ops[0]", "sent", 2),
         ("ops[1]", "dead", 0),
     ]
+    store.close()
 
 
 def test_unreadable_path_is_clear(tmp_path: Path) -> None:
@@ -137,29 +207,98 @@ def test_unreadable_path_is_clear(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("x")
     with pytest.raises(StateError, match="cannot open state database"):
-        Store(blocker / "state.db")
+        SQLiteStore(blocker / "state.db")
+
+
+def _old_session_json(s: TaskSession) -> str:
+    return json.dumps(
+        {
+            "uid": s.uid,
+            "name": s.name,
+            "vm": s.vm,
+            "vm_uid": s.vm_uid,
+            "job_session_uid": s.job_session_uid,
+            "job_name": s.job_name,
+            "backup_server": s.backup_server,
+            "creation_time": s.creation_time.isoformat(),
+            "end_time": s.end_time.isoformat() if s.end_time else None,
+            "state": s.state,
+            "result": s.result,
+            "reason": s.reason,
+            "total_size": s.total_size,
+            "source": s.source,
+        }
+    )
 
 
 def test_migrates_v1_database(tmp_path: Path) -> None:
     """A version-1 state file is upgraded in place to the current schema, keeping its alerts and watermark."""
-    from alertd.store import _MIGRATIONS
-
     path = tmp_path / "state.db"
     db = sqlite3.connect(path)
-    db.executescript(_MIGRATIONS[1])
+    db.executescript(MIGRATIONS[1])
     db.execute("INSERT INTO watermarks VALUES ('em1', ?, ?)", (T0.isoformat(), T0.isoformat()))
     s1 = session("a")
-    from alertd.store import session_to_json
-
     db.execute(
         "INSERT INTO alerts VALUES ('em1', ?, ?, ?, ?, 'routed')",
-        (s1.uid, session_to_json(s1), T0.isoformat(), T0.isoformat()),
+        (s1.uid, _old_session_json(s1), T0.isoformat(), T0.isoformat()),
     )
     db.execute("PRAGMA user_version=1")
     db.commit()
     db.close()
-    store = Store(path)
+    store = SQLiteStore(path)
     assert store.schema_version() == SCHEMA_VERSION
     assert store.watermark("em1") == T0
-    assert store.unseen("em1", [s1]) == []
+    assert store.alert_statuses("em1") == {s1.uid: "routed"}
     assert store.silences() == []
+    store.close()
+
+
+def test_migrates_v3_open_members_incidents_and_owed_recoveries(tmp_path: Path) -> None:
+    """A v3 file's open member (with its detail), incident and alerted routes survive the move to typed rows."""
+    path = tmp_path / "state.db"
+    db = sqlite3.connect(path)
+    for version in (1, 2, 3):
+        db.executescript(MIGRATIONS[version])
+    s1 = session("a")
+    db.execute(
+        "INSERT INTO alerts VALUES ('em1', ?, ?, ?, ?, 'routed')",
+        (s1.uid, _old_session_json(s1), T0.isoformat(), T0.isoformat()),
+    )
+    db.execute(
+        "INSERT INTO members (source, uid, group_key, receivers, group_wait, added_at, route, kind, detail, "
+        "job_name, vm_key) VALUES ('em1', ?, 'g1', '[\"ops\"]', 30, ?, 'name:r', 'firing', ?, ?, ?)",
+        (s1.uid, T0.isoformat(), json.dumps({"attempts": 2, "streak": 3}), s1.job_name, "vm-key"),
+    )
+    incident = {
+        "source": "em1",
+        "job_name": s1.job_name,
+        "vm_key": "vm-key",
+        "vm": "a",
+        "streak": 3,
+        "first_failure": (T0 - timedelta(days=2)).isoformat(),
+        "last_failure": T0.isoformat(),
+        "last_success": None,
+        "results": "FFF",
+        "result_times": [T0.isoformat()],
+        "flapping": False,
+        "alerted_routes": ["name:r"],
+    }
+    db.execute(
+        "INSERT INTO incidents VALUES ('em1', ?, 'vm-key', ?, 1, ?)",
+        (s1.job_name, json.dumps(incident), T0.isoformat()),
+    )
+    db.execute("PRAGMA user_version=3")
+    db.commit()
+    db.close()
+    store = SQLiteStore(path)
+    [group] = store.open_groups()
+    assert group.due_at == T0 + timedelta(seconds=30)
+    [m] = store.group_members(["g1"])["g1"]
+    assert (m.session, m.detail.attempts, m.detail.streak, m.route) == (s1, 2, 3, "name:r")
+    states: list[PollState] = []
+    store.record_poll("em1", [], [(s1.job_name, "vm-key")], T0, lambda st: states.append(st) or PollRecord())
+    inc = states[0].incidents[(s1.job_name, "vm-key")]
+    assert (inc.streak, inc.results, inc.result_times) == (3, "FFF", (T0,))
+    [owed] = states[0].notified[(s1.job_name, "vm-key")]
+    assert (owed.route, owed.alert_end) == ("name:r", T0 - timedelta(days=2))
+    store.close()

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from alertd.window import Window, advance, poll_window, prune_before
+from alertd.window import advance, prune_before, window_start
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 OVERLAP = timedelta(minutes=30)
@@ -14,16 +14,16 @@ LOOKBACK = timedelta(hours=1)
 
 
 @pytest.mark.parametrize(
-    ("watermark", "start", "first"),
+    ("watermark", "start"),
     [
-        (None, NOW - LOOKBACK, True),
-        (NOW - timedelta(minutes=5), NOW - timedelta(minutes=35), False),
-        (NOW - timedelta(days=3), NOW - timedelta(days=3, minutes=30), False),
+        (None, NOW - LOOKBACK),
+        (NOW - timedelta(minutes=5), NOW - timedelta(minutes=35)),
+        (NOW - timedelta(days=3), NOW - timedelta(days=3, minutes=30)),
     ],
 )
-def test_window_start(watermark: datetime | None, start: datetime, first: bool) -> None:
+def test_window_start(watermark: datetime | None, start: datetime) -> None:
     """The first poll looks back initial_lookback only; later polls re-read the overlap before the watermark."""
-    assert poll_window(watermark, overlap=OVERLAP, initial_lookback=LOOKBACK, now=NOW) == Window(start, first)
+    assert window_start(watermark, overlap=OVERLAP, initial_lookback=LOOKBACK, now=NOW) == start
 
 
 @pytest.mark.parametrize(
@@ -49,42 +49,41 @@ def test_window_start(watermark: datetime | None, start: datetime, first: bool) 
 )
 def test_advance(watermark: datetime | None, ends: list[datetime], expected: datetime) -> None:
     """The watermark is the newest EndTime read, never earlier than before."""
-    window = poll_window(watermark, overlap=OVERLAP, initial_lookback=LOOKBACK, now=NOW)
-    assert advance(watermark, window, OVERLAP, ends, NOW) == expected
+    start = window_start(watermark, overlap=OVERLAP, initial_lookback=LOOKBACK, now=NOW)
+    assert advance(watermark, start, OVERLAP, ends, NOW) == expected
 
 
 def test_quiet_first_poll_then_downtime_misses_nothing() -> None:
     """After a quiet first poll and a long stop, the next window still starts where the first one did."""
-    first = poll_window(None, overlap=OVERLAP, initial_lookback=LOOKBACK, now=NOW)
+    first = window_start(None, overlap=OVERLAP, initial_lookback=LOOKBACK, now=NOW)
     mark = advance(None, first, OVERLAP, [], NOW)
-    later = poll_window(mark, overlap=OVERLAP, initial_lookback=LOOKBACK, now=NOW + timedelta(hours=5))
-    assert later.start == first.start
+    later = window_start(mark, overlap=OVERLAP, initial_lookback=LOOKBACK, now=NOW + timedelta(hours=5))
+    assert later == first
 
 
 def test_late_completion_is_inside_the_next_window() -> None:
     """A task created long before the watermark but ended after it falls in the next EndTime window."""
     mark = NOW
-    window = poll_window(mark, overlap=OVERLAP, initial_lookback=LOOKBACK, now=NOW + timedelta(minutes=1))
+    window = window_start(mark, overlap=OVERLAP, initial_lookback=LOOKBACK, now=NOW + timedelta(minutes=1))
     created, ended = NOW - timedelta(hours=3), NOW + timedelta(seconds=30)
-    assert created < mark and ended >= window.start
+    assert created < mark and ended >= window
 
 
 def test_collection_lag_is_inside_the_overlap() -> None:
     """A session collected late, ending 10 minutes before the newest already read, is still re-read."""
-    window = poll_window(NOW, overlap=OVERLAP, initial_lookback=LOOKBACK, now=NOW + timedelta(minutes=15))
-    assert NOW - timedelta(minutes=10) >= window.start
+    window = window_start(NOW, overlap=OVERLAP, initial_lookback=LOOKBACK, now=NOW + timedelta(minutes=15))
+    assert NOW - timedelta(minutes=10) >= window
 
 
 def test_prune_boundary_matches_window() -> None:
     """What may be forgotten is exactly what the next window can no longer return."""
-    assert (
-        prune_before(NOW, OVERLAP)
-        == poll_window(NOW, overlap=OVERLAP, initial_lookback=LOOKBACK, now=NOW).start
+    assert prune_before(NOW, OVERLAP) == window_start(
+        NOW, overlap=OVERLAP, initial_lookback=LOOKBACK, now=NOW
     )
     assert prune_before(None, OVERLAP) is None
 
 
 def test_future_end_time_does_not_push_the_watermark_past_now() -> None:
     """A session stamped in the future (a backup server's clock ahead) moves the watermark only up to now."""
-    window = poll_window(NOW - timedelta(minutes=5), overlap=OVERLAP, initial_lookback=LOOKBACK, now=NOW)
+    window = window_start(NOW - timedelta(minutes=5), overlap=OVERLAP, initial_lookback=LOOKBACK, now=NOW)
     assert advance(NOW - timedelta(minutes=5), window, OVERLAP, [NOW + timedelta(hours=3)], NOW) == NOW

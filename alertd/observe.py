@@ -1,0 +1,73 @@
+"""What a poll decided that no message shows: logged and counted here, so nothing is dropped silently."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
+import structlog
+
+from alertd.decide import Decision
+from alertd.records import AlertStatus
+
+log = structlog.get_logger(__name__)
+
+
+class PipelineMetrics(Protocol):
+    """The counters the pipeline reports to."""
+
+    def poll_done(self, source: str, ok: bool, seconds: float, error_kind: str | None) -> None: ...
+    def alerts(self, source: str, result: str, count: int) -> None: ...
+    def unrouted(self, source: str, count: int) -> None: ...
+    def silenced(self, source: str, count: int) -> None: ...
+    def recovered_on_retry(self, source: str, count: int) -> None: ...
+    def watermark(self, source: str, watermark: datetime, now: datetime) -> None: ...
+
+
+def report_decision(
+    source: str, decision: Decision, watermark: datetime, now: datetime, metrics: PipelineMetrics | None
+) -> None:
+    """Log and count unrouted, silenced and recovered alerts, lost recoveries and ended silences."""
+    for session in decision.unrouted:
+        log.warning(
+            "alert_unrouted",
+            source=source,
+            uid=session.uid,
+            vm=session.vm,
+            job=session.job_name,
+            note="no route matched; add a catch-all route",
+        )
+    for session, silence_id in decision.silenced:
+        log.info("alert_silenced", source=source, uid=session.uid, vm=session.vm, silence=silence_id)
+    for session in decision.recovered_on_retry:
+        log.info(
+            "alert_recovered_on_retry", source=source, uid=session.uid, vm=session.vm, job=session.job_name
+        )
+    for session, route_key in decision.lost_routes:
+        log.warning(
+            "resolved_route_gone",
+            source=source,
+            vm=session.vm,
+            job=session.job_name,
+            route=route_key,
+            note="the route that alerted this VM is no longer configured; its recovery is not announced",
+        )
+    for silence_id, reason in decision.record.expire_silences:
+        log.info("silence_expired", silence=silence_id, reason=reason.value)
+    if metrics is None:
+        return
+    metrics.watermark(source, watermark, now)
+    if decision.unrouted:
+        metrics.unrouted(source, len(decision.unrouted))
+    if decision.silenced:
+        metrics.silenced(source, len(decision.silenced))
+    if decision.recovered_on_retry:
+        metrics.recovered_on_retry(source, len(decision.recovered_on_retry))
+    for result in ("Failed", "Warning"):
+        count = sum(
+            1
+            for a in decision.record.alerts
+            if a.session.result == result and a.status is not AlertStatus.SUCCESS
+        )
+        if count:
+            metrics.alerts(source, result, count)

@@ -1,0 +1,272 @@
+"""State a poll reads and writes: watermarks, alerted UIDs, incidents, recoveries owed, new members.
+
+`record_poll` is the poll's one write: inside a single transaction it reads exactly the state the
+decision needs (`PollState`), hands it to the caller's pure ``decide`` function and writes the
+resulting `PollRecord`. Nothing can change that state between the read and the write, whatever
+the caller awaits before or after.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, timedelta
+
+from alertd.incidents import Incident
+from alertd.model import AlertDetail, GroupKind, TaskSession
+from alertd.records import IncidentKey, Notified, OpenMember, PollRecord, PollState, Silence, WatchRow
+from alertd.state.codec import RowCodec, dt, ts
+from alertd.state.db import Database, chunks, reading
+
+SESSION = RowCodec(TaskSession)
+INCIDENT = RowCodec(Incident)
+DETAIL = RowCodec(AlertDetail, prefix="detail_")
+SILENCE = RowCodec(Silence)
+
+#: How long a closed incident is kept after keep_history (so a streak survives a quiet month).
+CLOSED_INCIDENT_GRACE = timedelta(days=30)
+
+_MEMBER_COLUMNS = (
+    "m.id, m.group_key, m.receivers, m.group_wait, m.added_at, m.route, m.kind, m.hold_until, "
+    f"m.job_name, m.vm_key, {DETAIL.column_list('m')}, {SESSION.column_list('a')}"
+)
+#: Open group members with their alert (the FROM/JOIN every member query shares).
+MEMBERS_FROM = (
+    f"SELECT {_MEMBER_COLUMNS} FROM members m JOIN alerts a ON a.source=m.source AND a.uid=m.uid "
+    "WHERE m.flush_id IS NULL AND m.closed IS NULL"
+)
+
+
+def open_member(row: sqlite3.Row) -> OpenMember:
+    """An OpenMember from a row selected with `MEMBERS_FROM`."""
+    return OpenMember(
+        id=row[0],
+        group_key=row[1],
+        receivers=tuple(json.loads(row[2])),
+        group_wait=timedelta(seconds=row[3]),
+        added_at=dt(row[4]),
+        route=row[5],
+        kind=GroupKind(row[6]),
+        hold_until=dt(row[7]) if row[7] else None,
+        job_name=row[8],
+        vm_key=row[9],
+        detail=DETAIL.decode(row, 10),
+        session=SESSION.decode(row, 10 + len(DETAIL.columns)),
+    )
+
+
+class PollsMixin(Database):
+    """The polling half of the state database."""
+
+    @reading
+    def watermark(self, source: str) -> datetime | None:
+        """The newest EndTime read from ``source``, or None before its first successful poll."""
+        row = self._db.execute("SELECT watermark FROM watermarks WHERE source=?", (source,)).fetchone()
+        return None if row is None else dt(row[0])
+
+    @reading
+    def watched(self, source: str, failed_after: datetime) -> list[WatchRow]:
+        """VMs whose successes a poll must ask for: open incidents that failed after ``failed_after``
+        (older ones are no longer watched: a VM deleted from its job would cost a query forever),
+        and held alerts.
+        """
+        rows = self._db.execute(
+            "SELECT job_name, vm, COALESCE(last_failure, last_success) FROM incidents "
+            "WHERE source=? AND open=1 AND (last_failure IS NULL OR last_failure >= ?) "
+            "AND COALESCE(last_failure, last_success) IS NOT NULL "
+            "UNION ALL SELECT m.job_name, a.vm, COALESCE(a.end_time, a.creation_time) FROM members m "
+            "JOIN alerts a ON a.source=m.source AND a.uid=m.uid WHERE m.source=? AND m.flush_id IS NULL "
+            "AND m.closed IS NULL AND m.hold_until IS NOT NULL",
+            (source, ts(failed_after), source),
+        )
+        return [WatchRow(r[0], r[1], dt(r[2])) for r in rows]
+
+    def record_poll(
+        self,
+        source: str,
+        uids: Sequence[str],
+        keys: Iterable[IncidentKey],
+        now: datetime,
+        decide: Callable[[PollState], PollRecord],
+        keep_history: timedelta = timedelta(days=7),
+    ) -> int:
+        """Read the poll's state, decide, and write the decision, in one transaction.
+
+        ``uids`` are the failures read (to tell which are new), ``keys`` the incidents the poll's
+        sessions touch. Returns how many alerts were new (a UID already recorded is skipped, so a
+        repeated poll never alerts twice).
+        """
+        with self._tx() as db:
+            state = PollState(
+                watermark=self.watermark(source),
+                seen=self._seen(db, source, uids),
+                incidents=self._incidents(db, source, keys),
+                notified=self._notified(db, source, keys),
+                held=tuple(self._held(db, source)),
+                silences=tuple(self._active_silences(db, now)),
+            )
+            record = decide(state)
+            added = self._write(db, source, record, now)
+            if record.prune_before is not None:
+                self._prune(db, source, record.prune_before, now - keep_history)
+        return added
+
+    # -- reads inside the poll's transaction ---------------------------------------------------
+
+    @staticmethod
+    def _seen(db: sqlite3.Connection, source: str, uids: Sequence[str]) -> frozenset[str]:
+        seen: set[str] = set()
+        for chunk in chunks(list(dict.fromkeys(uids))):
+            rows = db.execute(
+                f"SELECT uid FROM alerts WHERE source=? AND uid IN ({','.join('?' * len(chunk))})",
+                (source, *chunk),
+            )
+            seen.update(r[0] for r in rows)
+        return frozenset(seen)
+
+    @staticmethod
+    def _by_job(keys: Iterable[IncidentKey]) -> dict[str, list[str]]:
+        by_job: dict[str, list[str]] = {}
+        for job, vm in dict.fromkeys(keys):
+            by_job.setdefault(job, []).append(vm)
+        return by_job
+
+    def _incidents(
+        self, db: sqlite3.Connection, source: str, keys: Iterable[IncidentKey]
+    ) -> dict[IncidentKey, Incident]:
+        # One query per job (vm_key IN ...), not one per VM: a storm brings thousands of keys.
+        found: dict[IncidentKey, Incident] = {}
+        for job, vms in self._by_job(keys).items():
+            for chunk in chunks(vms):
+                rows = db.execute(
+                    f"SELECT {INCIDENT.column_list()} FROM incidents WHERE source=? AND job_name=? "
+                    f"AND vm_key IN ({','.join('?' * len(chunk))})",
+                    (source, job, *chunk),
+                )
+                for row in rows:
+                    inc = INCIDENT.decode(row)
+                    found[(inc.job_name, inc.vm_key)] = inc
+        return found
+
+    def _notified(
+        self, db: sqlite3.Connection, source: str, keys: Iterable[IncidentKey]
+    ) -> dict[IncidentKey, tuple[Notified, ...]]:
+        found: dict[IncidentKey, list[Notified]] = {}
+        for job, vms in self._by_job(keys).items():
+            for chunk in chunks(vms):
+                rows = db.execute(
+                    "SELECT vm_key, route, alert_end FROM notified WHERE source=? AND job_name=? "
+                    f"AND vm_key IN ({','.join('?' * len(chunk))})",
+                    (source, job, *chunk),
+                )
+                for vm, route, ended in rows:
+                    found.setdefault((job, vm), []).append(Notified(source, (job, vm), route, dt(ended)))
+        return {k: tuple(v) for k, v in found.items()}
+
+    @staticmethod
+    def _held(db: sqlite3.Connection, source: str) -> list[OpenMember]:
+        rows = db.execute(
+            f"{MEMBERS_FROM} AND m.source=? AND m.hold_until IS NOT NULL AND m.kind=? ORDER BY m.id",
+            (source, GroupKind.FIRING.value),
+        )
+        return [open_member(r) for r in rows]
+
+    @staticmethod
+    def _active_silences(db: sqlite3.Connection, now: datetime) -> list[Silence]:
+        rows = db.execute(
+            f"SELECT {SILENCE.column_list()} FROM silences WHERE expired_at IS NULL "
+            "AND (ends_at IS NULL OR ends_at > ?) ORDER BY id",
+            (ts(now),),
+        )
+        return [SILENCE.decode(r) for r in rows]
+
+    # -- the write -----------------------------------------------------------------------------
+
+    def _write(self, db: sqlite3.Connection, source: str, record: PollRecord, now: datetime) -> int:
+        stamp = ts(now)
+        added = 0
+        insert = (
+            f"INSERT OR IGNORE INTO alerts ({SESSION.column_list()}, first_seen, status) "
+            f"VALUES ({SESSION.marks()},?,?)"
+        )
+        members = []
+        for alert in record.alerts:
+            cur = db.execute(insert, (*SESSION.encode(alert.session), stamp, alert.status.value))
+            if cur.rowcount != 1:
+                continue
+            added += 1
+            members += [
+                (
+                    source,
+                    m.uid,
+                    m.group_key,
+                    json.dumps(m.receivers),
+                    m.group_wait.total_seconds(),
+                    stamp,
+                    ts(now + m.group_wait),
+                    m.route,
+                    m.kind.value,
+                    ts(m.hold_until) if m.hold_until else None,
+                    m.job_name,
+                    m.vm_key,
+                    *DETAIL.encode(m.detail),
+                )
+                for m in alert.members
+            ]
+        db.executemany(
+            "INSERT INTO members (source, uid, group_key, receivers, group_wait, added_at, due_at, route, kind, "
+            f"hold_until, job_name, vm_key, {DETAIL.column_list()}) "
+            f"VALUES (?,?,?,?,?,?,?,?,?,?,?,?,{DETAIL.marks()})",
+            members,
+        )
+        db.executemany(
+            "UPDATE members SET closed=? WHERE id=? AND flush_id IS NULL AND closed IS NULL",
+            [(reason.value, member_id) for member_id, reason in record.closes],
+        )
+        db.executemany(
+            f"INSERT OR REPLACE INTO incidents ({INCIDENT.column_list()}, open, updated_at) "
+            f"VALUES ({INCIDENT.marks()},?,?)",
+            [(*INCIDENT.encode(inc), int(inc.open), stamp) for inc in record.incidents.values()],
+        )
+        db.executemany(
+            "DELETE FROM notified WHERE source=? AND job_name=? AND vm_key=? AND alert_end <= ?",
+            [(source, job, vm, ts(until)) for (job, vm), until in record.settled],
+        )
+        db.executemany(
+            "UPDATE silences SET expired_at=?, expired_reason=? WHERE id=? AND expired_at IS NULL",
+            [(stamp, reason.value, sid) for sid, reason in record.expire_silences],
+        )
+        if record.watermark is not None:
+            db.execute(
+                "INSERT INTO watermarks (source, watermark, updated_at) VALUES (?,?,?) ON CONFLICT(source) "
+                "DO UPDATE SET watermark=excluded.watermark, updated_at=excluded.updated_at",
+                (source, ts(record.watermark), stamp),
+            )
+        return added
+
+    @staticmethod
+    def _prune(db: sqlite3.Connection, source: str, ended_before: datetime, history_before: datetime) -> None:
+        """Forget alerts no poll can return again, once their history is old and nothing is pending."""
+        db.execute(
+            "DELETE FROM alerts WHERE source=? AND end_time < ? AND first_seen < ? "
+            "AND NOT EXISTS (SELECT 1 FROM members m WHERE m.source=alerts.source AND m.uid=alerts.uid "
+            "AND m.flush_id IS NULL AND m.closed IS NULL)",
+            (source, ts(ended_before), ts(history_before)),
+        )
+        db.execute(
+            "DELETE FROM incidents WHERE source=? AND open=0 AND updated_at < ?",
+            (source, ts(history_before - CLOSED_INCIDENT_GRACE)),
+        )
+        db.execute(
+            "DELETE FROM notified WHERE source=? AND alert_end < ? AND NOT EXISTS (SELECT 1 FROM incidents i "
+            "WHERE i.source=notified.source AND i.job_name=notified.job_name AND i.vm_key=notified.vm_key "
+            "AND i.open=1)",
+            (source, ts(history_before)),
+        )
+        db.execute(
+            "DELETE FROM members WHERE source=? AND (flush_id IS NOT NULL OR closed IS NOT NULL) "
+            "AND added_at < ? AND NOT EXISTS (SELECT 1 FROM alerts a WHERE a.source=members.source "
+            "AND a.uid=members.uid)",
+            (source, ts(history_before)),
+        )

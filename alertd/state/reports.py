@@ -1,0 +1,55 @@
+"""Read-only reports over the state database for the CLI and tests: history and per-alert outcomes."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from alertd.records import OpenMember
+from alertd.state.db import Database, reading
+from alertd.state.polls import MEMBERS_FROM, open_member
+
+
+class ReportsMixin(Database):
+    """What was sent, where, when, after how many attempts."""
+
+    @reading
+    def history(self, limit: int = 50) -> list[sqlite3.Row]:
+        """Recent messages with their per-target delivery outcome, newest first.
+
+        Columns: message, created_at, receiver, title, alerts, target, status, attempts, finished_at, error.
+        """
+        return self._db.execute(
+            "SELECT m.id AS message, m.created_at, m.receiver, m.title, m.alert_count AS alerts, d.target, "
+            "d.status, d.attempts, d.finished_at, d.last_error AS error FROM messages m "
+            "JOIN deliveries d ON d.message_id = m.id ORDER BY m.id DESC, d.id LIMIT ?",
+            (limit,),
+        ).fetchall()
+
+    @reading
+    def alert_deliveries(self, source: str, uid: str) -> list[sqlite3.Row]:
+        """What was sent for one alert: the deliveries of the messages its group members went into.
+
+        Columns: message, receiver, target, status, attempts, finished_at.
+        """
+        return self._db.execute(
+            "SELECT msg.id AS message, msg.receiver, d.target, d.status, d.attempts, d.finished_at "
+            "FROM members m JOIN messages msg ON msg.flush_id = m.flush_id "
+            "JOIN deliveries d ON d.message_id = msg.id WHERE m.source=? AND m.uid=? ORDER BY d.id",
+            (source, uid),
+        ).fetchall()
+
+    @reading
+    def alert_count(self) -> int:
+        """How many alert UIDs are remembered."""
+        return int(self._db.execute("SELECT COUNT(*) FROM alerts").fetchone()[0])
+
+    @reading
+    def alert_statuses(self, source: str) -> dict[str, str]:
+        """Every remembered alert UID of ``source`` with its status (routed, silenced, ...)."""
+        rows = self._db.execute("SELECT uid, status FROM alerts WHERE source=?", (source,))
+        return {r[0]: r[1] for r in rows}
+
+    @reading
+    def open_members(self) -> list[OpenMember]:
+        """Every group member not yet sent nor closed, oldest first."""
+        return [open_member(r) for r in self._db.execute(f"{MEMBERS_FROM} ORDER BY m.id")]

@@ -1,0 +1,230 @@
+"""The state database's schema, one migration per version; the store applies the missing ones at open.
+
+Columns are named after the fields of the value objects they hold (`alertd.state.codec`).
+"""
+
+from __future__ import annotations
+
+SCHEMA_VERSION = 4
+
+MIGRATIONS: dict[int, str] = {
+    1: """
+    CREATE TABLE watermarks (
+        source TEXT PRIMARY KEY,
+        watermark TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE alerts (
+        source TEXT NOT NULL,
+        uid TEXT NOT NULL,
+        session TEXT NOT NULL,
+        end_time TEXT,
+        first_seen TEXT NOT NULL,
+        status TEXT NOT NULL,
+        PRIMARY KEY (source, uid)
+    ) WITHOUT ROWID;
+    CREATE INDEX alerts_end ON alerts (source, end_time);
+    CREATE TABLE members (
+        id INTEGER PRIMARY KEY,
+        source TEXT NOT NULL,
+        uid TEXT NOT NULL,
+        group_key TEXT NOT NULL,
+        receivers TEXT NOT NULL,
+        group_wait REAL NOT NULL,
+        added_at TEXT NOT NULL,
+        message_group INTEGER
+    );
+    CREATE INDEX members_open ON members (message_group, group_key);
+    CREATE INDEX members_alert ON members (source, uid);
+    CREATE TABLE messages (
+        id INTEGER PRIMARY KEY,
+        group_key TEXT NOT NULL,
+        receiver TEXT NOT NULL,
+        sequence INTEGER NOT NULL,
+        flush_id INTEGER NOT NULL,
+        alert_count INTEGER NOT NULL,
+        title TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX messages_group ON messages (group_key, receiver);
+    CREATE TABLE deliveries (
+        id INTEGER PRIMARY KEY,
+        message_id INTEGER NOT NULL REFERENCES messages(id),
+        receiver TEXT NOT NULL,
+        target TEXT NOT NULL,
+        title TEXT NOT NULL,
+        body TEXT NOT NULL,
+        body_format TEXT NOT NULL,
+        notify_type TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL,
+        last_attempt_at TEXT,
+        finished_at TEXT,
+        last_error TEXT
+    );
+    CREATE INDEX deliveries_pending ON deliveries (status, target, id);
+    CREATE TABLE flushes (id INTEGER PRIMARY KEY, created_at TEXT NOT NULL);
+    """,
+    # v2: Veeam-aware alerting: holds for Veeam's own retries, incidents (streaks, recoveries,
+    # flapping) and silences.
+    2: """
+    ALTER TABLE members ADD COLUMN route TEXT NOT NULL DEFAULT '';
+    ALTER TABLE members ADD COLUMN kind TEXT NOT NULL DEFAULT 'firing';
+    ALTER TABLE members ADD COLUMN hold_until TEXT;
+    ALTER TABLE members ADD COLUMN attempts INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE members ADD COLUMN detail TEXT;
+    ALTER TABLE members ADD COLUMN job_name TEXT NOT NULL DEFAULT '';
+    ALTER TABLE members ADD COLUMN vm_key TEXT NOT NULL DEFAULT '';
+    ALTER TABLE members ADD COLUMN closed TEXT;
+    CREATE INDEX members_vm ON members (source, job_name, vm_key, route);
+    CREATE TABLE incidents (
+        source TEXT NOT NULL,
+        job_name TEXT NOT NULL,
+        vm_key TEXT NOT NULL,
+        data TEXT NOT NULL,
+        open INTEGER NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (source, job_name, vm_key)
+    ) WITHOUT ROWID;
+    CREATE INDEX incidents_open ON incidents (source, open);
+    CREATE TABLE silences (
+        id INTEGER PRIMARY KEY,
+        matchers TEXT NOT NULL,
+        comment TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        ends_at TEXT,
+        until_resolved INTEGER NOT NULL DEFAULT 0,
+        expired_at TEXT,
+        expired_reason TEXT
+    );
+    """,
+    # v3: indexes that keep pruning linear as the state grows (found by make bench).
+    3: """
+    CREATE INDEX deliveries_message ON deliveries (message_id);
+    CREATE INDEX alerts_seen ON alerts (source, first_seen);
+    CREATE INDEX members_flushed ON members (source, message_group, added_at);
+    """,
+    # v4: typed rows. Sessions, incidents and member details become columns (no JSON blob per
+    # record, no positional decoding); the recoveries owed move from inside each incident to
+    # their own table, so flushing a group never rewrites an incident; the unused members.attempts
+    # column goes and members.message_group becomes flush_id (NULL while open); group due times are
+    # stored so the flush reads only groups that can be due; outbox rows gain a text part and
+    # attachments.
+    4: """
+    CREATE TABLE alerts_v4 (
+        source TEXT NOT NULL,
+        uid TEXT NOT NULL,
+        name TEXT NOT NULL,
+        vm TEXT NOT NULL,
+        vm_uid TEXT,
+        job_session_uid TEXT NOT NULL,
+        job_name TEXT NOT NULL,
+        backup_server TEXT NOT NULL,
+        creation_time TEXT NOT NULL,
+        end_time TEXT,
+        state TEXT NOT NULL,
+        result TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        total_size INTEGER NOT NULL,
+        job_uid TEXT,
+        job_level INTEGER NOT NULL DEFAULT 0,
+        first_seen TEXT NOT NULL,
+        status TEXT NOT NULL,
+        PRIMARY KEY (source, uid)
+    ) WITHOUT ROWID;
+    INSERT INTO alerts_v4 (source, uid, name, vm, vm_uid, job_session_uid, job_name, backup_server,
+        creation_time, end_time, state, result, reason, total_size, job_uid, job_level, first_seen, status)
+    SELECT source, uid, json_extract(session, '$.name'), json_extract(session, '$.vm'),
+        json_extract(session, '$.vm_uid'), json_extract(session, '$.job_session_uid'),
+        json_extract(session, '$.job_name'), json_extract(session, '$.backup_server'),
+        json_extract(session, '$.creation_time'), json_extract(session, '$.end_time'),
+        json_extract(session, '$.state'), json_extract(session, '$.result'), json_extract(session, '$.reason'),
+        json_extract(session, '$.total_size'), NULL, 0, first_seen, status
+    FROM alerts;
+    DROP TABLE alerts;
+    ALTER TABLE alerts_v4 RENAME TO alerts;
+    CREATE INDEX alerts_end ON alerts (source, end_time);
+    CREATE INDEX alerts_seen ON alerts (source, first_seen);
+
+    CREATE TABLE members_v4 (
+        id INTEGER PRIMARY KEY,
+        source TEXT NOT NULL,
+        uid TEXT NOT NULL,
+        group_key TEXT NOT NULL,
+        receivers TEXT NOT NULL,
+        group_wait REAL NOT NULL,
+        added_at TEXT NOT NULL,
+        due_at TEXT NOT NULL,
+        route TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        hold_until TEXT,
+        job_name TEXT NOT NULL,
+        vm_key TEXT NOT NULL,
+        detail_attempts INTEGER NOT NULL,
+        detail_streak INTEGER NOT NULL,
+        detail_failed_runs INTEGER NOT NULL,
+        detail_since TEXT,
+        detail_late_by REAL,
+        flush_id INTEGER,
+        closed TEXT
+    );
+    INSERT INTO members_v4 SELECT id, source, uid, group_key, receivers, group_wait, added_at,
+        strftime('%Y-%m-%dT%H:%M:%f+00:00', julianday(added_at) + group_wait / 86400.0),
+        route, kind, hold_until, job_name, vm_key,
+        COALESCE(json_extract(detail, '$.attempts'), 1), COALESCE(json_extract(detail, '$.streak'), 1),
+        COALESCE(json_extract(detail, '$.failed_runs'), 0), json_extract(detail, '$.since'), NULL,
+        CASE WHEN message_group > 0 THEN message_group END, closed
+    FROM members;
+    DROP TABLE members;
+    ALTER TABLE members_v4 RENAME TO members;
+    CREATE INDEX members_open ON members (group_key) WHERE flush_id IS NULL AND closed IS NULL;
+    CREATE INDEX members_held ON members (source, hold_until) WHERE flush_id IS NULL AND closed IS NULL;
+    CREATE INDEX members_alert ON members (source, uid);
+    CREATE INDEX members_flushed ON members (source, flush_id, added_at);
+
+    CREATE TABLE incidents_v4 (
+        source TEXT NOT NULL,
+        job_name TEXT NOT NULL,
+        vm_key TEXT NOT NULL,
+        vm TEXT NOT NULL,
+        streak INTEGER NOT NULL,
+        first_failure TEXT,
+        last_failure TEXT,
+        last_success TEXT,
+        results TEXT NOT NULL,
+        result_times TEXT NOT NULL,
+        flapping INTEGER NOT NULL,
+        open INTEGER NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (source, job_name, vm_key)
+    ) WITHOUT ROWID;
+    CREATE TABLE notified (
+        source TEXT NOT NULL,
+        job_name TEXT NOT NULL,
+        vm_key TEXT NOT NULL,
+        route TEXT NOT NULL,
+        alert_end TEXT NOT NULL,
+        PRIMARY KEY (source, job_name, vm_key, route, alert_end)
+    ) WITHOUT ROWID;
+    INSERT INTO notified SELECT i.source, i.job_name, i.vm_key, r.value, json_extract(i.data, '$.first_failure')
+    FROM incidents i, json_each(json_extract(i.data, '$.alerted_routes')) r
+    WHERE json_extract(i.data, '$.first_failure') IS NOT NULL;
+    INSERT INTO incidents_v4 SELECT source, job_name, vm_key, json_extract(data, '$.vm'),
+        json_extract(data, '$.streak'), json_extract(data, '$.first_failure'),
+        json_extract(data, '$.last_failure'), json_extract(data, '$.last_success'),
+        json_extract(data, '$.results'),
+        COALESCE((SELECT group_concat(t.value, ' ') FROM json_each(json_extract(data, '$.result_times')) t), ''),
+        json_extract(data, '$.flapping'), open, updated_at
+    FROM incidents;
+    DROP TABLE incidents;
+    ALTER TABLE incidents_v4 RENAME TO incidents;
+    CREATE INDEX incidents_open ON incidents (source, job_name) WHERE open = 1;
+    CREATE INDEX incidents_closed ON incidents (source, updated_at) WHERE open = 0;
+
+    ALTER TABLE deliveries ADD COLUMN text TEXT;
+    ALTER TABLE deliveries ADD COLUMN attachments TEXT;
+    CREATE INDEX silences_active ON silences (expired_at, ends_at);
+    """,
+}
