@@ -85,6 +85,8 @@ class SourceConfig(_Strict):
     poll_interval: Duration = timedelta(seconds=60)
     overlap: Duration = timedelta(minutes=30)
     initial_lookback: Duration = timedelta(hours=1)
+    reconcile_every: Duration = timedelta(minutes=15)
+    reconcile_window: Duration = timedelta(hours=24)
     results: tuple[Literal["Failed", "Warning"], ...] = ("Failed", "Warning")
     connect_timeout: Duration = timedelta(seconds=10)
     read_timeout: Duration = timedelta(seconds=60)
@@ -112,6 +114,22 @@ class SourceConfig(_Strict):
         if not value:
             raise ValueError("must name at least one of Failed, Warning")
         return value
+
+    @field_validator("reconcile_every")
+    @classmethod
+    def _positive_sweep(cls, value: timedelta) -> timedelta:
+        if value < timedelta(seconds=1):
+            raise ValueError("must be at least 1s")
+        return value
+
+    @model_validator(mode="after")
+    def _sweep_reaches_past_overlap(self) -> SourceConfig:
+        if self.reconcile_window < self.overlap:
+            raise ValueError(
+                f"reconcile_window ({self.reconcile_window}) must be at least overlap ({self.overlap}): "
+                "the sweep exists to read further back than the normal window"
+            )
+        return self
 
     @model_validator(mode="after")
     def _one_password(self) -> SourceConfig:

@@ -11,16 +11,23 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from alertd.config import FlappingConfig
-from alertd.incidents import Incident, new_incident, on_failure, on_success, owed_routes, vm_key
+from alertd.incidents import (
+    Incident,
+    IncidentKey,
+    incident_key,
+    new_incident,
+    on_failure,
+    on_success,
+    owed_routes,
+)
 from alertd.matchers import Matcher
 from alertd.model import AlertDetail, GroupKind, TaskSession
 from alertd.records import (
     AlertStatus,
     CloseReason,
-    IncidentKey,
     NewMember,
     Notified,
     OpenMember,
@@ -61,6 +68,7 @@ class Decision:
     silenced: list[tuple[TaskSession, int]] = field(default_factory=list)
     recovered_on_retry: list[TaskSession] = field(default_factory=list)
     lost_routes: list[tuple[TaskSession, str]] = field(default_factory=list)
+    late: list[tuple[TaskSession, timedelta]] = field(default_factory=list)
 
     def add(self, session: TaskSession, status: AlertStatus, members: Sequence[NewMember] = ()) -> None:
         """Remember ``session`` with what became of it."""
@@ -83,15 +91,22 @@ def decide(
     flapping: FlappingConfig,
     now: datetime,
     notified: Mapping[IncidentKey, Sequence[Notified]] | None = None,
+    late: Mapping[str, timedelta] | None = None,
+    skew: timedelta = timedelta(0),
 ) -> Decision:
     """Fold the poll's events, oldest first, into a Decision.
 
-    ``notified`` holds, per incident, the alerts already sent through routes owed a recovery.
+    ``notified`` holds, per incident, the alerts already sent through routes owed a recovery;
+    ``late`` the sessions (by UID) that reached alertd late, and how late; ``skew`` is the
+    source's clock minus alertd's, so a retry hold counted from an EndTime (the source's clock)
+    ends at the right instant on alertd's.
     """
     fold = _Fold(
         decision=Decision(),
         state=dict(incidents),
         notified=notified or {},
+        late=late or {},
+        skew=skew,
         held=[m for m in open_members if m.hold_until is not None and m.kind is GroupKind.FIRING],
         silences=silences,
         routes=routes,
@@ -102,7 +117,7 @@ def decide(
         key=lambda e: (e[0], e[1], e[2].uid),
     )
     for _, is_success, session in events:
-        key = (session.job_name, vm_key(session))
+        key = incident_key(session)
         if is_success:
             fold.success(key, session)
         else:
@@ -118,6 +133,8 @@ class _Fold:
     decision: Decision
     state: dict[IncidentKey, Incident]
     notified: Mapping[IncidentKey, Sequence[Notified]]
+    late: Mapping[str, timedelta]
+    skew: timedelta
     held: Sequence[OpenMember]
     silences: Sequence[ActiveSilence]
     routes: Sequence[Route]
@@ -132,6 +149,8 @@ class _Fold:
         """Fold one new Failed/Warning session."""
         incident, effect = on_failure(self.state.get(key) or new_incident(session), session, self.flapping)
         self.state[key] = incident
+        if session.uid in self.late:
+            self.decision.late.append((session, self.late[session.uid]))
         labels = {**session.labels(), "streak": str(effect.streak)}
         silence = next((s for s in self.silences if s.matches(labels)), None)
         if silence is not None:
@@ -151,15 +170,15 @@ class _Fold:
         for route in matched:
             attempts = 1
             for old in self.held:
-                if old.id not in self.closed and old.route == route.key and (old.job_name, old.vm_key) == key:
+                if old.id not in self.closed and old.route == route.key and old.key == key:
                     # Veeam retried and failed again: one alert for the VM, counting the attempts.
                     self.closed.add(old.id)
                     self.decision.record.closes.append((old.id, CloseReason.MERGED))
                     attempts = max(attempts, old.detail.attempts + 1)
             hold = None
             if route.wait_for_retry is not None and kind is GroupKind.FIRING and session.result == "Failed":
-                hold = (session.end_time or session.creation_time) + route.wait_for_retry
-            detail = AlertDetail(attempts=attempts, streak=effect.streak)
+                hold = (session.end_time or session.creation_time) + route.wait_for_retry - self.skew
+            detail = AlertDetail(attempts=attempts, streak=effect.streak, late_by=self.late.get(session.uid))
             members.append(_member(kind, route, labels, session, key, detail, hold))
         self.decision.add(session, AlertStatus.ROUTED, members)
 
@@ -180,7 +199,7 @@ class _Fold:
         members: list[NewMember] = []
         end = session.end_time
         for old in self.held:
-            if old.id in self.closed or (old.job_name, old.vm_key) != key:
+            if old.id in self.closed or old.key != key:
                 continue
             if end is not None and old.session.end_time is not None and old.session.end_time >= end:
                 continue
@@ -224,6 +243,6 @@ def _member(
         kind=kind,
         hold_until=hold_until,
         detail=detail,
-        job_name=key[0],
+        job_key=key[0],
         vm_key=key[1],
     )

@@ -15,19 +15,45 @@ from itertools import pairwise
 from alertd.config import FlappingConfig
 from alertd.model import TaskSession
 
+#: An incident's identity: (job key, VM key).
+IncidentKey = tuple[str, str]
+
+
+def job_key(session: TaskSession) -> str:
+    """Identify a job across runs and renames: its JobUid, falling back to its name."""
+    return session.job_uid or f"name:{session.job_name}"
+
 
 def vm_key(session: TaskSession) -> str:
-    """Identify a VM across runs: EM's VmUid, falling back to the display name."""
+    """Identify a VM across runs and renames: EM's VmUid, falling back to the display name."""
     return session.vm_uid or f"name:{session.vm}"
+
+
+def incident_key(session: TaskSession) -> IncidentKey:
+    """The incident a session belongs to."""
+    return job_key(session), vm_key(session)
+
+
+def alias_keys(session: TaskSession) -> list[IncidentKey]:
+    """Older identities the same job and VM may have been tracked under, best first.
+
+    An incident opened while EM sent no VmUid (or before the job's JobUid was read) is keyed by
+    name; when the session now carries the ids, that incident is the same one and moves over.
+    """
+    key = incident_key(session)
+    names = (f"name:{session.job_name}", f"name:{session.vm}")
+    candidates = [(key[0], names[1]), (names[0], key[1]), names]
+    return [c for c in dict.fromkeys(candidates) if c != key]
 
 
 @dataclass(frozen=True, slots=True)
 class Incident:
-    """What is known about one VM in one job."""
+    """What is known about one VM in one job (keyed by `incident_key`; names kept for display)."""
 
     source: str
-    job_name: str
+    job_key: str
     vm_key: str
+    job_name: str
     vm: str
     streak: int = 0
     first_failure: datetime | None = None
@@ -68,7 +94,14 @@ class SuccessEffect:
 
 def new_incident(session: TaskSession) -> Incident:
     """An empty incident for the session's job and VM."""
-    return Incident(session.source, session.job_name, vm_key(session), session.vm)
+    job, vm = incident_key(session)
+    return Incident(session.source, job, vm, session.job_name, session.vm)
+
+
+def rekey(inc: Incident, session: TaskSession) -> Incident:
+    """``inc`` (found under an alias key) moved to the session's own key and names."""
+    job, vm = incident_key(session)
+    return replace(inc, job_key=job, vm_key=vm, job_name=session.job_name, vm=session.vm)
 
 
 def _flips(results: str, times: tuple[datetime, ...], period: timedelta) -> int:

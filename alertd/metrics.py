@@ -127,6 +127,30 @@ class Metrics:
             ["source"],
             registry=r,
         )
+        self.late_sessions_total = Counter(
+            "alertd_late_sessions_total",
+            "Failed/Warning sessions found only by the reconciliation sweep (EM collected them late).",
+            ["source", "backup_server"],
+            registry=r,
+        )
+        self.undecodable_sessions_total = Counter(
+            "alertd_undecodable_sessions_total",
+            "Task sessions the source sent that could not be fully decoded (alerted with what could be read).",
+            ["source"],
+            registry=r,
+        )
+        self.success_query_failures_total = Counter(
+            "alertd_success_query_failures_total",
+            "Success (recovery, retry-hold) queries the source refused; asked again next poll.",
+            ["source"],
+            registry=r,
+        )
+        self.em_clock_skew_seconds = Gauge(
+            "alertd_em_clock_skew_seconds",
+            "The source's clock minus alertd's, from the Date header of its responses.",
+            ["source"],
+            registry=r,
+        )
         self.build_info = Gauge(
             "alertd_build_info",
             "Always 1; labels carry the alertd and Python versions.",
@@ -172,6 +196,22 @@ class Metrics:
     def watermark(self, source: str, watermark: datetime, now: datetime) -> None:
         """How far behind ``now`` the newest EndTime read from a source is."""
         self.watermark_lag_seconds.labels(source=source).set(max(0.0, (now - watermark).total_seconds()))
+
+    def late_sessions(self, source: str, backup_server: str, count: int) -> None:
+        """Sessions only the reconciliation sweep found."""
+        self.late_sessions_total.labels(source=source, backup_server=backup_server).inc(count)
+
+    def undecodable(self, source: str, count: int) -> None:
+        """Sessions that could not be fully decoded."""
+        self.undecodable_sessions_total.labels(source=source).inc(count)
+
+    def success_query_failed(self, source: str, count: int) -> None:
+        """Success queries the source refused."""
+        self.success_query_failures_total.labels(source=source).inc(count)
+
+    def clock_skew(self, source: str, seconds: float) -> None:
+        """The source's clock minus alertd's."""
+        self.em_clock_skew_seconds.labels(source=source).set(seconds)
 
     def delivery(self, receiver: str, outcome: str) -> None:
         """One delivery attempt's outcome (sent, failed, dead)."""

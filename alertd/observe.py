@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 import structlog
 
 from alertd.decide import Decision
+from alertd.reading import Fetched
 from alertd.records import AlertStatus
 
 log = structlog.get_logger(__name__)
@@ -22,6 +23,54 @@ class PipelineMetrics(Protocol):
     def silenced(self, source: str, count: int) -> None: ...
     def recovered_on_retry(self, source: str, count: int) -> None: ...
     def watermark(self, source: str, watermark: datetime, now: datetime) -> None: ...
+    def late_sessions(self, source: str, backup_server: str, count: int) -> None: ...
+    def undecodable(self, source: str, count: int) -> None: ...
+    def success_query_failed(self, source: str, count: int) -> None: ...
+    def clock_skew(self, source: str, seconds: float) -> None: ...
+
+
+#: A source clock further off than this is worth a warning (holds and windows follow its clock).
+SKEW_WARNING = timedelta(seconds=60)
+
+
+def report_poll(
+    source: str, decision: Decision, fetched: Fetched, now: datetime, metrics: PipelineMetrics | None
+) -> None:
+    """Log and count what one poll read and decided that no message will show."""
+    for session, late_by in decision.late:
+        log.warning(
+            "late_session",
+            source=source,
+            uid=session.uid,
+            vm=session.vm,
+            job=session.job_name,
+            backup_server=session.backup_server,
+            end_time=session.end_time.isoformat() if session.end_time else None,
+            late_by_s=round(late_by.total_seconds()),
+            note="found by the reconciliation sweep: EM collected it after the normal window had passed it",
+        )
+    if abs(fetched.skew) > SKEW_WARNING:
+        log.warning(
+            "source_clock_skew",
+            source=source,
+            skew_s=round(fetched.skew.total_seconds()),
+            note="the source's clock differs from alertd's; windows and retry holds follow the source's clock",
+        )
+    cursor = decision.record.cursor
+    watermark = cursor.watermark if cursor and cursor.watermark else now
+    report_decision(source, decision, watermark, now + fetched.skew, metrics)
+    if metrics is None:
+        return
+    metrics.clock_skew(source, fetched.skew.total_seconds())
+    servers: dict[str, int] = {}
+    for session, _ in decision.late:
+        servers[session.backup_server] = servers.get(session.backup_server, 0) + 1
+    for server, count in servers.items():
+        metrics.late_sessions(source, server, count)
+    if fetched.undecodable:
+        metrics.undecodable(source, fetched.undecodable)
+    if fetched.failed_success_queries:
+        metrics.success_query_failed(source, fetched.failed_success_queries)
 
 
 def report_decision(

@@ -16,21 +16,22 @@ from typing import Protocol
 import structlog
 
 from alertd.config import Config, SourceConfig
-from alertd.decide import ActiveSilence, Decision, decide
-from alertd.grouping import due_group, schedule
-from alertd.incidents import vm_key
+from alertd.decide import ActiveSilence, Decision
+from alertd.grouping import DueGroup, due_group, schedule
 from alertd.matchers import MatcherError, parse_matcher
-from alertd.model import MATCHER_LABELS, TaskSession
-from alertd.observe import PipelineMetrics, report_decision
+from alertd.model import MATCHER_LABELS, JobRun, TaskSession
+from alertd.observe import PipelineMetrics, report_poll
 from alertd.planner import RenderFailure, Substitution, TargetInfo, choose_receivers, plan_group
+from alertd.polling import PollContext, decide_poll, incident_keys
+from alertd.reading import read_source
 from alertd.records import PollRecord, PollState, Silence
 from alertd.render import Renderer
-from alertd.routing import compile_routes
+from alertd.routing import compile_routes, match_routes
 from alertd.source import Source
 from alertd.state import FlushStore, PollStore, StateError
 from alertd.timeintervals import DEFAULT_HORIZON, any_active, next_change
 from alertd.watch import success_queries
-from alertd.window import advance, prune_before, window_start
+from alertd.window import plan_read
 
 #: Forgotten state is pruned at most this often per source (pruning scans; polls should not).
 PRUNE_INTERVAL = timedelta(minutes=10)
@@ -55,6 +56,8 @@ class PollResult:
     new: int = 0
     error_kind: str | None = None
     error: str | None = None
+    #: The newest EndTime read from the source so far (its watermark), after this poll.
+    watermark: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,73 +93,88 @@ class Pipeline:
     # -- poll: read, decide, record -------------------------------------------------------------
 
     async def poll(self, source: SourceConfig, reader: Source, now: datetime) -> PollResult:
-        """Read one source's window and record every new Failed/Warning session with its routes.
+        """Read one source and record every new Failed/Warning session with its routes.
 
-        Nothing is recorded unless every page was read: a failed cycle is read again next time.
+        Nothing is recorded unless every page of the failures was read: a failed cycle is read
+        again next time. ``now`` is alertd's clock; windows run on the source's.
         """
-        watermark = self.state.watermark(source.name)
-        start = window_start(
-            watermark, overlap=source.overlap, initial_lookback=source.initial_lookback, now=now
+        cursor = self.state.cursor(source.name)
+        plan = plan_read(
+            cursor,
+            overlap=source.overlap,
+            initial_lookback=source.initial_lookback,
+            reconcile_every=source.reconcile_every,
+            reconcile_window=source.reconcile_window,
+            now=now + (reader.clock_skew or timedelta(0)),
         )
-        failures = _final(
-            (await reader.failures(start, source.results)).sessions, source.results, source.name
+        if plan.clamped_from is not None:
+            log.warning(
+                "window_clamped",
+                source=source.name,
+                wanted=plan.clamped_from.isoformat(),
+                start=plan.start.isoformat(),
+                note="a widened overlap cannot reach before what alertd still remembers; nothing there is re-alerted",
+            )
+        watched = self.state.watched(source.name, now - INCIDENT_WATCH)
+        fetched = await read_source(
+            source.name,
+            reader,
+            plan,
+            source.results,
+            lambda uids: self.state.job_runs(source.name, uids),
+            lambda failures: success_queries(watched, self._held_now(failures), source.overlap),
+            now,
         )
-        successes: list[TaskSession] = []
-        for query in success_queries(self.state.watched(source.name, now - INCIDENT_WATCH)):
-            successes += _final((await reader.successes(query.job, query.since)).sessions, ("Success",))
+        prune = self._prune_due(source.name, now)
         decision = Decision()
 
-        def decide_poll(state: PollState) -> PollRecord:
+        def decide(state: PollState) -> PollRecord:
             nonlocal decision
-            decision = self._decide(source, state, failures, successes, start, now)
+            routes = tuple(self.routes.values())
+            ctx = PollContext(source, routes, self.cfg.flapping, self._active_silences(state.silences), prune)
+            decision = decide_poll(ctx, state, fetched, plan, now)
             return decision.record
 
-        keys = [(s.job_name, vm_key(s)) for s in (*failures, *successes)]
         added = self.state.record_poll(
-            source.name, [s.uid for s in failures], keys, now, decide_poll, self.cfg.state.keep_history
+            source.name,
+            [s.uid for s in fetched.failures],
+            incident_keys(fetched),
+            now,
+            decide,
+            self.cfg.state.keep_history,
         )
-        report_decision(source.name, decision, decision.record.watermark or now, now, self.metrics)
+        report_poll(source.name, decision, fetched, now, self.metrics)
         if added:
             log.info(
                 "alerts_new",
                 source=source.name,
                 new=added,
-                read=len(failures),
-                window_start=start.isoformat(),
+                read=len(fetched.failures),
+                window_start=plan.start.isoformat(),
             )
-        return PollResult(source.name, True, read=len(failures), new=added)
+        watermark = decision.record.cursor.watermark if decision.record.cursor else None
+        return PollResult(source.name, True, read=len(fetched.failures), new=added, watermark=watermark)
 
-    def _decide(
-        self,
-        source: SourceConfig,
-        state: PollState,
-        failures: Sequence[TaskSession],
-        successes: Sequence[TaskSession],
-        start: datetime,
-        now: datetime,
-    ) -> Decision:
-        """The poll's decision on the state read inside its transaction (pure apart from the silence cache)."""
-        fresh = list({s.uid: s for s in failures if s.uid not in state.seen}.values())
-        decision = decide(
-            failures=fresh,
-            successes=successes,
-            incidents=state.incidents,
-            notified=state.notified,
-            open_members=state.held,
-            silences=self._active_silences(state.silences),
-            routes=tuple(self.routes.values()),
-            flapping=self.cfg.flapping,
-            now=now,
-        )
-        watermark = advance(
-            state.watermark, start, source.overlap, (s.end_time for s in failures if s.end_time), now
-        )
-        decision.record.watermark = watermark
-        last = self._last_prune.get(source.name)
-        if last is None or now - last >= PRUNE_INTERVAL:
-            self._last_prune[source.name] = now
-            decision.record.prune_before = prune_before(watermark, source.overlap)
-        return decision
+    def _held_now(self, failures: Sequence[TaskSession]) -> list[TaskSession]:
+        """Failures that a route will hold for Veeam's own retry (their successes are read at once)."""
+        holding = [r for r in self.routes.values() if r.wait_for_retry is not None]
+        if not holding:
+            return []
+        routes = tuple(self.routes.values())
+        return [
+            s
+            for s in failures
+            if s.result == "Failed"
+            and any(r.wait_for_retry for r in match_routes(routes, {**s.labels(), "streak": "1"}))
+        ]
+
+    def _prune_due(self, source: str, now: datetime) -> bool:
+        """Pruning scans; it runs at most every PRUNE_INTERVAL per source."""
+        last = self._last_prune.get(source)
+        if last is not None and now - last < PRUNE_INTERVAL:
+            return False
+        self._last_prune[source] = now
+        return True
 
     def _active_silences(self, silences: Sequence[Silence]) -> list[ActiveSilence]:
         """Silences in force, each parsed once (a silence's matchers never change after it is added)."""
@@ -187,7 +205,14 @@ class Pipeline:
                 history = {r: self.state.group_history(key, r) for r in receivers}
                 failures: list[RenderFailure] = []
                 flush = plan_group(
-                    group, receivers, self.targets, self.renderer, history, self.routes, failures
+                    group,
+                    receivers,
+                    self.targets,
+                    self.renderer,
+                    history,
+                    self.routes,
+                    failures,
+                    self._runs(group),
                 )
                 _log_render_failures(failures)
                 self.state.flush_group(flush, now)
@@ -203,6 +228,14 @@ class Pipeline:
                     "group_flushed", group=key, receiver=msg.receiver, alerts=msg.alert_count, title=msg.title
                 )
         return FlushResult(written, plan.next_check)
+
+    def _runs(self, group: DueGroup) -> dict[str, JobRun]:
+        """The cached job runs of the group's job sessions."""
+        runs: dict[str, JobRun] = {}
+        for source in {m.session.source for m in group.members}:
+            uids = {m.session.job_session_uid for m in group.members if m.session.source == source}
+            runs.update(self.state.job_runs(source, uids))
+        return runs
 
     def _mute_end(self, route_key: str, now: datetime) -> datetime | None:
         """When the route's mute window ends (None when it is not muted now)."""

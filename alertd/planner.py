@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from alertd.grouping import DueGroup
-from alertd.model import AlertGroup, Channel, GroupKind, RenderedMessage, TaskSession
+from alertd.model import AlertGroup, Channel, GroupKind, JobRun, RenderedMessage, TaskSession
 from alertd.records import FlushPlan, Notified, PlannedDelivery, PlannedMessage
 from alertd.render import Renderer, TemplateError
 from alertd.routing import Route
@@ -85,9 +85,7 @@ def common_labels(sessions: Sequence[TaskSession]) -> dict[str, str]:
 def notified(group: DueGroup, routes: Mapping[str, Route]) -> tuple[Notified, ...]:
     """Recoveries this flush makes owed: firing alerts sent through a route with send_resolved."""
     return tuple(
-        Notified(
-            m.session.source, (m.job_name, m.vm_key), m.route, m.session.end_time or m.session.creation_time
-        )
+        Notified(m.session.source, m.key, m.route, m.session.end_time or m.session.creation_time)
         for m in group.members
         if m.kind is GroupKind.FIRING and m.route in routes and routes[m.route].send_resolved
     )
@@ -135,8 +133,13 @@ def plan_group(
     history: Mapping[str, tuple[int, int]],
     routes: Mapping[str, Route],
     failures: list[RenderFailure] | None = None,
+    runs: Mapping[str, JobRun] | None = None,
 ) -> FlushPlan:
-    """The messages of one due group, one per receiver; ``history`` is (messages, alerts) sent before."""
+    """The messages of one due group, one per receiver.
+
+    ``history`` is (messages, alerts) sent before per receiver; ``runs`` the job runs known for
+    the group's job sessions (for job context in the message).
+    """
     sessions = ordered([m.session for m in group.members])
     details = {m.session.uid: m.detail for m in group.members}
     messages = []
@@ -151,6 +154,11 @@ def plan_group(
             labels=common_labels(sessions),
             kind=group.members[0].kind,
             details=details,
+            job_runs={
+                s.job_session_uid: runs[s.job_session_uid]
+                for s in sessions
+                if runs and s.job_session_uid in runs
+            },
         )
         messages.append(
             plan_message(

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from alertd.incidents import Incident
-from alertd.model import AlertDetail, GroupKind, RenderedMessage, TaskSession
+from alertd.incidents import Incident, IncidentKey
+from alertd.model import AlertDetail, GroupKind, JobRun, RenderedMessage, TaskSession
 
 
 class AlertStatus(StrEnum):
@@ -47,10 +47,6 @@ class DeliveryStatus(StrEnum):
     DEAD = "dead"  # given up: permanent error, or retry_for passed
 
 
-#: An incident's key: (job, VM) as `alertd.incidents` computes it.
-IncidentKey = tuple[str, str]
-
-
 @dataclass(frozen=True, slots=True)
 class NewMember:
     """One (alert, route) pair that waits to be grouped into a message."""
@@ -63,7 +59,7 @@ class NewMember:
     kind: GroupKind = GroupKind.FIRING
     hold_until: datetime | None = None
     detail: AlertDetail = field(default_factory=AlertDetail)
-    job_name: str = ""
+    job_key: str = ""
     vm_key: str = ""
 
 
@@ -81,8 +77,13 @@ class OpenMember:
     kind: GroupKind = GroupKind.FIRING
     hold_until: datetime | None = None
     detail: AlertDetail = field(default_factory=AlertDetail)
-    job_name: str = ""
+    job_key: str = ""
     vm_key: str = ""
+
+    @property
+    def key(self) -> IncidentKey:
+        """The incident this member's alert belongs to."""
+        return self.job_key, self.vm_key
 
     @property
     def due_at(self) -> datetime:
@@ -134,10 +135,20 @@ class Notified:
 
 
 @dataclass(frozen=True, slots=True)
+class SourceCursor:
+    """How far a source has been read (see `alertd.window`): the watermark, the horizon no read
+    goes before, and when the last reconciliation sweep ran. All on the source's clock."""
+
+    watermark: datetime | None = None
+    horizon: datetime | None = None
+    last_sweep: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class PollState:
     """The state one poll's decision reads, taken inside the transaction that records it."""
 
-    watermark: datetime | None
+    cursor: SourceCursor
     seen: frozenset[str]
     incidents: dict[IncidentKey, Incident]
     notified: dict[IncidentKey, tuple[Notified, ...]]
@@ -155,17 +166,27 @@ class PollRecord:
     #: Recoveries announced (or incidents ended): their Notified rows up to that EndTime go.
     settled: list[tuple[IncidentKey, datetime]] = field(default_factory=list)
     expire_silences: list[tuple[int, SilenceEnd]] = field(default_factory=list)
-    watermark: datetime | None = None
+    #: Alias keys whose incidents moved to their session's own key (see `alertd.incidents.alias_keys`).
+    retired: list[tuple[IncidentKey, IncidentKey]] = field(default_factory=list)
+    #: Job runs read this poll, cached so each is read once.
+    job_runs: list[JobRun] = field(default_factory=list)
+    #: Per job key: successes were read up to this instant.
+    checked: dict[str, datetime] = field(default_factory=dict)
+    cursor: SourceCursor | None = None
     prune_before: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class WatchRow:
-    """A VM with an open incident or a held alert, and the EndTime from which its successes matter."""
+    """A job with an open incident or a held alert, and the EndTime from which its successes matter.
 
+    ``checked_until``: where the last successful success query of this job stopped (None: never).
+    """
+
+    job_key: str
     job_name: str
-    vm: str
     since: datetime
+    checked_until: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ from factories import T0, session
 
 from alertd.config import FlappingConfig, RouteConfig
 from alertd.decide import ActiveSilence, decide
-from alertd.incidents import Incident, new_incident, on_failure, on_success, owed_routes, vm_key
+from alertd.incidents import Incident, incident_key, job_key, new_incident, on_failure, on_success, owed_routes, vm_key
 from alertd.matchers import parse_matcher
 from alertd.model import AlertDetail, GroupKind, TaskSession
 from alertd.records import AlertStatus, CloseReason, Notified, OpenMember, RecordedAlert, SilenceEnd
@@ -104,7 +104,7 @@ def held_member(sess: TaskSession, member_id: int = 1, attempts: int = 1) -> Ope
         kind=GroupKind.FIRING,
         hold_until=T0 + timedelta(minutes=40),
         detail=AlertDetail(attempts=attempts),
-        job_name=sess.job_name,
+        job_key=job_key(sess),
         vm_key=vm_key(sess),
     )
 
@@ -135,7 +135,7 @@ def test_decide_retry_success_closes_hold() -> None:
     d = decide(
         failures=[],
         successes=[ok],
-        incidents={(failed.job_name, vm_key(failed)): inc},
+        incidents={incident_key(failed): inc},
         open_members=[held_member(failed)],
         silences=[],
         routes=ROUTES,
@@ -154,7 +154,7 @@ def test_decide_retry_failure_merges_attempts() -> None:
     d = decide(
         failures=[again],
         successes=[],
-        incidents={(first.job_name, vm_key(first)): inc},
+        incidents={incident_key(first): inc},
         open_members=[held_member(first, attempts=1)],
         silences=[],
         routes=ROUTES,
@@ -198,12 +198,12 @@ def test_decide_silence_and_until_resolved() -> None:
         now=T0,
     )
     assert d.record.alerts == [RecordedAlert(failed, AlertStatus.SILENCED)] and d.silenced == [(failed, 7)]
-    inc = d.record.incidents[(failed.job_name, vm_key(failed))]
+    inc = d.record.incidents[incident_key(failed)]
     ok = session("a", result="Success", end=T0 + timedelta(hours=1))
     d2 = decide(
         failures=[],
         successes=[ok],
-        incidents={(failed.job_name, vm_key(failed)): inc},
+        incidents={incident_key(failed): inc},
         open_members=[],
         silences=[sil],
         routes=ROUTES,
@@ -218,7 +218,7 @@ def test_decide_resolved_only_for_alerted_routes() -> None:
     failed = session("a")
     inc, _ = on_failure(new_incident(failed), failed, FLAP)
     ok = session("a", result="Success", end=T0 + timedelta(hours=2))
-    key = (failed.job_name, vm_key(failed))
+    key = incident_key(failed)
     quiet = decide(
         failures=[],
         successes=[ok],

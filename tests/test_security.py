@@ -29,7 +29,7 @@ from support.webhook import Reply, WebhookCollector
 
 from alertd.config import load_document
 from alertd.em.client import EMClient, EMConnection, EMError
-from alertd.records import PollRecord
+from alertd.records import PollRecord, SourceCursor
 from alertd.render import TemplateError
 from alertd.runtime import build_renderer
 from alertd.simulator import SimulatedEM
@@ -361,7 +361,7 @@ def test_state_files_private_even_with_permissive_umask(tmp_path: Path) -> None:
     try:
         path = tmp_path / "new" / "state.db"
         store = SQLiteStore(path)
-        store.record_poll("em1", [], [], now(), lambda state: PollRecord(watermark=now()))
+        store.record_poll("em1", [], [], now(), lambda state: PollRecord(cursor=SourceCursor(now())))
         files = [path, path.with_name("state.db-wal"), path.with_name("state.db-shm")]
         modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in files}
         store.close()

@@ -22,6 +22,7 @@ from alertd.records import (
     PollRecord,
     PollState,
     RecordedAlert,
+    SourceCursor,
 )
 from alertd.state import SCHEMA_VERSION, SQLiteStore, StateError
 from alertd.state.schema import MIGRATIONS
@@ -53,7 +54,7 @@ def record(
             for s in sessions
             if s.uid not in state.seen
         ]
-        return PollRecord(alerts=alerts, watermark=now, prune_before=prune_before)
+        return PollRecord(alerts=alerts, cursor=SourceCursor(now), prune_before=prune_before)
 
     return store.record_poll("em1", [s.uid for s in sessions], [], now, decide, keep_history)
 
@@ -296,9 +297,10 @@ def test_migrates_v3_open_members_incidents_and_owed_recoveries(tmp_path: Path) 
     [m] = store.group_members(["g1"])["g1"]
     assert (m.session, m.detail.attempts, m.detail.streak, m.route) == (s1, 2, 3, "name:r")
     states: list[PollState] = []
-    store.record_poll("em1", [], [(s1.job_name, "vm-key")], T0, lambda st: states.append(st) or PollRecord())
-    inc = states[0].incidents[(s1.job_name, "vm-key")]
-    assert (inc.streak, inc.results, inc.result_times) == (3, "FFF", (T0,))
-    [owed] = states[0].notified[(s1.job_name, "vm-key")]
+    key = (f"name:{s1.job_name}", "vm-key")
+    store.record_poll("em1", [], [key], T0, lambda st: states.append(st) or PollRecord())
+    inc = states[0].incidents[key]
+    assert (inc.streak, inc.results, inc.result_times, inc.job_name) == (3, "FFF", (T0,), s1.job_name)
+    [owed] = states[0].notified[key]
     assert (owed.route, owed.alert_end) == ("name:r", T0 - timedelta(days=2))
     store.close()

@@ -58,6 +58,6 @@ class GroupsMixin(OutboxMixin):
                 [(flush_id, mid) for mid in plan.member_ids],
             )
             db.executemany(
-                "INSERT OR IGNORE INTO notified (source, job_name, vm_key, route, alert_end) VALUES (?,?,?,?,?)",
+                "INSERT OR IGNORE INTO notified (source, job_key, vm_key, route, alert_end) VALUES (?,?,?,?,?)",
                 [(n.source, n.key[0], n.key[1], n.route, ts(n.alert_end)) for n in plan.notified],
             )

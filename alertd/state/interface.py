@@ -14,15 +14,17 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from alertd.incidents import IncidentKey
+from alertd.model import JobRun
 from alertd.records import (
     Delivery,
     FlushPlan,
     GroupDue,
-    IncidentKey,
     OpenMember,
     PlannedMessage,
     PollRecord,
     PollState,
+    SourceCursor,
     WatchRow,
 )
 
@@ -30,8 +32,9 @@ from alertd.records import (
 class PollStore(Protocol):
     """What a poll reads and writes."""
 
-    def watermark(self, source: str) -> datetime | None: ...
+    def cursor(self, source: str) -> SourceCursor: ...
     def watched(self, source: str, failed_after: datetime) -> list[WatchRow]: ...
+    def job_runs(self, source: str, uids: Iterable[str]) -> dict[str, JobRun]: ...
     def record_poll(
         self,
         source: str,
@@ -47,6 +50,7 @@ class FlushStore(Protocol):
     """What a flush reads and writes."""
 
     def open_groups(self) -> list[GroupDue]: ...
+    def job_runs(self, source: str, uids: Iterable[str]) -> dict[str, JobRun]: ...
     def group_members(self, keys: Sequence[str]) -> dict[str, list[OpenMember]]: ...
     def group_history(self, group_key: str, receiver: str) -> tuple[int, int]: ...
     def flush_group(self, plan: FlushPlan, now: datetime) -> None: ...

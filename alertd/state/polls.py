@@ -13,9 +13,9 @@ import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 
-from alertd.incidents import Incident
-from alertd.model import AlertDetail, GroupKind, TaskSession
-from alertd.records import IncidentKey, Notified, OpenMember, PollRecord, PollState, Silence, WatchRow
+from alertd.incidents import Incident, IncidentKey
+from alertd.model import AlertDetail, GroupKind, JobRun, TaskSession
+from alertd.records import Notified, OpenMember, PollRecord, PollState, Silence, SourceCursor, WatchRow
 from alertd.state.codec import RowCodec, dt, ts
 from alertd.state.db import Database, chunks, reading
 
@@ -23,13 +23,14 @@ SESSION = RowCodec(TaskSession)
 INCIDENT = RowCodec(Incident)
 DETAIL = RowCodec(AlertDetail, prefix="detail_")
 SILENCE = RowCodec(Silence)
+JOB_RUN = RowCodec(JobRun)
 
 #: How long a closed incident is kept after keep_history (so a streak survives a quiet month).
 CLOSED_INCIDENT_GRACE = timedelta(days=30)
 
 _MEMBER_COLUMNS = (
     "m.id, m.group_key, m.receivers, m.group_wait, m.added_at, m.route, m.kind, m.hold_until, "
-    f"m.job_name, m.vm_key, {DETAIL.column_list('m')}, {SESSION.column_list('a')}"
+    f"m.job_key, m.vm_key, {DETAIL.column_list('m')}, {SESSION.column_list('a')}"
 )
 #: Open group members with their alert (the FROM/JOIN every member query shares).
 MEMBERS_FROM = (
@@ -49,7 +50,7 @@ def open_member(row: sqlite3.Row) -> OpenMember:
         route=row[5],
         kind=GroupKind(row[6]),
         hold_until=dt(row[7]) if row[7] else None,
-        job_name=row[8],
+        job_key=row[8],
         vm_key=row[9],
         detail=DETAIL.decode(row, 10),
         session=SESSION.decode(row, 10 + len(DETAIL.columns)),
@@ -62,25 +63,53 @@ class PollsMixin(Database):
     @reading
     def watermark(self, source: str) -> datetime | None:
         """The newest EndTime read from ``source``, or None before its first successful poll."""
-        row = self._db.execute("SELECT watermark FROM watermarks WHERE source=?", (source,)).fetchone()
-        return None if row is None else dt(row[0])
+        return self.cursor(source).watermark
+
+    @reading
+    def cursor(self, source: str) -> SourceCursor:
+        """How far ``source`` has been read (empty before its first successful poll)."""
+        row = self._db.execute(
+            "SELECT watermark, horizon, last_sweep FROM watermarks WHERE source=?", (source,)
+        ).fetchone()
+        if row is None:
+            return SourceCursor()
+        return SourceCursor(*(dt(v) if v else None for v in row))
 
     @reading
     def watched(self, source: str, failed_after: datetime) -> list[WatchRow]:
-        """VMs whose successes a poll must ask for: open incidents that failed after ``failed_after``
-        (older ones are no longer watched: a VM deleted from its job would cost a query forever),
-        and held alerts.
+        """Jobs whose successes a poll must ask for, with where to read them from.
+
+        A job is watched while it has an open incident that failed after ``failed_after`` (older
+        ones are no longer watched: a VM deleted from its job would cost a query forever) or a
+        held alert. ``since`` is the oldest EndTime that matters in it; ``checked_until`` where the
+        last success read of the job stopped.
         """
         rows = self._db.execute(
-            "SELECT job_name, vm, COALESCE(last_failure, last_success) FROM incidents "
-            "WHERE source=? AND open=1 AND (last_failure IS NULL OR last_failure >= ?) "
+            "SELECT w.job_key, MIN(w.job_name), MIN(w.since), c.checked_until FROM ("
+            "SELECT job_key, job_name, COALESCE(last_failure, last_success) AS since FROM incidents "
+            "WHERE source=:s AND open=1 AND (last_failure IS NULL OR last_failure >= :after) "
             "AND COALESCE(last_failure, last_success) IS NOT NULL "
-            "UNION ALL SELECT m.job_name, a.vm, COALESCE(a.end_time, a.creation_time) FROM members m "
-            "JOIN alerts a ON a.source=m.source AND a.uid=m.uid WHERE m.source=? AND m.flush_id IS NULL "
-            "AND m.closed IS NULL AND m.hold_until IS NOT NULL",
-            (source, ts(failed_after), source),
+            "UNION ALL SELECT m.job_key, a.job_name, COALESCE(a.end_time, a.creation_time) FROM members m "
+            "JOIN alerts a ON a.source=m.source AND a.uid=m.uid WHERE m.source=:s AND m.flush_id IS NULL "
+            "AND m.closed IS NULL AND m.hold_until IS NOT NULL) w "
+            "LEFT JOIN job_cursors c ON c.source=:s AND c.job_key=w.job_key GROUP BY w.job_key ORDER BY w.job_key",
+            {"s": source, "after": ts(failed_after)},
         )
-        return [WatchRow(r[0], r[1], dt(r[2])) for r in rows]
+        return [WatchRow(r[0], r[1], dt(r[2]), dt(r[3]) if r[3] else None) for r in rows]
+
+    @reading
+    def job_runs(self, source: str, uids: Iterable[str]) -> dict[str, JobRun]:
+        """The cached job runs of ``source`` among ``uids``."""
+        found: dict[str, JobRun] = {}
+        for chunk in chunks(list(dict.fromkeys(uids))):
+            rows = self._db.execute(
+                f"SELECT {JOB_RUN.column_list()} FROM job_runs WHERE source=? AND uid IN ({','.join('?' * len(chunk))})",
+                (source, *chunk),
+            )
+            for row in rows:
+                run = JOB_RUN.decode(row)
+                found[run.uid] = run
+        return found
 
     def record_poll(
         self,
@@ -99,7 +128,7 @@ class PollsMixin(Database):
         """
         with self._tx() as db:
             state = PollState(
-                watermark=self.watermark(source),
+                cursor=self.cursor(source),
                 seen=self._seen(db, source, uids),
                 incidents=self._incidents(db, source, keys),
                 notified=self._notified(db, source, keys),
@@ -127,6 +156,7 @@ class PollsMixin(Database):
 
     @staticmethod
     def _by_job(keys: Iterable[IncidentKey]) -> dict[str, list[str]]:
+        """VM keys by job key (one query per job, not one per VM: a storm brings thousands of keys)."""
         by_job: dict[str, list[str]] = {}
         for job, vm in dict.fromkeys(keys):
             by_job.setdefault(job, []).append(vm)
@@ -135,18 +165,17 @@ class PollsMixin(Database):
     def _incidents(
         self, db: sqlite3.Connection, source: str, keys: Iterable[IncidentKey]
     ) -> dict[IncidentKey, Incident]:
-        # One query per job (vm_key IN ...), not one per VM: a storm brings thousands of keys.
         found: dict[IncidentKey, Incident] = {}
         for job, vms in self._by_job(keys).items():
             for chunk in chunks(vms):
                 rows = db.execute(
-                    f"SELECT {INCIDENT.column_list()} FROM incidents WHERE source=? AND job_name=? "
+                    f"SELECT {INCIDENT.column_list()} FROM incidents WHERE source=? AND job_key=? "
                     f"AND vm_key IN ({','.join('?' * len(chunk))})",
                     (source, job, *chunk),
                 )
                 for row in rows:
                     inc = INCIDENT.decode(row)
-                    found[(inc.job_name, inc.vm_key)] = inc
+                    found[(inc.job_key, inc.vm_key)] = inc
         return found
 
     def _notified(
@@ -156,7 +185,7 @@ class PollsMixin(Database):
         for job, vms in self._by_job(keys).items():
             for chunk in chunks(vms):
                 rows = db.execute(
-                    "SELECT vm_key, route, alert_end FROM notified WHERE source=? AND job_name=? "
+                    "SELECT vm_key, route, alert_end FROM notified WHERE source=? AND job_key=? "
                     f"AND vm_key IN ({','.join('?' * len(chunk))})",
                     (source, job, *chunk),
                 )
@@ -208,7 +237,7 @@ class PollsMixin(Database):
                     m.route,
                     m.kind.value,
                     ts(m.hold_until) if m.hold_until else None,
-                    m.job_name,
+                    m.job_key,
                     m.vm_key,
                     *DETAIL.encode(m.detail),
                 )
@@ -216,7 +245,7 @@ class PollsMixin(Database):
             ]
         db.executemany(
             "INSERT INTO members (source, uid, group_key, receivers, group_wait, added_at, due_at, route, kind, "
-            f"hold_until, job_name, vm_key, {DETAIL.column_list()}) "
+            f"hold_until, job_key, vm_key, {DETAIL.column_list()}) "
             f"VALUES (?,?,?,?,?,?,?,?,?,?,?,?,{DETAIL.marks()})",
             members,
         )
@@ -229,19 +258,48 @@ class PollsMixin(Database):
             f"VALUES ({INCIDENT.marks()},?,?)",
             [(*INCIDENT.encode(inc), int(inc.open), stamp) for inc in record.incidents.values()],
         )
+        for (old_job, old_vm), (job, vm) in record.retired:
+            db.execute(
+                "DELETE FROM incidents WHERE source=? AND job_key=? AND vm_key=?", (source, old_job, old_vm)
+            )
+            db.execute(
+                "UPDATE OR IGNORE notified SET job_key=?, vm_key=? WHERE source=? AND job_key=? AND vm_key=?",
+                (job, vm, source, old_job, old_vm),
+            )
+            db.execute(
+                "DELETE FROM notified WHERE source=? AND job_key=? AND vm_key=?", (source, old_job, old_vm)
+            )
         db.executemany(
-            "DELETE FROM notified WHERE source=? AND job_name=? AND vm_key=? AND alert_end <= ?",
+            "DELETE FROM notified WHERE source=? AND job_key=? AND vm_key=? AND alert_end <= ?",
             [(source, job, vm, ts(until)) for (job, vm), until in record.settled],
         )
         db.executemany(
             "UPDATE silences SET expired_at=?, expired_reason=? WHERE id=? AND expired_at IS NULL",
             [(stamp, reason.value, sid) for sid, reason in record.expire_silences],
         )
-        if record.watermark is not None:
+        db.executemany(
+            f"INSERT OR REPLACE INTO job_runs ({JOB_RUN.column_list()}, source, read_at) "
+            f"VALUES ({JOB_RUN.marks()},?,?)",
+            [(*JOB_RUN.encode(run), source, stamp) for run in record.job_runs],
+        )
+        db.executemany(
+            "INSERT INTO job_cursors (source, job_key, checked_until) VALUES (?,?,?) ON CONFLICT(source, job_key) "
+            "DO UPDATE SET checked_until=MAX(checked_until, excluded.checked_until)",
+            [(source, job, ts(until)) for job, until in record.checked.items()],
+        )
+        cursor = record.cursor
+        if cursor is not None and cursor.watermark is not None:
             db.execute(
-                "INSERT INTO watermarks (source, watermark, updated_at) VALUES (?,?,?) ON CONFLICT(source) "
-                "DO UPDATE SET watermark=excluded.watermark, updated_at=excluded.updated_at",
-                (source, ts(record.watermark), stamp),
+                "INSERT INTO watermarks (source, watermark, horizon, last_sweep, updated_at) VALUES (?,?,?,?,?) "
+                "ON CONFLICT(source) DO UPDATE SET watermark=excluded.watermark, horizon=excluded.horizon, "
+                "last_sweep=excluded.last_sweep, updated_at=excluded.updated_at",
+                (
+                    source,
+                    ts(cursor.watermark),
+                    ts(cursor.horizon) if cursor.horizon else None,
+                    ts(cursor.last_sweep) if cursor.last_sweep else None,
+                    stamp,
+                ),
             )
         return added
 
@@ -260,8 +318,14 @@ class PollsMixin(Database):
         )
         db.execute(
             "DELETE FROM notified WHERE source=? AND alert_end < ? AND NOT EXISTS (SELECT 1 FROM incidents i "
-            "WHERE i.source=notified.source AND i.job_name=notified.job_name AND i.vm_key=notified.vm_key "
+            "WHERE i.source=notified.source AND i.job_key=notified.job_key AND i.vm_key=notified.vm_key "
             "AND i.open=1)",
+            (source, ts(history_before)),
+        )
+        db.execute("DELETE FROM job_runs WHERE source=? AND read_at < ?", (source, ts(history_before)))
+        db.execute(
+            "DELETE FROM job_cursors WHERE source=? AND checked_until < ? AND NOT EXISTS (SELECT 1 FROM incidents i "
+            "WHERE i.source=job_cursors.source AND i.job_key=job_cursors.job_key AND i.open=1)",
             (source, ts(history_before)),
         )
         db.execute(

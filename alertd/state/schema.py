@@ -111,7 +111,9 @@ MIGRATIONS: dict[int, str] = {
     # their own table, so flushing a group never rewrites an incident; the unused members.attempts
     # column goes and members.message_group becomes flush_id (NULL while open); group due times are
     # stored so the flush reads only groups that can be due; outbox rows gain a text part and
-    # attachments.
+    # attachments. Incidents are keyed by job key (JobUid, else "name:<job>") and VM key; each
+    # source keeps a horizon and its last sweep; job runs are cached; success reads are
+    # incremental per job.
     4: """
     CREATE TABLE alerts_v4 (
         source TEXT NOT NULL,
@@ -160,7 +162,7 @@ MIGRATIONS: dict[int, str] = {
         route TEXT NOT NULL,
         kind TEXT NOT NULL,
         hold_until TEXT,
-        job_name TEXT NOT NULL,
+        job_key TEXT NOT NULL,
         vm_key TEXT NOT NULL,
         detail_attempts INTEGER NOT NULL,
         detail_streak INTEGER NOT NULL,
@@ -172,7 +174,7 @@ MIGRATIONS: dict[int, str] = {
     );
     INSERT INTO members_v4 SELECT id, source, uid, group_key, receivers, group_wait, added_at,
         strftime('%Y-%m-%dT%H:%M:%f+00:00', julianday(added_at) + group_wait / 86400.0),
-        route, kind, hold_until, job_name, vm_key,
+        route, kind, hold_until, 'name:' || job_name, vm_key,
         COALESCE(json_extract(detail, '$.attempts'), 1), COALESCE(json_extract(detail, '$.streak'), 1),
         COALESCE(json_extract(detail, '$.failed_runs'), 0), json_extract(detail, '$.since'), NULL,
         CASE WHEN message_group > 0 THEN message_group END, closed
@@ -186,8 +188,9 @@ MIGRATIONS: dict[int, str] = {
 
     CREATE TABLE incidents_v4 (
         source TEXT NOT NULL,
-        job_name TEXT NOT NULL,
+        job_key TEXT NOT NULL,
         vm_key TEXT NOT NULL,
+        job_name TEXT NOT NULL,
         vm TEXT NOT NULL,
         streak INTEGER NOT NULL,
         first_failure TEXT,
@@ -198,20 +201,21 @@ MIGRATIONS: dict[int, str] = {
         flapping INTEGER NOT NULL,
         open INTEGER NOT NULL,
         updated_at TEXT NOT NULL,
-        PRIMARY KEY (source, job_name, vm_key)
+        PRIMARY KEY (source, job_key, vm_key)
     ) WITHOUT ROWID;
     CREATE TABLE notified (
         source TEXT NOT NULL,
-        job_name TEXT NOT NULL,
+        job_key TEXT NOT NULL,
         vm_key TEXT NOT NULL,
         route TEXT NOT NULL,
         alert_end TEXT NOT NULL,
-        PRIMARY KEY (source, job_name, vm_key, route, alert_end)
+        PRIMARY KEY (source, job_key, vm_key, route, alert_end)
     ) WITHOUT ROWID;
-    INSERT INTO notified SELECT i.source, i.job_name, i.vm_key, r.value, json_extract(i.data, '$.first_failure')
+    INSERT INTO notified SELECT i.source, 'name:' || i.job_name, i.vm_key, r.value,
+        json_extract(i.data, '$.first_failure')
     FROM incidents i, json_each(json_extract(i.data, '$.alerted_routes')) r
     WHERE json_extract(i.data, '$.first_failure') IS NOT NULL;
-    INSERT INTO incidents_v4 SELECT source, job_name, vm_key, json_extract(data, '$.vm'),
+    INSERT INTO incidents_v4 SELECT source, 'name:' || job_name, vm_key, job_name, json_extract(data, '$.vm'),
         json_extract(data, '$.streak'), json_extract(data, '$.first_failure'),
         json_extract(data, '$.last_failure'), json_extract(data, '$.last_success'),
         json_extract(data, '$.results'),
@@ -220,11 +224,37 @@ MIGRATIONS: dict[int, str] = {
     FROM incidents;
     DROP TABLE incidents;
     ALTER TABLE incidents_v4 RENAME TO incidents;
-    CREATE INDEX incidents_open ON incidents (source, job_name) WHERE open = 1;
+    CREATE INDEX incidents_open ON incidents (source, job_key) WHERE open = 1;
     CREATE INDEX incidents_closed ON incidents (source, updated_at) WHERE open = 0;
 
     ALTER TABLE deliveries ADD COLUMN text TEXT;
     ALTER TABLE deliveries ADD COLUMN attachments TEXT;
     CREATE INDEX silences_active ON silences (expired_at, ends_at);
+
+    ALTER TABLE watermarks ADD COLUMN horizon TEXT;
+    ALTER TABLE watermarks ADD COLUMN last_sweep TEXT;
+    CREATE TABLE job_runs (
+        source TEXT NOT NULL,
+        uid TEXT NOT NULL,
+        job_uid TEXT,
+        job_name TEXT NOT NULL,
+        job_type TEXT,
+        is_retry INTEGER NOT NULL,
+        state TEXT,
+        result TEXT,
+        creation_time TEXT,
+        end_time TEXT,
+        backup_server TEXT NOT NULL,
+        task_count INTEGER,
+        read_at TEXT NOT NULL,
+        PRIMARY KEY (source, uid)
+    ) WITHOUT ROWID;
+    CREATE INDEX job_runs_read ON job_runs (source, read_at);
+    CREATE TABLE job_cursors (
+        source TEXT NOT NULL,
+        job_key TEXT NOT NULL,
+        checked_until TEXT NOT NULL,
+        PRIMARY KEY (source, job_key)
+    ) WITHOUT ROWID;
     """,
 }
