@@ -1,0 +1,207 @@
+"""Never miss, never twice, when EM collects late, clocks are wrong or windows change (issue 9 scenarios).
+
+Each test drives the real daemon over HTTP against the EM simulator, with an injected clock for
+alertd; the simulator's data carries absolute times.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import structlog
+from e2e import FakeClock, e2e_config, now, run_once
+from support.webhook import WebhookCollector
+
+from alertd.simulator import SimulatedEM
+from alertd.state import SQLiteStore
+
+MIN = timedelta(minutes=1)
+
+
+def messages(hook: WebhookCollector) -> str:
+    return "\n".join(f"{p['title']}\n{p['message']}" for p in hook.received)
+
+
+def mentions(hook: WebhookCollector, vm: str) -> int:
+    """How many messages name ``vm``."""
+    return sum(1 for p in hook.received if vm in p["message"])
+
+
+def events(logs: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
+    return [e for e in logs if e["event"] == name]
+
+
+async def test_backup_server_collected_late_is_alerted_once(
+    tmp_path: Path, webhook: WebhookCollector
+) -> None:
+    """vbr02's failure, collected 50 minutes late while vbr01 keeps the watermark fresh, is alerted once by the sweep."""
+    async with SimulatedEM() as sim:
+        t = now()
+        clock = FakeClock(t)
+        late = sim.add_task_session(
+            vm="branch-db",
+            job_name="Branch Daily",
+            backup_server="vbr02.branch.local",
+            result="Failed",
+            creation_time=t - 55 * MIN,
+            end_time=t - 50 * MIN,
+            visible=False,
+        )
+        sim.add_task_session(
+            vm="hq-db", job_name="HQ Daily", result="Failed", creation_time=t - 3 * MIN, end_time=t - MIN
+        )
+        cfg = e2e_config(tmp_path, sim.url, [webhook.url], source={"overlap": "10m", "reconcile_every": "5m"})
+        assert await run_once(cfg, clock=clock) == 0
+        assert mentions(webhook, "hq-db") == 1 and mentions(webhook, "branch-db") == 0
+        clock.advance(minutes=2)
+        sim.add_task_session(
+            vm="hq-app", job_name="HQ Daily", result="Failed", creation_time=t - MIN, end_time=t + MIN
+        )
+        assert await run_once(cfg, clock=clock) == 0  # vbr01 moves the watermark on; no sweep due yet
+        sim.publish(late.uid)  # EM finally collects vbr02
+        clock.advance(minutes=6)
+        with structlog.testing.capture_logs() as logs:
+            assert await run_once(cfg, clock=clock) == 0
+        clock.advance(minutes=6)
+        assert await run_once(cfg, clock=clock) == 0
+    assert mentions(webhook, "branch-db") == 1
+    [found] = events(logs, "late_session")
+    assert found["vm"] == "branch-db" and found["backup_server"] == "vbr02.branch.local"
+    assert 45 * 60 <= found["late_by_s"] <= 60 * 60
+
+
+async def test_future_stamped_session_and_collection_stall_lose_nothing(
+    tmp_path: Path, webhook: WebhookCollector
+) -> None:
+    """A session stamped 3 h ahead is alerted but does not move the watermark, so failures EM collects after a 2 h stall arrive."""
+    async with SimulatedEM() as sim:
+        t = now()
+        clock = FakeClock(t)
+        sim.add_task_session(
+            vm="future-vm", result="Failed", creation_time=t + 170 * MIN, end_time=t + 180 * MIN
+        )
+        sim.add_task_session(vm="first", result="Failed", creation_time=t - 5 * MIN, end_time=t - 2 * MIN)
+        stalled = sim.add_task_session(
+            vm="during-stall",
+            result="Failed",
+            creation_time=t + 5 * MIN,
+            end_time=t + 10 * MIN,
+            visible=False,
+        )
+        # No sweep after the first poll: this pins the watermark, not the safety net.
+        cfg = e2e_config(tmp_path, sim.url, [webhook.url], source={"reconcile_every": "1d"})
+        assert await run_once(cfg, clock=clock) == 0
+        for _ in range(4):  # EM's collection stalls for two hours; alertd keeps polling
+            clock.advance(minutes=30)
+            assert await run_once(cfg, clock=clock) == 0
+        sim.publish(stalled.uid)
+        assert await run_once(cfg, clock=clock) == 0
+        state = SQLiteStore(tmp_path / "state.db")
+        mark = state.watermark("em1")
+        state.close()
+    assert mentions(webhook, "future-vm") == 1
+    assert mentions(webhook, "during-stall") == 1
+    assert mark is not None and mark <= t + 11 * MIN
+
+
+async def test_sub_second_edge_is_not_alerted_again_after_pruning(
+    tmp_path: Path, webhook: WebhookCollector
+) -> None:
+    """A session ending in the second EM's whole-second filter rounds down to is kept through pruning, so it is never alerted twice."""
+    async with SimulatedEM() as sim:
+        t = now().replace(microsecond=0)
+        clock = FakeClock(t)
+        newest = t - 2 * MIN + timedelta(microseconds=700_000)
+        sim.add_task_session(vm="newest", result="Failed", creation_time=newest - MIN, end_time=newest)
+        edge_end = newest - 10 * MIN - timedelta(microseconds=400_000)  # same second as watermark - overlap
+        sim.add_task_session(vm="edge", result="Failed", creation_time=edge_end - MIN, end_time=edge_end)
+        cfg = e2e_config(
+            tmp_path,
+            sim.url,
+            [webhook.url],
+            source={"overlap": "10m", "reconcile_window": "10m", "reconcile_every": "1d"},
+            state={"path": str(tmp_path / "state.db"), "keep_history": "1m"},
+        )
+        assert await run_once(cfg, clock=clock) == 0
+        assert mentions(webhook, "edge") == 1
+        for _ in range(3):  # quiet polls after keep_history: pruning runs, EM still returns "edge"
+            clock.advance(minutes=2)
+            assert await run_once(cfg, clock=clock) == 0
+    assert mentions(webhook, "edge") == 1
+
+
+async def test_widened_overlap_at_reload_does_not_realert_pruned_sessions(
+    tmp_path: Path, webhook: WebhookCollector
+) -> None:
+    """Raising overlap reads back no further than what alertd still remembers: pruned failures are not alerted again."""
+    async with SimulatedEM() as sim:
+        t = now()
+        clock = FakeClock(t)
+        sim.add_task_session(
+            vm="old-failure", result="Failed", creation_time=t - 50 * MIN, end_time=t - 45 * MIN
+        )
+        narrow: dict[str, Any] = {"overlap": "10m", "reconcile_window": "10m", "reconcile_every": "1d"}
+        state = {"path": str(tmp_path / "state.db"), "keep_history": "1m"}
+        cfg = e2e_config(tmp_path, sim.url, [webhook.url], source=narrow, state=state)
+        assert await run_once(cfg, clock=clock) == 0
+        sim.add_task_session(vm="new-failure", result="Failed", creation_time=t - 3 * MIN, end_time=t - MIN)
+        clock.advance(minutes=3)
+        assert await run_once(cfg, clock=clock) == 0  # the watermark moves; old-failure is pruned
+        wide = e2e_config(tmp_path, sim.url, [webhook.url], source={**narrow, "overlap": "2h", "reconcile_window": "2h"}, state=state)
+        clock.advance(minutes=3)
+        with structlog.testing.capture_logs() as logs:
+            assert await run_once(wide, clock=clock) == 0
+    assert mentions(webhook, "old-failure") == 1
+    assert events(logs, "window_clamped")
+    assert "2 runs in a row" not in messages(webhook)
+
+
+async def test_renamed_vm_recovers_by_vm_uid(tmp_path: Path, webhook: WebhookCollector) -> None:
+    """A VM renamed between its failure and its next success (same VmUid) is announced as recovered."""
+    async with SimulatedEM() as sim:
+        t = now()
+        clock = FakeClock(t)
+        uid = "urn:VMware:Vm:7f1d3a52-0000-4000-8000-000000000001.vm-101"
+        sim.add_task_session(
+            vm="db01", vm_uid=uid, result="Failed", creation_time=t - 9 * MIN, end_time=t - 8 * MIN
+        )
+        routes = [{"name": "ops", "receivers": ["ops"], "group_wait": "100ms", "send_resolved": True}]
+        cfg = e2e_config(tmp_path, sim.url, [webhook.url], routes=routes)
+        assert await run_once(cfg, clock=clock) == 0
+        sim.add_task_session(
+            vm="db01-new-name", vm_uid=uid, result="Success", creation_time=t - 2 * MIN, end_time=t - MIN
+        )
+        clock.advance(minutes=1)
+        assert await run_once(cfg, clock=clock) == 0
+    assert len(webhook.received) == 2
+    assert "db01-new-name" in webhook.received[1]["message"]
+    assert "recovered" in messages(webhook).lower()
+
+
+async def test_incident_opened_without_vm_uid_resolves_once_em_sends_it(
+    tmp_path: Path, webhook: WebhookCollector
+) -> None:
+    """An incident opened under the VM's name (EM sent no VmUid) resolves when a success arrives carrying the VmUid."""
+    async with SimulatedEM() as sim:
+        t = now()
+        clock = FakeClock(t)
+        sim.add_task_session(
+            vm="fs01", vm_uid=None, result="Failed", creation_time=t - 9 * MIN, end_time=t - 8 * MIN
+        )
+        routes = [{"name": "ops", "receivers": ["ops"], "group_wait": "100ms", "send_resolved": True}]
+        cfg = e2e_config(tmp_path, sim.url, [webhook.url], routes=routes)
+        assert await run_once(cfg, clock=clock) == 0
+        uid = "urn:VMware:Vm:7f1d3a52-0000-4000-8000-000000000002.vm-102"
+        sim.add_task_session(
+            vm="fs01", vm_uid=uid, result="Success", creation_time=t - 2 * MIN, end_time=t - MIN
+        )
+        clock.advance(minutes=1)
+        assert await run_once(cfg, clock=clock) == 0
+        sim.add_task_session(vm="fs01", vm_uid=uid, result="Failed", creation_time=t, end_time=t + MIN)
+        clock.advance(minutes=2)
+        assert await run_once(cfg, clock=clock) == 0
+    assert len(webhook.received) == 3
+    assert "recovered" in webhook.received[1]["title"].lower() + webhook.received[1]["message"].lower()
+    assert "in a row" not in webhook.received[2]["message"]
