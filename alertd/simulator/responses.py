@@ -47,9 +47,10 @@ def mixed_accept(accept: str) -> bool:
 
 def renderer_for(request: web.Request, settings: EMSettings) -> Renderer:
     hrefs = Hrefs(settings.public_base)
+    vm_uid = not settings.em9_mode
     if wants_json(request.headers.get("Accept", "")):
-        return JsonRenderer(hrefs, bom=settings.json_bom, camel_case=settings.json_camel_case)
-    return XmlRenderer(hrefs)
+        return JsonRenderer(hrefs, bom=settings.json_bom, camel_case=settings.json_camel_case, vm_uid=vm_uid)
+    return XmlRenderer(hrefs, vm_uid=vm_uid)
 
 
 def body_response(renderer: Renderer, status: int, body: bytes, settings: EMSettings) -> web.Response:
