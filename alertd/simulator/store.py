@@ -228,7 +228,7 @@ class SessionStore:
             if due is None and waiting:
                 due = waiting[-1][0]  # changes are collected in the order they happened
         if due is not None:
-            self._pending[record.uid] = [*waiting, (max(due, *(d for d, _ in waiting)), record)]
+            self._pending[record.uid] = [*waiting, (max([due, *(d for d, _ in waiting)]), record)]
             return record
         self._pending.pop(record.uid, None)
         self.tasks[record.uid] = record
