@@ -265,6 +265,7 @@ def test_uid_value_rejects_uids_without_a_guid(uid: str) -> None:
             'JobName=="Periodic Backup Copy Job\\Backup Job 1"',
         ),
         (None, 'Say "hi"', "guid", 'JobName=="Say ""hi"""'),
+        ("urn:veeam:Job:", "SQL Daily", "guid", 'JobName=="SQL Daily"'),  # no GUID: unknown
     ],
 )
 def test_successes_of_job(job_uid: str | None, job_name: str, form: UidForm, job_condition: str) -> None:
@@ -273,6 +274,12 @@ def test_successes_of_job(job_uid: str | None, job_name: str, form: UidForm, job
     assert successes_of_job(job_uid, job_name, since, uid_form=form) == (
         f'State==Completed;Result==Success;{job_condition};EndTime>"2025-06-05T02:00:00Z"'
     )
+
+
+def test_successes_of_job_needs_a_job() -> None:
+    """Neither a job uid nor a job name is refused rather than querying every job's successes."""
+    with pytest.raises(ValueError):
+        successes_of_job(None, "", datetime(2025, 6, 5, tzinfo=UTC))
 
 
 @pytest.mark.parametrize(

@@ -181,13 +181,15 @@ def successes_of_job(
     ``State==Completed;Result==Success;JobUid=="<guid>";EndTime>"..."``. The job is named by
     ``JobUid`` when known (a documented BackupTaskSession filter field on every page from 9.0
     to 13.1), else by ``JobName``, which is only known to match plain backup jobs (reference,
-    audit notes: backup-copy children are named ``Parent\\Child``).
+    audit notes: backup-copy children are named ``Parent\\Child``). A ``job_uid`` holding no
+    GUID counts as unknown. Raises ValueError when neither names the job.
     """
-    job = (
-        cond("JobUid", "==", uid_value(job_uid, uid_form, "Job"))
-        if job_uid
-        else cond("JobName", "==", job_name)
-    )
+    try:
+        job = cond("JobUid", "==", uid_value(job_uid or "", uid_form, "Job"))
+    except ValueError:
+        if not job_name:
+            raise ValueError("successes_of_job needs a job_uid or a job_name") from None
+        job = cond("JobName", "==", job_name)
     return all_of(
         cond("State", "==", "Completed"),
         cond("Result", "==", "Success"),

@@ -24,6 +24,7 @@ from alertd.simulator.responses import EMError, body_response, mixed_accept, ren
 REALM = {"WWW-Authenticate": "Basic Realm=RestSvc"}
 #: The docs' description of a 401; the exact text of real EM is unknown.
 TOKEN_REJECTED = "The authorization header has been expected but not found (or found but is expired)."
+#: A public client's test mock of a refused logon (surfer190/veeam; reference §5); real text unknown.
 BAD_CREDENTIALS = "The user name or password is incorrect."
 
 

@@ -20,7 +20,8 @@ from alertd.simulator.store import SessionStore
 
 R = TypeVar("R")
 
-#: Documented query types the simulator has no data for: they answer with an empty result.
+#: Documented query types the simulator has no data for (em_rest/query_type.html): they answer
+#: with an empty result, never an invented one.
 OTHER_TYPES = (
     "ReplicaJobSession",
     "ReplicaTaskSession",

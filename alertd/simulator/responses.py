@@ -30,7 +30,11 @@ def _media_types(accept: str) -> list[str]:
 
 
 def wants_json(accept: str) -> bool:
-    """The first of xml/json listed wins; no Accept, ``*/*`` or anything else means XML."""
+    """The first of xml/json listed wins; no Accept, ``*/*`` or anything else means XML.
+
+    No Accept means XML [doc], ``*/*`` too [obs] (reference §1.4); which of two listed types wins
+    is unknown (EM broke on such requests, §1.4), so the first is taken.
+    """
     for media in _media_types(accept):
         if media == "application/json":
             return True

@@ -305,7 +305,12 @@ class SessionStore:
         return [self.tasks[uid] for uid in self._tasks_of_job.get(bare_uid(job_session_uid), [])]
 
     def _refresh_job(self, job_uid: str) -> None:
-        """A job run is Stopped once all its tasks completed, with the worst task result."""
+        """A job run is Stopped once all its tasks completed, with the worst task result.
+
+        Stopped is the finished job-session state and Result's enum order is Success < Warning <
+        Failed (reference §3.3, §2.1); that a run takes its worst task's result is inferred (the
+        13.1 example's Failed backup-copy run).
+        """
         self.version += 1
         tasks = self.tasks_of_job(job_uid)
         if not tasks:
