@@ -273,8 +273,10 @@ class SessionStore:
         if not self._pending:
             return 0
         changed = 0
+        limits: dict[str, datetime] = {}
         for uid, waiting in list(self._pending.items()):
-            limit = cutoff(waiting[0][1].backup_server)
+            server = waiting[0][1].backup_server
+            limit = limits[server] if server in limits else limits.setdefault(server, cutoff(server))
             ready = [record for due, record in waiting if due <= limit]
             if not ready:
                 continue
