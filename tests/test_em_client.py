@@ -626,3 +626,170 @@ async def test_paging_that_goes_backwards_is_malformed(raw: RawEM) -> None:
             await client.query_task_sessions(SINCE)
     assert info.value.kind == "malformed"
     assert len([1 for m, _, _ in raw.seen if m == "GET"]) == 2
+
+
+# --- fidelity: logon headers, EM's clock, undecodable entities, peeks ----------------------------
+
+
+async def test_logon_sends_no_content_type(raw: RawEM) -> None:
+    """The empty logon POST carries no Content-Type (aiohttp would add application/octet-stream)."""
+    async with EMClient(connection(raw.url)) as client:
+        await client.query_task_sessions(SINCE)
+    logon_headers = raw.seen[0][2]
+    assert raw.seen[0][0] == "POST" and "Content-Type" not in logon_headers
+    assert all("Content-Type" not in headers for _, _, headers in raw.seen)
+
+
+async def test_logon_accepted_by_a_strict_simulator(sim: tuple[SimulatedEM, str]) -> None:
+    """Against a simulator refusing any logon Content-Type but XML, the client logs on and queries."""
+    em, url = sim
+    em.settings.strict_logon_content_type = True
+    add_failures(em, 1)
+    async with EMClient(connection(url)) as client:
+        assert len(await client.query_task_sessions(SINCE)) == 1
+    assert [r.content_type for r in em.requests if r.method == "POST"] == [None]
+
+
+@pytest.mark.parametrize(
+    ("date", "skew"),
+    [
+        ("Fri, 15 Aug 2025 06:00:00 GMT", timedelta(0)),
+        ("Fri, 15 Aug 2025 07:00:05 GMT", timedelta(hours=1, seconds=5)),
+        ("Thu, 14 Aug 2025 06:00:00 GMT", timedelta(days=-1)),
+        ("Fri, 15 Aug 2025 06:00:00 -0000", timedelta(0)),
+    ],
+)
+async def test_clock_skew_from_date_header(raw: RawEM, date: str, skew: timedelta) -> None:
+    """clock_skew is EM's Date minus alertd's clock (truncated to the second), server_time EM's Date."""
+
+    async def dated(request: web.Request) -> web.Response:
+        return web.Response(text=EMPTY_PAGE, content_type="application/xml", headers={"Date": date})
+
+    raw.query = dated
+    alertd_clock = ManualClock(NOW + timedelta(milliseconds=900))
+    async with EMClient(connection(raw.url), clock=alertd_clock) as client:
+        await client.query_task_sessions(SINCE)
+        assert client.clock_skew == skew
+        assert client.server_time == NOW + skew
+
+
+@pytest.mark.parametrize("date", ["yesterday", "Mon, 01 Jan 1900 00:00:00 GMT", ""])
+async def test_unreadable_date_header_is_ignored_and_logged_once(raw: RawEM, date: str) -> None:
+    """A Date EM should never send leaves the skew as it was and is logged once, not per response."""
+
+    async def dated(request: web.Request) -> web.Response:
+        return web.Response(text=EMPTY_PAGE, content_type="application/xml", headers={"Date": date})
+
+    async def logon_dated(request: web.Request) -> web.Response:
+        resp = await raw.issue_token(request)
+        resp.headers["Date"] = "Fri, 15 Aug 2025 06:00:00 GMT"
+        return resp
+
+    raw.logon, raw.query = logon_dated, dated
+    with structlog.testing.capture_logs() as logs:
+        async with EMClient(connection(raw.url), clock=ManualClock(NOW)) as client:
+            await client.query_task_sessions(SINCE)
+            await client.query_task_sessions(SINCE)
+            assert client.clock_skew == timedelta(0)  # from the logon's readable Date
+    warned = [e for e in logs if e["event"] == "em_date_header_unreadable"]
+    assert len(warned) == (1 if date else 0)
+
+
+def _entity(
+    uid: str, *, end: str | None = "2025-08-15T05:00:00Z", creation: str = "2025-08-15T04:59:00Z"
+) -> str:
+    """A BackupTaskSession element with links, failed, ending at ``end``."""
+    end_el = f"<EndTimeUTC>{end}</EndTimeUTC>" if end else ""
+    return (
+        f'<BackupTaskSession UID="{uid}" Name="vm@x" VmDisplayName="vm"><Links>'
+        '<Link Type="BackupServerReference" Name="vbr01"/>'
+        '<Link Type="BackupJobSessionReference" Name="Job@2025-08-15 04:58:00"/></Links>'
+        f"<JobSessionUid>urn:veeam:BackupJobSession:1</JobSessionUid><CreationTimeUTC>{creation}</CreationTimeUTC>"
+        f"{end_el}<State>Completed</State><Result>Failed</Result><Reason>x</Reason><TotalSize>1</TotalSize>"
+        "</BackupTaskSession>"
+    )
+
+
+def _page(entities: str, page: int, pages: int, size: int = 200) -> str:
+    return (
+        '<QueryResult xmlns="http://www.veeam.com/ent/v1.0"><Entities><BackupTaskSessions>'
+        f'{entities}</BackupTaskSessions></Entities><PagingInfo PageNum="{page}" PageSize="{size}" '
+        f'PagesCount="{pages}"/></QueryResult>'
+    )
+
+
+async def test_undecodable_sessions_are_counted_once_and_logged_once(raw: RawEM) -> None:
+    """Across shifted pages each undecodable UID counts once; a re-read logs it at debug, not warning."""
+    partial = _entity("partial", creation="1900-01-01T00:00:00Z")
+    pages = {
+        "1": _page(_entity("ok") + partial + _entity("no-end", end=None), 1, 2),
+        "2": _page(partial + '<BackupTaskSession Name="anonymous"/>', 2, 2),
+    }
+
+    async def paged(request: web.Request) -> web.Response:
+        return web.Response(text=pages[request.query["page"]], content_type="application/xml")
+
+    raw.query = paged
+    with structlog.testing.capture_logs() as logs:
+        async with EMClient(connection(raw.url)) as client:
+            first = await client.read_task_sessions(SINCE)
+            second = await client.read_task_sessions(SINCE)
+            assert [s.uid for s in await client.query_task_sessions(SINCE)] == ["ok", "partial"]
+    assert [s.uid for s in first.sessions] == ["ok", "partial"]
+    assert first.undecodable == second.undecodable == 3  # partial, no-end, one without a UID
+    undecodable = [e for e in logs if e["event"] == "session_undecodable"]
+    warned = [(e["uid"], e["kept"]) for e in undecodable if e["log_level"] == "warning"]
+    # The anonymous entity has no UID to remember, so it is warned about on every read.
+    assert warned == [("no-end", False), ("partial", True)] + [(None, False)] * 3
+    assert all(e["problems"] for e in undecodable)
+
+
+@pytest.mark.parametrize(
+    ("entities", "page_size", "pages_count", "count"),
+    [
+        (0, 1, 0, 0),
+        (0, 1, 1, 0),  # PagesCount of an empty result is unknown: the empty page decides
+        (1, 1, 1, 1),
+        (1, 1, 250, 250),
+        (3, 100, 1, 3),  # EM ignored pageSize=1, but everything fits on the page
+        (100, 100, 4, None),  # ...and here it cannot be told
+    ],
+)
+async def test_peek_counts_from_pages_count(
+    raw: RawEM, entities: int, page_size: int, pages_count: int, count: int | None
+) -> None:
+    """peek_task_sessions asks pageSize=1 and reads the count from PagesCount, the page and PageSize."""
+
+    async def peek(request: web.Request) -> web.Response:
+        assert (request.query["pageSize"], request.query["page"], request.query["sortDesc"]) == (
+            "1",
+            "1",
+            "EndTime",
+        )
+        body = _page("".join(_entity(f"u{i}") for i in range(entities)), 1, pages_count, page_size)
+        return web.Response(text=body, content_type="application/xml")
+
+    raw.query = peek
+    async with EMClient(connection(raw.url)) as client:
+        got = await client.peek_task_sessions(SINCE)
+    assert got.count == count
+    assert (got.first.uid if got.first else None) == ("u0" if entities else None)
+
+
+@pytest.mark.parametrize("fmt", ["xml", "json"])
+async def test_api_versions(sim: tuple[SimulatedEM, str], fmt: str) -> None:
+    """GET /api/ (no logon) lists the supported versions in XML and double-wrapped JSON."""
+    em, url = sim
+    async with EMClient(connection(url, format=fmt)) as client:
+        assert await client.api_versions() == ["v1_5", "v1_6", "v1_7"]
+    assert logons(em) == 0
+
+
+async def test_job_session_404_names_the_job_session(sim: tuple[SimulatedEM, str]) -> None:
+    """A job session EM does not know is EMError(http, 404) with a hint about the session, not the URL."""
+    _, url = sim
+    async with EMClient(connection(url)) as client:
+        with pytest.raises(EMError) as info:
+            await client.job_session("urn:veeam:BackupJobSession:00000000-0000-4000-8000-000000000000")
+    assert (info.value.kind, info.value.status) == ("http", 404)
+    assert "does not know this job session" in info.value.message

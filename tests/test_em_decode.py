@@ -171,7 +171,7 @@ def xml_entity(
 
 def test_xml_reference_sample() -> None:
     """Reference §3.1 decodes into the expected TaskSession and PagingInfo."""
-    sessions, page, skipped = decode_task_sessions(XML_SAMPLE.encode(), source="em-prod")
+    sessions, page, skipped, _ = decode_task_sessions(XML_SAMPLE.encode(), source="em-prod")
     assert sessions == [EXPECTED]
     assert page == PageInfo(page_num=1, page_size=3, pages_count=7)
     assert skipped == []
@@ -184,7 +184,7 @@ def test_json_reference_sample(bom: bytes, casing: str) -> None:
     doc = json_page({"BackupTaskSessions": {"BackupTaskSessions": [json_entity()]}})
     if casing == "camel":
         doc = camel(doc)
-    sessions, page, skipped = decode_task_sessions(bom + json.dumps(doc).encode(), source="em-prod")
+    sessions, page, skipped, _ = decode_task_sessions(bom + json.dumps(doc).encode(), source="em-prod")
     assert sessions == [EXPECTED]
     assert page == PageInfo(1, 3, 7)
     assert skipped == []
@@ -205,7 +205,7 @@ def test_json_reference_sample(bom: bytes, casing: str) -> None:
 )
 def test_json_entity_list_wrappings(entities: object) -> None:
     """The entity list is found however it is wrapped: once, twice, singular, or a lone object."""
-    sessions, _, _ = decode_task_sessions(json.dumps(json_page(entities)).encode(), source="em-prod")
+    sessions, _, _, _ = decode_task_sessions(json.dumps(json_page(entities)).encode(), source="em-prod")
     assert sessions == [EXPECTED]
 
 
@@ -227,7 +227,7 @@ def test_json_entity_list_wrappings(entities: object) -> None:
 )
 def test_json_empty_results(doc: dict[str, Any]) -> None:
     """Null, empty or missing entity branches are an empty page, not an error."""
-    sessions, page, skipped = decode_task_sessions(json.dumps(doc).encode(), source="s")
+    sessions, page, skipped, _ = decode_task_sessions(json.dumps(doc).encode(), source="s")
     assert sessions == []
     assert skipped == []
     assert page.page_num == 1
@@ -240,7 +240,7 @@ def test_xml_empty_result() -> None:
         f'<QueryResult xmlns="{NS}"><PagingInfo PageNum="1" PageSize="5" PagesCount="0"/>'
         "</QueryResult>".encode(),
     ):
-        sessions, _, skipped = decode_task_sessions(body, source="s")
+        sessions, _, skipped, _ = decode_task_sessions(body, source="s")
         assert sessions == []
         assert skipped == []
 
@@ -254,7 +254,7 @@ def test_running_task_has_no_end_time() -> None:
         "<JobSessionUid>j</JobSessionUid><CreationTimeUTC>2025-06-05T01:04:29.1Z</CreationTimeUTC>"
         "<State>InProgress</State><Result>None</Result><Reason /><TotalSize>0</TotalSize>"
     )
-    (session,), _, _ = decode_task_sessions(xml_page(xml_entity(children=children)), source="s")
+    (session,), _, _, _ = decode_task_sessions(xml_page(xml_entity(children=children)), source="s")
     assert session.end_time is None
     assert session.state == "InProgress"
     assert session.result == "None"
@@ -263,13 +263,109 @@ def test_running_task_has_no_end_time() -> None:
 
 
 def test_running_task_json_missing_and_null_end_time() -> None:
-    """In JSON an absent or null EndTimeUTC both mean the task is still running."""
-    absent = json_entity()
+    """In JSON an absent, null or null-date EndTimeUTC all mean a running task has none, without a gap."""
+    running = {"State": "InProgress", "Result": "None"}
+    absent = json_entity() | running
     del absent["EndTimeUTC"]
-    null = json_entity() | {"EndTimeUTC": None, "UID": "other"}
-    body = json.dumps(json_page({"BackupTaskSessions": [absent, null]})).encode()
-    sessions, _, _ = decode_task_sessions(body, source="s")
-    assert [s.end_time for s in sessions] == [None, None]
+    null = json_entity() | running | {"EndTimeUTC": None, "UID": "other"}
+    vbr_null = json_entity() | running | {"EndTimeUTC": "1900-01-01T00:00:00Z", "UID": "third"}
+    body = json.dumps(json_page({"BackupTaskSessions": [absent, null, vbr_null]})).encode()
+    sessions, _, skipped, incomplete = decode_task_sessions(body, source="s")
+    assert [s.end_time for s in sessions] == [None, None, None]
+    assert skipped == incomplete == []
+
+
+_LINKS_WITHOUT_NAMES = [
+    {"Type": "BackupServerReference", "Href": "https://em:9398/api/backupServers/7"},
+    {"Type": "BackupJobSessionReference", "Href": "https://em:9398/api/backupSessions/35c2?format=Entity"},
+]
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected", "problems"),
+    [
+        # Documented shapes: no gap.
+        ({"VmUid": None}, {"vm_uid": None}, ()),  # EM 9.x has no VmUid
+        ({"Reason": None}, {"reason": ""}, ()),
+        ({"Reason": ""}, {"reason": ""}, ()),
+        # Kept, with what could be read.
+        (
+            {"CreationTimeUTC": "1900-01-01T00:00:00Z"},
+            {"creation_time": EXPECTED.end_time},
+            ("null-date CreationTimeUTC (1900-01-01T00:00:00Z): EndTimeUTC stands in",),
+        ),
+        (
+            {"CreationTimeUTC": None},
+            {"creation_time": EXPECTED.end_time},
+            ("no CreationTimeUTC: EndTimeUTC stands in",),
+        ),
+        ({"TotalSize": "lots"}, {"total_size": 0}, ("unreadable TotalSize 'lots'",)),
+        ({"TotalSize": None}, {"total_size": 0}, ("no TotalSize",)),
+        ({"Reason": {"x": 1}}, {"reason": ""}, ("Reason is a dict, not text",)),
+        ({"VmDisplayName": None}, {"vm": "dbserver01"}, ("no VmDisplayName: taken from Name",)),
+        ({"VmUid": ["a"]}, {"vm_uid": None}, ("VmUid is a list, not text",)),
+        (
+            {"JobSessionUid": None},
+            {"job_session_uid": "urn:veeam:BackupJobSession:35c24055"},
+            ("no JobSessionUid: taken from the job-session link's Href",),
+        ),
+        (
+            {"Links": _LINKS_WITHOUT_NAMES, "JobSessionUid": ""},
+            {"job_name": "", "backup_server": "", "job_session_uid": "urn:veeam:BackupJobSession:35c2"},
+            (
+                "no job name (BackupJobSessionReference link Name)",
+                "no backup server name (BackupServerReference link Name)",
+                "no JobSessionUid: taken from the job-session link's Href",
+            ),
+        ),
+        (
+            {"EndTimeUTC": "soon", "State": "InProgress"},
+            {"end_time": None},
+            ("unreadable EndTimeUTC (not an EM time: 'soon')",),
+        ),
+    ],
+)
+def test_entities_decode_with_what_can_be_read(
+    changes: dict[str, Any], expected: dict[str, Any], problems: tuple[str, ...]
+) -> None:
+    """Each odd field keeps the session, with a stand-in value, and names the gap (none for documented shapes)."""
+    body = json.dumps(json_page({"BackupTaskSessions": [json_entity() | changes]})).encode()
+    (session,), _, skipped, incomplete = decode_task_sessions(body, source="em-prod")
+    assert skipped == []
+    assert {key: getattr(session, key) for key in expected} == expected
+    assert (session.uid, session.result) == (EXPECTED.uid, "Failed")
+    assert [i.problems for i in incomplete] == ([problems] if problems else [])
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"UID": ""}, "entity has no UID"),
+        ({"State": None}, "entity has no State"),
+        ({"State": "Exploded"}, "entity has an unknown State 'Exploded'"),
+        ({"Result": 2}, "entity has an unknown Result '2'"),  # an enum index is no documented shape
+        ({"Result": ""}, "entity has no Result"),
+        ({"EndTimeUTC": None}, "completed entity without a usable EndTimeUTC: no EndTimeUTC"),
+        (
+            {"EndTimeUTC": "1900-01-01T00:00:00Z"},
+            "completed entity without a usable EndTimeUTC: null-date EndTimeUTC (1900-01-01T00:00:00Z)",
+        ),
+        (
+            {"EndTimeUTC": "tomorrow"},
+            "completed entity without a usable EndTimeUTC: unreadable EndTimeUTC (not an EM time: 'tomorrow')",
+        ),
+        (
+            {"State": "InProgress", "EndTimeUTC": None, "CreationTimeUTC": None},
+            "entity without any usable time: no CreationTimeUTC, no EndTimeUTC",
+        ),
+    ],
+)
+def test_entities_that_cannot_become_alerts_are_skipped(changes: dict[str, Any], reason: str) -> None:
+    """No UID, no known State or Result, or a completed one without EndTime: skipped with the reason."""
+    body = json.dumps(json_page({"BackupTaskSessions": [json_entity() | changes]})).encode()
+    sessions, _, skipped, incomplete = decode_task_sessions(body, source="em-prod")
+    assert sessions == incomplete == []
+    assert [s.reason for s in skipped] == [reason]
 
 
 def test_empty_reason_element() -> None:
@@ -279,7 +375,7 @@ def test_empty_reason_element() -> None:
         "<EndTimeUTC>2025-06-05T01:04:39Z</EndTimeUTC><State>Completed</State><Result>Success</Result>"
         "<Reason /><TotalSize>64424509440</TotalSize>"
     )
-    (session,), _, _ = decode_task_sessions(xml_page(xml_entity(children=children)), source="s")
+    (session,), _, _, _ = decode_task_sessions(xml_page(xml_entity(children=children)), source="s")
     assert session.reason == ""
     assert session.total_size == 64424509440
     body = json.dumps(json_page({"BackupTaskSessions": [json_entity() | {"Reason": None}]})).encode()
@@ -287,21 +383,23 @@ def test_empty_reason_element() -> None:
 
 
 def test_sentinel_end_time_is_none() -> None:
-    """An EndTimeUTC of 1753-01-01 (SQL's minimum date) reads as no end time."""
-    body = json.dumps(
-        json_page({"BackupTaskSessions": [json_entity() | {"EndTimeUTC": "1753-01-01T00:00:00Z"}]})
-    )
+    """An EndTimeUTC of 1753-01-01 (SQL's minimum date) on a running task reads as no end time."""
+    entity = json_entity() | {"State": "InProgress", "EndTimeUTC": "1753-01-01T00:00:00Z"}
+    body = json.dumps(json_page({"BackupTaskSessions": [entity]}))
     assert decode_task_sessions(body.encode(), source="s").sessions[0].end_time is None
 
 
-def test_sentinel_creation_time_skips_entity() -> None:
-    """A sentinel CreationTimeUTC leaves the entity without a creation time, so it is skipped."""
+def test_sentinel_creation_time_is_replaced_by_end_time() -> None:
+    """A null-date CreationTimeUTC keeps the session, EndTimeUTC standing in, and reports the gap."""
     body = json.dumps(
         json_page({"BackupTaskSessions": [json_entity() | {"CreationTimeUTC": "1753-01-01T00:00:00Z"}]})
     )
-    sessions, _, skipped = decode_task_sessions(body.encode(), source="s")
-    assert sessions == []
-    assert [(s.uid, s.reason) for s in skipped] == [(EXPECTED.uid, "entity has no CreationTimeUTC")]
+    (session,), _, skipped, incomplete = decode_task_sessions(body.encode(), source="s")
+    assert skipped == []
+    assert session.creation_time == session.end_time == EXPECTED.end_time
+    assert [(i.uid, i.problems) for i in incomplete] == [
+        (EXPECTED.uid, ("null-date CreationTimeUTC (1753-01-01T00:00:00Z): EndTimeUTC stands in",))
+    ]
 
 
 def test_job_name_is_before_last_at() -> None:
@@ -332,23 +430,28 @@ def test_enum_values_are_canonicalized() -> None:
 
 
 def test_unusable_entities_are_skipped_with_reasons() -> None:
-    """Entities without UID, readable creation time, State or Result are skipped; the rest decode."""
+    """Entities without UID, State, Result or a completed EndTime are skipped; the rest decode."""
     good = xml_entity("ok")
     no_uid = xml_entity("")
     bad_time = xml_entity(
         "bad-time",
-        children="<CreationTimeUTC>yesterday</CreationTimeUTC><State>Completed</State><Result>Failed</Result>",
+        children="<CreationTimeUTC>yesterday</CreationTimeUTC><EndTimeUTC>2025-06-05T01:05:00Z</EndTimeUTC>"
+        "<State>Completed</State><Result>Failed</Result>",
     )
     no_result = xml_entity(
         "no-result",
         children="<CreationTimeUTC>2025-06-05T01:04:29Z</CreationTimeUTC><State>Completed</State>",
     )
-    sessions, _, skipped = decode_task_sessions(xml_page(good + no_uid + bad_time + no_result), source="s")
-    assert [s.uid for s in sessions] == ["ok"]
+    sessions, _, skipped, incomplete = decode_task_sessions(
+        xml_page(good + no_uid + bad_time + no_result), source="s"
+    )
+    assert [s.uid for s in sessions] == ["ok", "bad-time"]
     assert [(s.uid, s.reason.split(":")[0]) for s in skipped] == [
         (None, "entity has no UID"),
-        ("bad-time", "unreadable CreationTimeUTC"),
         ("no-result", "entity has no Result"),
+    ]
+    assert [p for i in incomplete if i.uid == "bad-time" for p in i.problems if "Creation" in p] == [
+        "unreadable CreationTimeUTC (not an EM time: 'yesterday'): EndTimeUTC stands in"
     ]
 
 
@@ -356,8 +459,9 @@ def test_json_non_object_entities_are_skipped() -> None:
     """A list item that is not an object is skipped with a reason; wrong-typed fields are ignored."""
     odd = json_entity() | {"UID": "odd", "TotalSize": "lots", "Reason": ["x"], "Links": "nope"}
     body = json.dumps(json_page({"BackupTaskSessions": [42, odd, None]})).encode()
-    sessions, _, skipped = decode_task_sessions(body, source="s")
+    sessions, _, skipped, incomplete = decode_task_sessions(body, source="s")
     assert [(s.uid, s.total_size, s.reason, s.job_name) for s in sessions] == [("odd", 0, "", "")]
+    assert [i.uid for i in incomplete] == ["odd"]
     assert [s.reason for s in skipped] == [
         "entity is a JSON int, not an object",
         "entity is a JSON NoneType, not an object",
@@ -472,11 +576,15 @@ def test_unsafe_xml_rejected(body: bytes) -> None:
         ("1753-01-01T00:00:00Z", None),
         ("1899-12-31T23:59:59.999999Z", None),
         ("1900-01-01T00:30:00+01:00", None),
+        ("1900-01-01T00:00:00Z", None),  # VBR's null date
+        ("1900-12-31T23:59:59Z", None),
+        ("1901-01-01T00:30:00+01:00", None),  # 1900-12-31 in UTC
+        ("1901-01-01T00:00:00Z", datetime(1901, 1, 1, tzinfo=UTC)),
         ("0001-01-01T00:00:00Z", None),
     ],
 )
 def test_parse_time(text: str, expected: datetime | None) -> None:
-    """EM times with 0-6 (or more) fraction digits read as aware UTC; years before 1900 read as None."""
+    """EM times with 0-6 (or more) fraction digits read as aware UTC; years up to 1900 read as None."""
     got = parse_time(text)
     assert got == expected
     if got is not None:
@@ -676,14 +784,14 @@ def test_garbage_xml_raises_only_decode_error(root: ET.Element) -> None:
 
 _STRIPPED = _XML_TEXT.map(str.strip).filter(bool)
 _TIMES = st.datetimes(
-    min_value=datetime(1900, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.just(UTC)
+    min_value=datetime(1901, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.just(UTC)
 )
 
-task_sessions = st.builds(
+task_sessions_any = st.builds(
     TaskSession,
     uid=_STRIPPED,
     name=_XML_TEXT,
-    vm=_XML_TEXT.filter(bool),
+    vm=_XML_TEXT.filter(str.strip),  # a blank VmDisplayName is a gap (the VM comes from Name)
     vm_uid=st.none() | _STRIPPED,
     job_session_uid=_XML_TEXT.map(str.strip),
     job_name=_XML_TEXT,
@@ -696,6 +804,8 @@ task_sessions = st.builds(
     total_size=st.integers(min_value=0, max_value=2**63 - 1),
     source=st.just("em-test"),
 )
+# A completed session always has an EndTime (without one it cannot become an alert and is skipped).
+task_sessions = task_sessions_any.filter(lambda s: s.state != "Completed" or s.end_time is not None)
 
 
 def em_time(value: datetime) -> str:
@@ -807,7 +917,7 @@ _FIELD_VALUES = (
 def test_hostile_json_entities_are_decoded_or_skipped(items: list[Any]) -> None:
     """In a well-formed page, every hostile JSON entity becomes a session or a skip; nothing raises."""
     body = json.dumps(json_page({"BackupTaskSessions": {"BackupTaskSessions": items}})).encode()
-    sessions, _, skipped = decode_task_sessions(body, source="s")
+    sessions, _, skipped, _ = decode_task_sessions(body, source="s")
     assert len(sessions) + len(skipped) == len(items)
 
 
@@ -823,5 +933,5 @@ def test_hostile_xml_entities_are_decoded_or_skipped(
         for tag, text in data.draw(st.dictionaries(_NAMES, _XML_TEXT, max_size=6)).items():
             ET.SubElement(el, f"{{{NS}}}{tag}").text = text
     ET.SubElement(root, f"{{{NS}}}PagingInfo", {"PageNum": "1", "PageSize": "1", "PagesCount": "1"})
-    sessions, _, skipped = decode_task_sessions(ET.tostring(root), source="s")
+    sessions, _, skipped, _ = decode_task_sessions(ET.tostring(root), source="s")
     assert len(sessions) + len(skipped) == len(entities)

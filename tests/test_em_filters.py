@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from alertd.em.filters import (
+    UidForm,
     all_of,
     any_of,
     cond,
@@ -17,6 +18,9 @@ from alertd.em.filters import (
     format_datetime,
     quote,
     successes_for,
+    successes_of_job,
+    tasks_of_job_session,
+    uid_value,
 )
 from alertd.model import Result
 
@@ -223,6 +227,68 @@ def test_successes_for_rejects_bad_vm_list() -> None:
         successes_for([], "J", since)
     with pytest.raises(TypeError):
         successes_for("vm1", "J", since)
+
+
+@pytest.mark.parametrize(
+    ("uid", "form", "urn_type", "expected"),
+    [
+        ("urn:veeam:Job:643e7958-f608", "guid", "Job", "643e7958-f608"),
+        ("urn:veeam:Job:643e7958-f608", "urn", "Job", "urn:veeam:Job:643e7958-f608"),
+        ("643e7958-f608", "urn", "Job", "urn:veeam:Job:643e7958-f608"),
+        ("643e7958-f608", "guid", "Job", "643e7958-f608"),
+        (" URN:veeam:BackupJobSession:ab ", "guid", "BackupJobSession", "ab"),
+        ("ab", "urn", "BackupJobSession", "urn:veeam:BackupJobSession:ab"),
+    ],
+)
+def test_uid_value(uid: str, form: UidForm, urn_type: str, expected: str) -> None:
+    """A URN or bare GUID is written in the requested form."""
+    assert uid_value(uid, form, urn_type) == expected
+
+
+@pytest.mark.parametrize("uid", ["", "  ", "urn:veeam:Job:"])
+def test_uid_value_rejects_uids_without_a_guid(uid: str) -> None:
+    """A UID with no GUID in it is refused rather than written as an empty value."""
+    with pytest.raises(ValueError):
+        uid_value(uid, "guid", "Job")
+
+
+@pytest.mark.parametrize(
+    ("job_uid", "job_name", "form", "job_condition"),
+    [
+        ("urn:veeam:Job:643e-f6", "SQL Daily", "guid", 'JobUid=="643e-f6"'),
+        ("urn:veeam:Job:643e-f6", "SQL Daily", "urn", 'JobUid=="urn:veeam:Job:643e-f6"'),
+        (None, "SQL Daily", "guid", 'JobName=="SQL Daily"'),
+        (
+            None,
+            "Periodic Backup Copy Job\\Backup Job 1",
+            "urn",
+            'JobName=="Periodic Backup Copy Job\\Backup Job 1"',
+        ),
+        (None, 'Say "hi"', "guid", 'JobName=="Say ""hi"""'),
+        ("urn:veeam:Job:", "SQL Daily", "guid", 'JobName=="SQL Daily"'),  # no GUID: unknown
+    ],
+)
+def test_successes_of_job(job_uid: str | None, job_name: str, form: UidForm, job_condition: str) -> None:
+    """Job successes after a time, by JobUid in the chosen form when known, else by quoted JobName."""
+    since = datetime(2025, 6, 5, 2, 0, 0, 999_999, tzinfo=UTC)
+    assert successes_of_job(job_uid, job_name, since, uid_form=form) == (
+        f'State==Completed;Result==Success;{job_condition};EndTime>"2025-06-05T02:00:00Z"'
+    )
+
+
+def test_successes_of_job_needs_a_job() -> None:
+    """Neither a job uid nor a job name is refused rather than querying every job's successes."""
+    with pytest.raises(ValueError):
+        successes_of_job(None, "", datetime(2025, 6, 5, tzinfo=UTC))
+
+
+@pytest.mark.parametrize(
+    ("form", "expected"),
+    [("guid", 'JobSessionUid=="35c2-bd"'), ("urn", 'JobSessionUid=="urn:veeam:BackupJobSession:35c2-bd"')],
+)
+def test_tasks_of_job_session(form: UidForm, expected: str) -> None:
+    """All task sessions of one job run, by JobSessionUid in the chosen form."""
+    assert tasks_of_job_session("urn:veeam:BackupJobSession:35c2-bd", uid_form=form) == expected
 
 
 @given(st.text())

@@ -23,6 +23,7 @@ _UTF8_BOM = b"\xef\xbb\xbf"
 _XSI_NIL = "{http://www.w3.org/2001/XMLSchema-instance}nil"
 _TASK_LIST_NAMES = frozenset({"backuptasksessions", "backuptasksession"})
 _LINK_LIST_NAMES = frozenset({"links", "link"})
+_VERSION_LIST_NAMES = frozenset({"supportedversions", "supportedversion"})
 # How many wrapper objects may sit around a JSON entity list; EM uses two at most.
 _MAX_WRAP_DEPTH = 4
 
@@ -53,6 +54,39 @@ def read_query(body: bytes) -> RawPage:
     if isinstance(doc, ET.Element):
         return _xml_query(doc)
     return _json_query(doc)
+
+
+def read_entity(body: bytes) -> tuple[str, RawEntity]:
+    """A single-entity document (``GET /api/backupSessions/{id}?format=Entity``): its root name
+    ("" for JSON) and the entity's fields and Links."""
+    doc = _parse(body)
+    if isinstance(doc, ET.Element):
+        return _local(doc.tag), RawEntity(_xml_fields(doc), _xml_links(doc))
+    fields = _lower(doc)
+    if fields is None:
+        raise DecodeError("expected a JSON object at the top level")
+    return "", RawEntity(fields, _json_links(fields.get("links")))
+
+
+def read_versions(body: bytes) -> list[str]:
+    """The ``Name`` of every SupportedVersion in ``GET /api/``'s EnterpriseManager document.
+
+    XML: ``EnterpriseManager/SupportedVersions/SupportedVersion@Name`` (reference §1.1); JSON:
+    the list is double-wrapped, ``{"SupportedVersions":{"SupportedVersions":[...]}}`` [obs].
+    """
+    doc = _parse(body)
+    if isinstance(doc, ET.Element):
+        if _local(doc.tag) != "enterprisemanager":
+            raise DecodeError(f"expected an EnterpriseManager document, got <{_local(doc.tag)}>")
+        items = [v for vs in _children(doc, "supportedversions") for v in _children(vs, "supportedversion")]
+        names = [_attrs(v).get("name") for v in items]
+    else:
+        root = _lower(doc)
+        if root is None:
+            raise DecodeError("expected a JSON object at the top level")
+        raw = _unwrap(root.get("supportedversions"), _VERSION_LIST_NAMES)
+        names = [(_lower(item) or {}).get("name") for item in raw]
+    return [n.strip() for n in names if isinstance(n, str) and n.strip()]
 
 
 def read_root(body: bytes) -> tuple[str, Fields]:
@@ -136,6 +170,10 @@ def _xml_fields(el: ET.Element) -> Fields:
     return fields
 
 
+def _xml_links(el: ET.Element) -> list[Fields]:
+    return [_attrs(link) for ls in _children(el, "links") for link in _children(ls, "link")]
+
+
 def _xml_query(root: ET.Element) -> RawPage:
     if _local(root.tag) != "queryresult":
         raise DecodeError(f"expected a QueryResult, got <{_local(root.tag)}>")
@@ -151,8 +189,7 @@ def _xml_query(root: ET.Element) -> RawPage:
             for item in lst:
                 if _local(item.tag) != "backuptasksession":
                     raise DecodeError(f"unexpected <{_local(item.tag)}> in BackupTaskSessions")
-                links = [_attrs(link) for ls in _children(item, "links") for link in _children(ls, "link")]
-                items.append(RawEntity(_xml_fields(item), links))
+                items.append(RawEntity(_xml_fields(item), _xml_links(item)))
     return RawPage(_attrs(paging[0]) if paging else None, items)
 
 

@@ -1,9 +1,11 @@
-"""The Enterprise Manager client: logon, token reuse, paged task-session queries, logoff.
+"""The Enterprise Manager client: logon, token reuse, paged task-session queries, job sessions, logoff.
 
-This module owns EM's session protocol (reference §1.2-§1.4, §2.2): Basic-auth logon, the
-``X-RestSvcSessionId`` token and its one re-logon on 401, the paging loop, and HTTP status
-errors carrying EM's own Error message. `alertd.em.transport` owns the wire (TLS, timeouts,
-size cap); `alertd.em.decode` owns the bodies. The password and the token never reach a
+This module owns EM's session protocol (reference §1.1-§1.4, §2.2): version discovery, Basic-auth
+logon, the ``X-RestSvcSessionId`` token and its one re-logon on 401, the paging loop, single
+job-session entities, and HTTP status errors carrying EM's own Error message. Entities that
+cannot be fully decoded are counted per read and logged by `alertd.em.undecodable`.
+`alertd.em.transport` owns the wire (TLS, timeouts, size cap, EM's clock); `alertd.em.decode` and
+`alertd.em.jobs` own the bodies. The password and the token never reach a
 log line or an exception.
 """
 
@@ -11,18 +13,29 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Final, Literal
 from urllib.parse import quote
 
 import structlog
 
-from alertd.em.decode import DecodeError, decode_error, decode_logon_session, decode_task_sessions
-from alertd.em.errors import EMError, EMErrorKind
-from alertd.em.transport import Reply, Transport, base_url
-from alertd.model import TaskSession
+from alertd.em._fields import guid_of
+from alertd.em.decode import (
+    DecodeError,
+    TaskSessionPage,
+    decode_logon_session,
+    decode_task_sessions,
+    decode_versions,
+)
+from alertd.em.errors import HINTS, EMError, EMErrorKind, detail, em_says, status_error
+from alertd.em.jobs import decode_job_session
+from alertd.em.transport import Clock, Reply, Transport, base_url, utc_now
+from alertd.em.undecodable import UndecodableReporter
+from alertd.model import JobRun, TaskSession
 
-__all__ = ["EMClient", "EMConnection", "EMError", "EMErrorKind"]
+__all__ = ["EMClient", "EMConnection", "EMError", "EMErrorKind", "TaskSessionPeek", "TaskSessionRead"]
 
 _log = structlog.get_logger(__name__)
 
@@ -32,11 +45,9 @@ _TOKEN_HEADER: Final = "X-RestSvcSessionId"
 _LOGOFF_SECONDS: Final = 5.0
 # A guard against a server whose PagingInfo never lets the loop end (200 x 10k = 2M rows).
 _MAX_PAGES: Final = 10_000
-_HINTS: Final = {
-    403: ": the account lacks rights; use a Portal Administrator account",
-    404: ": check that url points at EM's REST API, e.g. https://em.example:9398",
-    500: ": EM failed internally; check the filter and EM's own logs",
-    503: ": EM is overloaded or in maintenance; the next poll retries",
+_JOB_SESSION_HINTS: Final = {
+    **HINTS,
+    404: ": EM does not know this job session (EM keeps sessions 13 weeks by default)",
 }
 
 
@@ -57,14 +68,35 @@ class EMConnection:
     max_response_bytes: int = 32 * 1024 * 1024
 
 
+@dataclass(frozen=True, slots=True)
+class TaskSessionRead:
+    """Every session a query matched, and how many entities could not be fully decoded.
+
+    ``undecodable`` counts distinct UIDs (plus entities without one) that were skipped or kept
+    with gaps; each was logged as ``session_undecodable``.
+    """
+
+    sessions: list[TaskSession]
+    undecodable: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class TaskSessionPeek:
+    """How many sessions a query matches (None when EM's paging cannot tell) and the first one."""
+
+    count: int | None
+    first: TaskSession | None
+
+
 class EMClient:
     """An EM REST API client: one logon reused across calls, re-logon once on 401, logoff on close.
 
     Use as ``async with EMClient(conn) as em: await em.query_task_sessions(...)``, or call
-    `close` yourself. Safe to share between tasks of one event loop.
+    `close` yourself. Safe to share between tasks of one event loop. ``clock`` is alertd's own
+    clock, against which `clock_skew` is measured.
     """
 
-    def __init__(self, conn: EMConnection) -> None:
+    def __init__(self, conn: EMConnection, *, clock: Clock = utc_now) -> None:
         """Check ``conn`` and build its TLS context; raises ValueError, or EMError(kind="tls") for ca_file."""
         if conn.format not in _MEDIA_TYPES:
             raise ValueError(f"format must be 'xml' or 'json', not {conn.format!r}")
@@ -82,6 +114,7 @@ class EMClient:
             connect_timeout=conn.connect_timeout,
             read_timeout=conn.read_timeout,
             max_response_bytes=conn.max_response_bytes,
+            clock=clock,
         )
         self._base = self._wire.base
         self._media = _MEDIA_TYPES[conn.format]
@@ -90,11 +123,27 @@ class EMClient:
         self._logon_lock = asyncio.Lock()
         self._closed = False
         self._log = _log.bind(source=conn.source)
+        self._undecodable = UndecodableReporter(self._log)
+
+    @property
+    def source(self) -> str:
+        """The configured source name."""
+        return self._conn.source
 
     @property
     def requests_made(self) -> int:
         """Every HTTP request sent so far, logon and logoff included (for benchmarks)."""
         return self._wire.requests_made
+
+    @property
+    def clock_skew(self) -> timedelta | None:
+        """EM's clock minus ours at the latest response, from its ``Date`` header (None before one)."""
+        return self._wire.clock_skew
+
+    @property
+    def server_time(self) -> datetime | None:
+        """EM's clock at the latest response, from its ``Date`` header (None before one)."""
+        return self._wire.server_time
 
     async def __aenter__(self) -> EMClient:
         return self
@@ -102,19 +151,45 @@ class EMClient:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
+    async def api_versions(self) -> list[str]:
+        """The API versions ``GET /api/`` lists (no logon needed), e.g. ``["v1_5", "v1_6", "v1_7"]``."""
+        what = "GET /api/ (version discovery)"
+        reply = await self._wire.send("GET", "/api/", what, headers=self._headers(None))
+        if not reply.ok:
+            raise self._status_error(reply, what)
+        try:
+            return decode_versions(reply.body)
+        except DecodeError as e:
+            raise EMError("malformed", f"EM at {self._base} sent an unreadable body for {what}: {e}") from e
+
+    async def logon(self) -> None:
+        """Log on now unless a token is already held; raises EMError."""
+        if self._token is None:
+            await self._logon(stale=None)
+
     async def query_task_sessions(self, filter: str, *, sort_asc: str = "EndTime") -> list[TaskSession]:
         """Every BackupTaskSession matching ``filter``, from all pages; raises EMError on any bad page.
 
         Sessions are de-duplicated by UID, since pages shift while EM's data changes: a
         session seen twice keeps its first position and its latest value.
         """
+        return (await self.read_task_sessions(filter, sort_asc=sort_asc)).sessions
+
+    async def read_task_sessions(self, filter: str, *, sort_asc: str = "EndTime") -> TaskSessionRead:
+        """`query_task_sessions`, also counting the entities that could not be fully decoded."""
         found: dict[str, TaskSession] = {}
+        undecodable: set[str] = set()
+        anonymous = 0
         page = 1
         while True:
             try:
-                page_num, pages_count = await self._read_page(filter, sort_asc, page, found)
+                decoded = await self._page(filter, ("sortAsc", sort_asc), self._conn.page_size, page)
+                anonymous += self._undecodable.report(decoded, page, undecodable)
+                for session in decoded.sessions:
+                    found[session.uid] = session
+                page_num, pages_count = decoded.page.page_num, decoded.page.pages_count
                 if page_num >= pages_count:
-                    return list(found.values())
+                    return TaskSessionRead(list(found.values()), len(undecodable) + anonymous)
                 if page_num != page or page >= _MAX_PAGES:
                     raise EMError(
                         "malformed",
@@ -128,6 +203,51 @@ class EMClient:
                 raise
             page += 1
 
+    async def peek_task_sessions(self, filter: str, *, sort_desc: str = "EndTime") -> TaskSessionPeek:
+        """How many sessions match ``filter``, and the first by ``sort_desc``: one request, one row.
+
+        Asks ``pageSize=1`` and reads PagesCount; an empty page means 0 whatever PagesCount says
+        (its value for an empty result is undocumented, reference §2.2). If EM ignores the page
+        size, the count is only known when everything fits on one page.
+        """
+        try:
+            decoded = await self._page(filter, ("sortDesc", sort_desc), 1, 1)
+        except EMError as e:
+            self._log.warning("em_request_failed", kind=e.kind, status=e.status, error=e.message, page=1)
+            raise
+        self._undecodable.report(decoded, 1, set())
+        rows = len(decoded.sessions) + len(decoded.skipped)
+        info = decoded.page
+        count: int | None
+        if rows == 0:
+            count = 0
+        elif info.page_size == 1:
+            count = info.pages_count
+        else:
+            count = rows if info.pages_count <= 1 else None
+        return TaskSessionPeek(count, decoded.sessions[0] if decoded.sessions else None)
+
+    async def job_session(self, uid: str) -> JobRun:
+        """The job run behind ``uid`` (a job session's URN or GUID), read from its entity.
+
+        ``GET /api/backupSessions/{guid}?format=Entity`` (reference §3.3). Raises EMError: status
+        404 when EM does not know the session, ``malformed`` when the body is no job session.
+        """
+        guid = guid_of(uid)
+        if not guid:
+            raise ValueError(f"no job session id in {uid!r}")
+        what = "GET /api/backupSessions/{id} (job session)"
+        reply = await self._authed_get(
+            f"/api/backupSessions/{quote(guid, safe='')}?format=Entity", what, hints=_JOB_SESSION_HINTS
+        )
+        try:
+            run, problems = decode_job_session(reply, uid=uid)
+        except DecodeError as e:
+            raise EMError("malformed", f"EM at {self._base} sent an unreadable body for {what}: {e}") from e
+        if problems:
+            self._log.warning("job_session_incomplete", uid=uid, problems=list(problems))
+        return run
+
     async def close(self) -> None:
         """Log off (best effort, short timeout) and close the connection pool; safe to call twice."""
         if self._closed:
@@ -140,15 +260,13 @@ class EMClient:
             self._token = None
             await self._wire.close()
 
-    async def _read_page(
-        self, filter: str, sort_asc: str, page: int, found: dict[str, TaskSession]
-    ) -> tuple[int, int]:
-        """Fetch and decode one page into ``found``; return its (PageNum, PagesCount)."""
+    async def _page(self, filter: str, sort: tuple[str, str], page_size: int, page: int) -> TaskSessionPage:
+        """Fetch and decode one ``format=Entities`` page of a BackupTaskSession query."""
         params = [
             ("type", "BackupTaskSession"),
             ("format", "Entities"),
-            ("sortAsc", sort_asc),
-            ("pageSize", str(self._conn.page_size)),
+            sort,
+            ("pageSize", str(page_size)),
             ("page", str(page)),
             ("filter", filter),
         ]
@@ -161,16 +279,14 @@ class EMClient:
             decoded = decode_task_sessions(body, source=self._conn.source)
         except DecodeError as e:
             raise EMError("malformed", f"EM at {self._base} sent an unreadable body for {what}: {e}") from e
-        for skipped in decoded.skipped:
-            self._log.warning("em_entity_skipped", uid=skipped.uid, reason=skipped.reason, page=page)
-        for session in decoded.sessions:
-            found[session.uid] = session
         self._log.debug(
             "em_query_page", page=page, pages_count=decoded.page.pages_count, sessions=len(decoded.sessions)
         )
-        return decoded.page.page_num, decoded.page.pages_count
+        return decoded
 
-    async def _authed_get(self, path_and_query: str, what: str) -> bytes:
+    async def _authed_get(
+        self, path_and_query: str, what: str, *, hints: Mapping[int, str] | None = None
+    ) -> bytes:
         """GET with the session token, logging on first if needed and once more on a 401."""
         if self._closed:
             raise RuntimeError("EM client is closed")
@@ -186,11 +302,11 @@ class EMClient:
                 raise EMError(
                     "auth",
                     f"EM at {self._base} refused a fresh session token for {what} (401)"
-                    f"{_detail(reply.body)}: check the account's role and EM's REST service",
+                    f"{detail(reply.body)}: check the account's role and EM's REST service",
                     401,
                 )
         if not reply.ok:
-            raise self._status_error(reply, what)
+            raise self._status_error(reply, what, hints or HINTS)
         return reply.body
 
     async def _logon(self, *, stale: str | None) -> None:
@@ -210,7 +326,7 @@ class EMClient:
                 raise EMError(
                     "auth",
                     f"EM at {self._base} refused logon for user {self._conn.username!r} (401)"
-                    f"{_detail(reply.body)}: check username and password",
+                    f"{detail(reply.body)}: check username and password",
                     401,
                 )
             if not reply.ok:
@@ -247,7 +363,7 @@ class EMClient:
         if reply.ok:
             self._log.info("em_logoff")
         else:
-            self._log.warning("em_logoff_failed", status=reply.status, error=_em_says(reply.body))
+            self._log.warning("em_logoff_failed", status=reply.status, error=em_says(reply.body))
 
     def _basic_auth(self) -> str:
         # Built by hand: aiohttp.BasicAuth is deprecated from 3.14 and its successor is missing
@@ -262,35 +378,8 @@ class EMClient:
             headers[_TOKEN_HEADER] = token
         return headers
 
-    def _status_error(self, reply: Reply, what: str) -> EMError:
-        status = reply.status
-        kind: EMErrorKind = "auth" if status in (401, 403) else "http"
-        hint = _HINTS.get(status, "")
-        if 300 <= status < 400:
-            location = reply.headers.get("Location", "?")
-            hint = f": EM redirected to {location}; set url to the address EM answers on"
-        return EMError(
-            kind,
-            f"EM at {self._base} answered {status} {reply.reason} to {what}{_detail(reply.body)}{hint}",
-            status,
+    def _status_error(self, reply: Reply, what: str, hints: Mapping[int, str] = HINTS) -> EMError:
+        location = reply.headers.get("Location")
+        return status_error(
+            self._base, reply.status, reply.reason, reply.body, what, location=location, hints=hints
         )
-
-
-def _em_says(body: bytes) -> str | None:
-    """EM's Error Message and StatusCode from an error body, or None when it holds no Error."""
-    try:
-        err = decode_error(body)
-    except DecodeError:
-        return None
-    parts = []
-    if err.message:
-        # Bounded: the message goes into a log line, and EM may append a stack trace.
-        parts.append(err.message.strip()[:500])
-    if err.status_code is not None:
-        parts.append(f"(StatusCode {err.status_code})")
-    return " ".join(parts)
-
-
-def _detail(body: bytes) -> str:
-    said = _em_says(body)
-    return f": EM says: {said}" if said else ""

@@ -1,28 +1,50 @@
-"""Decode Enterprise Manager response bodies (QueryResult, Error, LogonSession) into values.
+"""Decode Enterprise Manager response bodies (QueryResult, Error, LogonSession, versions) into values.
 
-This module owns the mapping from EM's fields (reference §1.2, §2.3, §3, §5) to
-`alertd.model.TaskSession` and a few small result types; `alertd.em._wire` owns the XML/JSON
-parsing underneath. It is pure: bytes in, values out. XML and JSON are told apart by their
-first byte, since EM may answer an error in XML whatever the Accept header asked for.
+This module owns the mapping from EM's task-session fields (reference §1.1, §1.2, §2.3, §3, §5)
+to `alertd.model.TaskSession` and a few small result types; `alertd.em._wire` owns the XML/JSON
+parsing underneath and `alertd.em._fields` the scalar rules. It is pure: bytes in, values out.
+XML and JSON are told apart by their first byte, since EM may answer an error in XML whatever
+the Accept header asked for.
 
-Contract: anything malformed raises `DecodeError` and nothing else. A single unusable entity
-(no UID, no readable CreationTimeUTC, no State or Result) is skipped and reported in
-`TaskSessionPage.skipped` for the caller to log; a page whose structure is broken raises.
+Contract: anything malformed raises `DecodeError` and nothing else. A page whose structure is
+broken raises. Each entity is decoded as far as it can be:
+
+* It is **skipped** (`TaskSessionPage.skipped`) only when it cannot become an alert: no UID (it
+  could never be de-duplicated), no known State or Result (a query's answer could be anything),
+  or a Completed one without a usable EndTimeUTC (the watermark and the prune horizon run on it),
+  or no time at all.
+* Otherwise it is **kept**, and every gap is listed in `TaskSessionPage.incomplete`: a missing or
+  odd CreationTimeUTC (EndTimeUTC stands in), an unreadable TotalSize (0), a missing
+  VmDisplayName (the VM comes from ``Name``), a missing JobSessionUid (taken from the job-session
+  link's Href), missing job or backup-server link names (""), a Reason that is not text ("").
+  A Failed/Warning session with such gaps is still worth an alert; hiding it would break the
+  promise that every failure reaches someone.
+* Documented shapes are not gaps: no VmUid (EM 9.x), an empty ``<Reason />`` or null Reason, and
+  no EndTimeUTC while a task runs.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
-from alertd.em._wire import DecodeError, Fields, RawEntity, read_query, read_root
+from alertd.em._fields import (
+    before_last_at,
+    find_link,
+    href_guid,
+    int_field,
+    link_name,
+    parse_time,
+    text_field,
+    time_field,
+)
+from alertd.em._wire import DecodeError, Fields, RawEntity, read_query, read_root, read_versions
 from alertd.model import Result, TaskSession
 
 __all__ = [
     "DecodeError",
     "EMErrorBody",
+    "IncompleteEntity",
     "LogonSession",
     "PageInfo",
     "SkippedEntity",
@@ -30,20 +52,14 @@ __all__ = [
     "decode_error",
     "decode_logon_session",
     "decode_task_sessions",
+    "decode_versions",
     "parse_time",
 ]
 
-_RESULTS = {r.value.lower(): r.value for r in Result}
+# "None" is what a running session shows (reference §6.3); the task value while InProgress is
+# unverified (§8), so it is accepted rather than guessed at.
+_RESULTS = {r.lower(): r for r in (*(r.value for r in Result), "None")}
 _STATES = {s.lower(): s for s in ("InProgress", "Pending", "Completed")}
-# EM writes 0 to 6 fraction digits and "Z"; more digits (.NET's 7) are truncated, an offset is
-# honoured, and a missing zone means UTC because every field read here is named *UTC.
-_TIME = re.compile(
-    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[T ]([0-9]{2}):([0-9]{2}):([0-9]{2})"
-    r"(?:\.([0-9]{1,9}))?(Z|[+-][0-9]{2}:?[0-9]{2})?"
-)
-_INT = re.compile(r"-?[0-9]{1,19}")
-# Unset dates read as SQL's minimum 1753-01-01; no real session predates 1900.
-_FIRST_REAL_YEAR = 1900
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,12 +79,21 @@ class SkippedEntity:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class IncompleteEntity:
+    """An entity kept with gaps: its UID and each field that could not be read as EM documents it."""
+
+    uid: str
+    problems: tuple[str, ...]
+
+
 class TaskSessionPage(NamedTuple):
-    """One decoded QueryResult page: ``sessions, page, skipped = decode_task_sessions(...)``."""
+    """One decoded QueryResult page: ``sessions, page, skipped, incomplete = decode_task_sessions(...)``."""
 
     sessions: list[TaskSession]
     page: PageInfo
     skipped: list[SkippedEntity]
+    incomplete: list[IncompleteEntity]
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,20 +122,24 @@ def decode_task_sessions(body: bytes, *, source: str) -> TaskSessionPage:
     page = _page_info(raw.paging)
     sessions: list[TaskSession] = []
     skipped: list[SkippedEntity] = []
+    incomplete: list[IncompleteEntity] = []
     for item in raw.entities:
         if isinstance(item, str):
             skipped.append(SkippedEntity(None, item))
             continue
-        uid = _str(item.fields, "uid")
-        uid = uid.strip() if uid else None
+        uid = (text_field(item.fields, "uid") or "").strip()
         if not uid:
             skipped.append(SkippedEntity(None, "entity has no UID"))
             continue
+        problems: list[str] = []
         try:
-            sessions.append(_task_session(uid, item, source))
+            sessions.append(_task_session(uid, item, source, problems))
         except _Unusable as e:
             skipped.append(SkippedEntity(uid, str(e)))
-    return TaskSessionPage(sessions, page, skipped)
+            continue
+        if problems:
+            incomplete.append(IncompleteEntity(uid, tuple(problems)))
+    return TaskSessionPage(sessions, page, skipped, incomplete)
 
 
 def decode_error(body: bytes) -> EMErrorBody:
@@ -118,8 +147,8 @@ def decode_error(body: bytes) -> EMErrorBody:
     name, fields = read_root(body)
     if name not in ("error", ""):
         raise DecodeError(f"expected an Error body, got <{name}>")
-    message = _str(fields, "message") or _str(fields, "firstchanceexceptionmessage")
-    code = _int(fields, "statuscode")
+    message = text_field(fields, "message") or text_field(fields, "firstchanceexceptionmessage")
+    code = int_field(fields, "statuscode")
     if message is None and code is None:
         raise DecodeError("Error body has neither Message nor StatusCode")
     return EMErrorBody(message, code)
@@ -130,37 +159,18 @@ def decode_logon_session(body: bytes) -> LogonSession:
     name, fields = read_root(body)
     if name not in ("logonsession", ""):
         raise DecodeError(f"expected a LogonSession body, got <{name}>")
-    session_id = (_str(fields, "sessionid") or "").strip()
+    session_id = (text_field(fields, "sessionid") or "").strip()
     if not session_id:
-        _, sep, tail = (_str(fields, "href") or "").rstrip("/").rpartition("/logonSessions/")
+        _, sep, tail = (text_field(fields, "href") or "").rstrip("/").rpartition("/logonSessions/")
         session_id = tail if sep and "/" not in tail else ""
     if not session_id:
         raise DecodeError("LogonSession body has no SessionId")
-    return LogonSession(session_id, _str(fields, "username"))
+    return LogonSession(session_id, text_field(fields, "username"))
 
 
-def parse_time(text: str) -> datetime | None:
-    """Read an EM ``*TimeUTC`` value into an aware UTC datetime; None for a sentinel (year < 1900).
-
-    Raises ValueError if ``text`` is not such a time.
-    """
-    m = _TIME.fullmatch(text.strip())
-    if m is None:
-        raise ValueError(f"not an EM time: {text[:40]!r}")
-    year, month, day, hour, minute, second = (int(g) for g in m.groups()[:6])
-    if year < _FIRST_REAL_YEAR:
-        return None
-    micro = int((m.group(7) or "0")[:6].ljust(6, "0"))
-    zone = m.group(8) or "Z"
-    try:
-        value = datetime(year, month, day, hour, minute, second, micro, tzinfo=UTC)
-        if zone != "Z":
-            sign = -1 if zone[0] == "-" else 1
-            digits = zone[1:].replace(":", "")
-            value -= sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
-    except (ValueError, OverflowError) as e:
-        raise ValueError(f"not an EM time: {text[:40]!r} ({e})") from e
-    return None if value.year < _FIRST_REAL_YEAR else value
+def decode_versions(body: bytes) -> list[str]:
+    """The API versions ``GET /api/`` lists (``["v1_5", "v1_6", "v1_7"]``); raises DecodeError."""
+    return read_versions(body)
 
 
 def _page_info(paging: Fields | None) -> PageInfo:
@@ -168,86 +178,108 @@ def _page_info(paging: Fields | None) -> PageInfo:
         raise DecodeError("QueryResult has no PagingInfo")
     values = []
     for key, label in (("pagenum", "PageNum"), ("pagesize", "PageSize"), ("pagescount", "PagesCount")):
-        value = _int(paging, key)
+        value = int_field(paging, key)
         if value is None or value < 0:
             raise DecodeError(f"PagingInfo has no valid {label}")
         values.append(value)
     return PageInfo(*values)
 
 
-def _task_session(uid: str, item: RawEntity, source: str) -> TaskSession:
-    fields = item.fields
-    creation = _time(fields, "creationtimeutc", "CreationTimeUTC")
+def _task_session(uid: str, item: RawEntity, source: str, problems: list[str]) -> TaskSession:
+    """Build one TaskSession, appending each gap to ``problems``; raise _Unusable if it cannot be one."""
+    fields, links = item.fields, item.links
+    state = _enum(fields, "state", "State", _STATES)
+    result = _enum(fields, "result", "Result", _RESULTS)
+    end, end_gap, end_problem = time_field(fields, "endtimeutc", "EndTimeUTC")
+    if end is None and state == "Completed":
+        raise _Unusable(f"completed entity without a usable EndTimeUTC: {end_problem}")
+    if end_gap == "unreadable":  # absent or null is how a running task shows it
+        problems.append(end_problem)
+    creation, _, creation_problem = time_field(fields, "creationtimeutc", "CreationTimeUTC")
     if creation is None:
-        raise _Unusable("entity has no CreationTimeUTC")
-    state = _required(fields, "state", "State")
-    result = _required(fields, "result", "Result")
-    name = _str(fields, "name") or ""
-    # VmDisplayName is an attribute on every documented entity; "<vm>@<time>" in Name is only
-    # a fallback so that an alert never loses its VM.
-    vm = _str(fields, "vmdisplayname") or _before_last_at(name)
+        if end is None:
+            raise _Unusable(f"entity without any usable time: {creation_problem}, no EndTimeUTC")
+        problems.append(f"{creation_problem}: EndTimeUTC stands in")
+        creation = end
+    name = text_field(fields, "name")
+    if name is None:
+        problems.append("no Name")
+    # VmDisplayName is an attribute on every documented entity; "<vm>@<time>" in Name is only a
+    # fallback so that an alert never loses its VM.
+    vm = text_field(fields, "vmdisplayname") or ""
+    if not vm.strip():
+        vm = before_last_at(name or "")
+        problems.append("no VmDisplayName" + (": taken from Name" if vm else ""))
+    # The job-session link is named "<job name>@<start time>"; job names may contain '@'.
+    job_name = before_last_at(link_name(links, "backupjobsessionreference"))
+    if not job_name:
+        problems.append("no job name (BackupJobSessionReference link Name)")
+    backup_server = link_name(links, "backupserverreference")
+    if not backup_server:
+        problems.append("no backup server name (BackupServerReference link Name)")
     return TaskSession(
         uid=uid,
-        name=name,
+        name=name or "",
         vm=vm,
-        vm_uid=(_str(fields, "vmuid") or "").strip() or None,
-        job_session_uid=(_str(fields, "jobsessionuid") or "").strip(),
-        # The job-session link is named "<job name>@<start time>"; job names may contain '@'.
-        job_name=_before_last_at(_link_name(item.links, "backupjobsessionreference")),
-        backup_server=_link_name(item.links, "backupserverreference"),
+        vm_uid=_vm_uid(fields, problems),
+        job_session_uid=_job_session_uid(fields, links, problems),
+        job_name=job_name,
+        backup_server=backup_server,
         creation_time=creation,
-        end_time=_time(fields, "endtimeutc", "EndTimeUTC"),
-        state=_STATES.get(state.lower(), state),
-        result=_RESULTS.get(result.lower(), result),
-        reason=_str(fields, "reason") or "",
-        total_size=_int(fields, "totalsize") or 0,
+        end_time=end,
+        state=state,
+        result=result,
+        reason=_reason(fields, problems),
+        total_size=_total_size(fields, problems),
         source=source,
     )
 
 
-def _before_last_at(name: str) -> str:
-    return name.rpartition("@")[0] if "@" in name else name
-
-
-def _link_name(links: list[Fields], link_type: str) -> str:
-    for link in links:
-        if (_str(link, "type") or "").strip().lower() == link_type:
-            return _str(link, "name") or ""
-    return ""
-
-
-def _str(fields: Fields, key: str) -> str | None:
-    """A field as text: strings as they are, numbers written out, anything else absent."""
-    value = fields.get(key)
-    if isinstance(value, str):
-        return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return str(value)
-    return None
-
-
-def _int(fields: Fields, key: str) -> int | None:
-    """A field as an integer (native, or decimal text as XML carries it); anything else absent."""
-    value = fields.get(key)
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, str) and _INT.fullmatch(value.strip()):
-        return int(value.strip())
-    return None
-
-
-def _required(fields: Fields, key: str, label: str) -> str:
-    value = (_str(fields, key) or "").strip()
+def _enum(fields: Fields, key: str, label: str, known: dict[str, str]) -> str:
+    value = (text_field(fields, key) or "").strip()
     if not value:
         raise _Unusable(f"entity has no {label}")
-    return value
-
-
-def _time(fields: Fields, key: str, label: str) -> datetime | None:
-    text = _str(fields, key)
-    if text is None or not text.strip():
-        return None
     try:
-        return parse_time(text)
-    except ValueError as e:
-        raise _Unusable(f"unreadable {label}: {e}") from e
+        return known[value.lower()]
+    except KeyError:
+        raise _Unusable(f"entity has an unknown {label} {value[:40]!r}") from None
+
+
+def _vm_uid(fields: Fields, problems: list[str]) -> str | None:
+    raw = fields.get("vmuid")
+    if raw is not None and text_field(fields, "vmuid") is None:
+        problems.append(f"VmUid is a {type(raw).__name__}, not text")
+    # Absent on EM 9.x (audit notes): the VM is then known by name only.
+    return (text_field(fields, "vmuid") or "").strip() or None
+
+
+def _job_session_uid(fields: Fields, links: list[Fields], problems: list[str]) -> str:
+    uid = (text_field(fields, "jobsessionuid") or "").strip()
+    if uid:
+        return uid
+    link = find_link(links, "backupjobsessionreference")
+    guid = href_guid(text_field(link, "href") or "", "backupSessions") if link is not None else None
+    if guid is None:
+        problems.append("no JobSessionUid")
+        return ""
+    problems.append("no JobSessionUid: taken from the job-session link's Href")
+    # The form JobSessionUid has on every documented entity.
+    return f"urn:veeam:BackupJobSession:{guid}"
+
+
+def _reason(fields: Fields, problems: list[str]) -> str:
+    raw = fields.get("reason")
+    text = text_field(fields, "reason")
+    # An empty <Reason /> and a JSON null are both EM's way of saying "no reason".
+    if raw is not None and text is None:
+        problems.append(f"Reason is a {type(raw).__name__}, not text")
+    return text or ""
+
+
+def _total_size(fields: Fields, problems: list[str]) -> int:
+    value = int_field(fields, "totalsize")
+    if value is None:
+        raw = fields.get("totalsize")
+        problems.append("no TotalSize" if raw is None else f"unreadable TotalSize {str(raw)[:40]!r}")
+        return 0
+    return value

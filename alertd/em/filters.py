@@ -19,11 +19,12 @@ import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Final
+from typing import Final, Literal
 
 __all__ = [
     "OPERATORS",
     "FilterValue",
+    "UidForm",
     "all_of",
     "any_of",
     "cond",
@@ -31,6 +32,9 @@ __all__ = [
     "format_datetime",
     "quote",
     "successes_for",
+    "successes_of_job",
+    "tasks_of_job_session",
+    "uid_value",
 ]
 
 #: The comparison operators EM documents (em_rest/query_comparison.html).
@@ -38,6 +42,9 @@ OPERATORS: Final = frozenset({"==", "!=", "<", "<=", ">", ">="})
 
 #: A value `quote` accepts. Enums are written by their value (e.g. ``Result.FAILED`` → ``Failed``).
 FilterValue = str | int | datetime | Enum
+
+#: How a UID is written into a filter: ``guid`` (``643e7958-...``) or ``urn`` (``urn:veeam:Job:643e...``).
+UidForm = Literal["guid", "urn"]
 
 _PLAIN = re.compile(r"[A-Za-z0-9_]+")
 _FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -148,6 +155,52 @@ def successes_for(
     exprs.append(any_of(*(cond("VmDisplayName", "==", vm) for vm in dict.fromkeys(vm_names))))
     exprs.append(cond("EndTime", ">", since))
     return all_of(*exprs)
+
+
+def uid_value(uid: str, form: UidForm, urn_type: str) -> str:
+    """Write ``uid`` (a URN or a bare GUID) in ``form``; ``urn_type`` names the URN's type, e.g. ``Job``.
+
+    Which form EM's filters accept is unknown (reference §2.1 and §8). The filter-parameter
+    tables of the 13.1 query pages give bare GUIDs as UidType examples ("UID of the backup job
+    session resource, for example: 88b395e2-..."), and a public Go client filtered
+    ``JobSessionUID==<bare guid>``; a public NativeScript client filtered BackupJobSession
+    with ``JobUid==<the Job's UID attribute>``, a URN. Both are written here; which one the
+    source sends is its choice (`alertd.em.source` sends the GUID and checks it).
+    """
+    guid = uid.strip().rpartition(":")[2] if uid.strip().lower().startswith("urn:") else uid.strip()
+    if not guid:
+        raise ValueError(f"no GUID in UID {uid!r}")
+    return guid if form == "guid" else f"urn:veeam:{urn_type}:{guid}"
+
+
+def successes_of_job(
+    job_uid: str | None, job_name: str, since: datetime, *, uid_form: UidForm = "guid"
+) -> str:
+    """Successful, completed task sessions of one job that ended after ``since``.
+
+    ``State==Completed;Result==Success;JobUid=="<guid>";EndTime>"..."``. The job is named by
+    ``JobUid`` when known (a documented BackupTaskSession filter field on every page from 9.0
+    to 13.1), else by ``JobName``, which is only known to match plain backup jobs (reference,
+    audit notes: backup-copy children are named ``Parent\\Child``). A ``job_uid`` holding no
+    GUID counts as unknown. Raises ValueError when neither names the job.
+    """
+    try:
+        job = cond("JobUid", "==", uid_value(job_uid or "", uid_form, "Job"))
+    except ValueError:
+        if not job_name:
+            raise ValueError("successes_of_job needs a job_uid or a job_name") from None
+        job = cond("JobName", "==", job_name)
+    return all_of(
+        cond("State", "==", "Completed"),
+        cond("Result", "==", "Success"),
+        job,
+        cond("EndTime", ">", since),
+    )
+
+
+def tasks_of_job_session(job_session_uid: str, *, uid_form: UidForm = "guid") -> str:
+    """Every task session of one job run: ``JobSessionUid=="<guid>"``."""
+    return cond("JobSessionUid", "==", uid_value(job_session_uid, uid_form, "BackupJobSession"))
 
 
 def _operands(exprs: tuple[str, ...], name: str) -> list[str]:

@@ -1,26 +1,46 @@
 """One HTTP(S) connection pool to one Enterprise Manager, with EM's transport rules applied.
 
 This module owns the aiohttp session: TLS verification (default trust store, a ``ca_file``
-bundle, or off), connect and read timeouts, no cookie jar, no redirects, the response-size
-cap, and turning every transport failure into an `EMError`. It knows nothing of EM's tokens
-or documents; `alertd.em.client` does.
+bundle, or off), connect and read timeouts, no cookie jar, no redirects, no Content-Type on
+bodiless requests, the response-size cap, reading EM's clock from the ``Date`` header, and
+turning every transport failure into an `EMError`. It knows nothing of EM's tokens or
+documents; `alertd.em.client` does.
 """
 
 from __future__ import annotations
 
+import email.utils
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Final
 
 import aiohttp
+import structlog
 from multidict import CIMultiDictProxy
 from yarl import URL
 
 from alertd.em.errors import EMError
 
-__all__ = ["Reply", "Transport", "base_url"]
+__all__ = ["Clock", "Reply", "Transport", "base_url", "utc_now"]
 
+#: A callable returning the current time as an aware UTC datetime (injected in tests).
+Clock = Callable[[], datetime]
+
+_log = structlog.get_logger(__name__)
 _CHUNK: Final = 64 * 1024
+# alertd never sends a body, so it never sends a Content-Type. aiohttp would add
+# "application/octet-stream" to an empty POST; EM picks a body parser from that header, and the
+# clients known to log on successfully send none (reference, audit notes).
+_NO_CONTENT_TYPE: Final = ("Content-Type",)
+# No Date header names a year this early but a broken one (HTTP dates start in 1970 in practice).
+_LAST_NULL_YEAR: Final = 1900
+
+
+def utc_now() -> datetime:
+    """The real wall clock, in UTC."""
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,9 +82,11 @@ class Transport:
         connect_timeout: float,
         read_timeout: float,
         max_response_bytes: int,
+        clock: Clock = utc_now,
     ) -> None:
         """Build the TLS context now, so a bad ``ca_file`` fails at startup with EMError(kind="tls")."""
         self.base = base
+        self._clock = clock
         self._ssl = _ssl_context(verify_tls, ca_file)
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
@@ -76,6 +98,11 @@ class Transport:
         self._closed = False
         #: Every request sent (for benchmarks).
         self.requests_made = 0
+        #: EM's clock at its latest response, from the ``Date`` header (None before the first).
+        self.server_time: datetime | None = None
+        #: EM's clock minus ours at that response, both at whole seconds (None before the first).
+        self.clock_skew: timedelta | None = None
+        self._warned_date = False
 
     async def send(
         self,
@@ -96,9 +123,11 @@ class Transport:
                 method,
                 URL(self.base + path_and_query, encoded=True),
                 headers=headers,
+                skip_auto_headers=_NO_CONTENT_TYPE,
                 allow_redirects=False,
                 timeout=timeout,
             ) as resp:
+                self._note_date(resp.headers.get("Date"))
                 body = await self._read_capped(resp, what)
                 return Reply(resp.status, resp.reason or "", resp.headers, body)
         except (aiohttp.ClientError, OSError) as e:
@@ -110,6 +139,28 @@ class Transport:
         self._closed = True
         if self._http is not None:
             await self._http.close()
+
+    def _note_date(self, value: str | None) -> None:
+        """Read EM's clock from a Date header (RFC 9110 §6.6.1: origin servers with a clock send one).
+
+        Date has whole seconds, so ours is truncated too: equal clocks give a skew of 0 (or -1 s
+        when a second boundary falls between EM's stamp and our reading).
+        """
+        if not value:
+            return
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            when = None
+        if when is None or when.year <= _LAST_NULL_YEAR:
+            if not self._warned_date:  # once per connection pool: it would repeat on every response
+                self._warned_date = True
+                _log.warning("em_date_header_unreadable", url=self.base, value=value[:64])
+            return
+        # A "-0000" zone reads as naive; HTTP dates are GMT by definition.
+        when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+        self.server_time = when
+        self.clock_skew = when - self._clock().astimezone(UTC).replace(microsecond=0)
 
     def _session(self) -> aiohttp.ClientSession:
         if self._closed:

@@ -39,7 +39,10 @@ class TokenStore:
         self._by_token: dict[str, LogonSession] = {}
 
     def check_basic(self, header: str | None) -> bool:
-        """Windows account names are case-insensitive; passwords are not."""
+        """Windows account names are case-insensitive; passwords are not (Windows logon rules).
+
+        Bad credentials or no Authorization header: 401 with ``WWW-Authenticate`` (reference §1.2).
+        """
         if not header or header[:6].lower() != "basic ":
             return False
         try:

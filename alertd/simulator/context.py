@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -27,6 +28,8 @@ class Backend:
     settings: EMSettings
     clock: Clock
     query: QueryEngine
+    #: Applies the changes EM has collected by now; called before every request is answered.
+    collect: Callable[[], object] = lambda: None
     #: Set on shutdown so delayed answers stop waiting.
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
 

@@ -1,7 +1,10 @@
 """SimulatedEM: the one object tests, benchmarks and ``alertd demo`` use.
 
-It wires the store, tokens, faults, request log and HTTP server together and offers data
-helpers whose times default to the injected clock.
+It wires the store, tokens, faults, request log, collection model and HTTP server together and
+offers data helpers whose times default to EM's clock (the injected clock plus
+``settings.clock_skew``), and scenario controls: backup servers with their own collection lag and
+clock (`backup_server`), collection stalls (`stall_collection`), queries refused on purpose
+(``faults.refuse_query``).
 """
 
 from __future__ import annotations
@@ -18,12 +21,13 @@ from typing import Any, Self
 from alertd.simulator.auth import TokenStore
 from alertd.simulator.catalog import DEFAULT_JOBS, JobSpec
 from alertd.simulator.clock import Clock, as_utc, utc_now
+from alertd.simulator.collection import BackupServer, Collection
 from alertd.simulator.context import Backend
 from alertd.simulator.faults import FaultPlan
 from alertd.simulator.generator import JobRun, add_job_run, generate_job_runs
 from alertd.simulator.live import LiveDriver
 from alertd.simulator.query import QueryEngine
-from alertd.simulator.records import JobSessionRecord, TaskSessionRecord
+from alertd.simulator.records import JobSessionRecord, TaskSessionRecord, bare_uid
 from alertd.simulator.requestlog import RequestLog
 from alertd.simulator.server import Server
 from alertd.simulator.settings import EMSettings
@@ -48,6 +52,8 @@ class SimulatedEM:
         # An explicit settings object wins over the two shortcut flags.
         self.settings = settings or EMSettings(json_bom=json_bom, json_camel_case=json_camel_case)
         self.store = SessionStore(seed)
+        self.collection = Collection(self._now)
+        self.store.collection_due = self.collection.due
         self.rng = random.Random(seed)
         self.tokens = TokenStore(self._now, username, password)
         self.faults = FaultPlan(self.tokens.expire_all)
@@ -60,13 +66,19 @@ class SimulatedEM:
             self.settings,
             self._now,
             QueryEngine(self.store, self.settings),
+            collect=self.collect,
         )
         self._server = Server(self._backend)
         self._live: asyncio.Task[None] | None = None
         self.url = ""
 
     def _now(self) -> datetime:
-        return as_utc(self.clock())
+        """EM's clock: the injected clock plus ``settings.clock_skew``."""
+        return as_utc(self.clock()) + self.settings.clock_skew
+
+    def now(self) -> datetime:
+        """EM's clock now (what its Date header says)."""
+        return self._now()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -119,15 +131,21 @@ class SimulatedEM:
         visible: bool = True,
         total_size: int | None = None,
         uid: str | None = None,
+        job_type: str = "Backup",
+        name_fraction: bool = False,
     ) -> TaskSessionRecord:
         """Store one task session and return it (``.uid`` bare GUID, ``.urn`` EM's UID).
 
-        Defaults: created 5 minutes ago; a Completed task ended 2 minutes after creation;
-        ``result`` Success when Completed and None while running; ``job_name``/``backup_server``
-        "SQL Daily"/"vbr01.corp.local", or those of ``job_session_uid`` when it exists (an
-        unknown ``job_session_uid`` creates that job run).
+        Defaults: created 5 minutes ago on its backup server's clock; a Completed task ended 2
+        minutes after creation; ``result`` Success when Completed and None while running;
+        ``job_name``/``backup_server`` "SQL Daily"/"vbr01.corp.local", or those of
+        ``job_session_uid`` when it exists (an unknown ``job_session_uid`` creates that job run,
+        with ``job_type`` and ``name_fraction``). EM shows it once collected (see `backup_server`);
+        ``visible=False`` hides it until `publish`. The record returned is EM's current view.
         """
-        created = as_utc(creation_time) if creation_time else self._now() - timedelta(minutes=5)
+        server = self._server_of(job_session_uid, backup_server)
+        now = self._now() + self.collection.settings_of(server).clock_offset
+        created = as_utc(creation_time) if creation_time else now - timedelta(minutes=5)
         completed = state.lower() == "completed"
         if completed and end_time is None:
             end_time = created + timedelta(minutes=2)
@@ -150,7 +168,13 @@ class SimulatedEM:
             vm_uid=vm_uid,
             visible=visible,
             uid=uid,
+            job_type=job_type,
+            name_fraction=name_fraction,
         )
+
+    def _server_of(self, job_session_uid: str | None, backup_server: str | None) -> str:
+        job = self.store.jobs.get(bare_uid(job_session_uid)) if job_session_uid else None
+        return job.backup_server if job else backup_server or DEFAULT_SERVER
 
     def complete(
         self,
@@ -161,8 +185,12 @@ class SimulatedEM:
         reason: str | None = None,
         total_size: int | None = None,
     ) -> TaskSessionRecord:
-        """InProgress/Pending -> Completed (``end_time`` defaults to now)."""
-        end = as_utc(end_time) if end_time else self._now()
+        """InProgress/Pending -> Completed (``end_time`` defaults to now on the server's clock).
+
+        Returns the completed record; EM shows the completion once collected.
+        """
+        offset = self.collection.settings_of(self.store.task(uid).backup_server).clock_offset
+        end = as_utc(end_time) if end_time else self._now() + offset
         return self.store.complete(uid, result=result, end_time=end, reason=reason, total_size=total_size)
 
     def update(self, uid: str, **changes: Any) -> TaskSessionRecord:
@@ -170,19 +198,55 @@ class SimulatedEM:
         return self.store.update_task(uid, **changes)
 
     def publish(self, *uids: str) -> None:
-        """Make hidden sessions visible (EM's collection job ran); no uids publishes all."""
+        """EM's collection catches up now on these sessions (no uids: all), lags and stalls aside."""
         self.store.publish(uids or self.store.hidden_task_uids())
 
+    def collect(self) -> int:
+        """Apply the changes EM has collected by now (every request does this first); returns how many."""
+        return self.store.collect(self.collection.cutoff)
+
     def task_session(self, uid: str) -> TaskSessionRecord:
+        """A task session as EM shows it now (``visible`` False while not collected)."""
+        self.collect()
         return self.store.task(uid)
 
     @property
     def task_sessions(self) -> list[TaskSessionRecord]:
+        """Every task session as EM shows it now, hidden ones included."""
+        self.collect()
         return list(self.store.tasks.values())
 
     @property
     def job_sessions(self) -> list[JobSessionRecord]:
+        """Every job session as EM shows it now, hidden ones included."""
+        self.collect()
         return list(self.store.jobs.values())
+
+    # -- scenario controls -------------------------------------------------------------------
+
+    def backup_server(
+        self,
+        name: str,
+        *,
+        collection_lag: timedelta | None = None,
+        clock_offset: timedelta | None = None,
+    ) -> BackupServer:
+        """Configure backup server ``name`` behind this EM (unset values are kept).
+
+        ``collection_lag``: EM shows this server's sessions that long after they happen (e.g.
+        50 minutes for a server EM's collection job could not reach). ``clock_offset``: the
+        server's clock minus EM's; its sessions' default times are stamped with it (positive:
+        in the future). See `alertd.simulator.collection`.
+        """
+        return self.collection.server(name, collection_lag=collection_lag, clock_offset=clock_offset)
+
+    def stall_collection(self, server: str | None = None) -> None:
+        """EM's collection job stops (for every server, or one): EM keeps showing what it has."""
+        self.collection.stall(server)
+
+    def resume_collection(self, server: str | None = None) -> None:
+        """EM's collection job runs again: what piled up during the stall becomes visible."""
+        self.collection.resume(server)
 
     def add_job_run(
         self,
@@ -196,13 +260,18 @@ class SimulatedEM:
         is_retry: bool = False,
         running: bool = False,
         visible: bool = True,
+        job_type: str = "Backup",
+        name_fraction: bool = False,
     ) -> JobRun:
         """One job session plus a task per VM; VMs missing from ``results`` succeed.
 
         Failed/Warning tasks without a given reason get a realistic one. ``start`` defaults
-        to an hour ago; ``running`` leaves every task InProgress.
+        to an hour ago on the backup server's clock; ``running`` leaves every task InProgress.
+        ``job_type`` (e.g. ``ImmediateBackupCopyWorker`` for a ``Parent\\Child`` job name) and
+        ``name_fraction`` (fractions of a second in the run's name) shape the job session.
         """
-        begin = as_utc(start) if start else self._now() - timedelta(hours=1)
+        offset = self.collection.settings_of(backup_server).clock_offset
+        begin = as_utc(start) if start else self._now() + offset - timedelta(hours=1)
         job = JobSpec(job_name, backup_server, tuple(vms))
         return add_job_run(
             self.store,
@@ -214,6 +283,8 @@ class SimulatedEM:
             is_retry=is_retry,
             running=running,
             visible=visible,
+            job_type=job_type,
+            name_fraction=name_fraction,
         )
 
     def generate_job_runs(

@@ -4,15 +4,18 @@ Tests arm faults while the server runs (same event loop, plain attribute access)
 fault counts down per matching request; ``path`` limits a fault to request paths starting with
 it. At most one answer-replacing fault (reset, 401, error status, oversized) fires per request,
 in that order, so faults armed together queue up across requests; delays and malformed bodies
-combine with anything.
+combine with anything. A query refusal (`FaultPlan.refuse_query`) answers every query that
+matches it, for as long as it stays armed, unless an armed fault answered the request first.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 QUERY_PATH = "/api/query"
+#: The message of the one real 500 the reference has (9.5U4, reference §5, observed).
+INTERNAL_ERROR = "Object reference not set to an instance of an object."
 #: HTTP.sys's text for a 503, which is what a real EM in maintenance would send.
 UNAVAILABLE = (
     "The server is temporarily unable to service your request due to maintenance downtime or "
@@ -36,11 +39,34 @@ class _Armed:
         return self.remaining > 0 and (self.path is None or path.lower().startswith(self.path.lower()))
 
 
+@dataclass(slots=True)
+class QueryRefusal:
+    """A standing refusal of matching ``/api/query`` requests; ``hits`` counts the refused ones."""
+
+    filter_contains: str | None
+    where: Callable[[Mapping[str, str]], bool] | None
+    status: int
+    message: str
+    remaining: int | None
+    hits: int = 0
+
+    def matches(self, params: Mapping[str, str]) -> bool:
+        """Parameter names are compared case-insensitively (EM accepts ``Filter=``; reference §2.1)."""
+        if self.remaining is not None and self.remaining < 1:
+            return False
+        lowered = {key.lower(): value for key, value in params.items()}
+        if self.filter_contains is not None and (
+            self.filter_contains.lower() not in lowered.get("filter", "").lower()
+        ):
+            return False
+        return self.where is None or self.where(lowered)
+
+
 @dataclass(frozen=True, slots=True)
 class FaultAction:
     """What the server must do to one request instead of (or before) answering normally."""
 
-    kind: str | None = None  # reset | unauthorized | fail | oversized
+    kind: str | None = None  # reset | unauthorized | fail | oversized | refused
     status: int = 0
     message: str = ""
     size: int = 0
@@ -57,6 +83,7 @@ class FaultPlan:
     def __init__(self, expire_tokens: Callable[[], int] | None = None) -> None:
         self.delay = 0.0
         self._armed: list[_Armed] = []
+        self._refusals: list[QueryRefusal] = []
         self._expire = expire_tokens
 
     # -- arming (test side) ------------------------------------------------------------------
@@ -106,13 +133,52 @@ class FaultPlan:
         """Query answers for ``page`` are cut in half, ``times`` times."""
         self._arm(_Armed("malformed", times, QUERY_PATH, page=page))
 
+    def refuse_query(
+        self,
+        *,
+        filter_contains: str | None = None,
+        where: Callable[[Mapping[str, str]], bool] | None = None,
+        status: int = 500,
+        message: str = INTERNAL_ERROR,
+        times: int | None = None,
+    ) -> QueryRefusal:
+        """Refuse matching ``/api/query`` requests with ``status`` and an Error body.
+
+        ``filter_contains``: a case-insensitive substring of the (decoded) filter, e.g.
+        ``"Result==Success"`` to refuse success queries only; ``where``: a predicate over the
+        query parameters (names lower-cased). Both must hold when both are given. ``times``
+        limits the refusals (None: until `clear` or `QueryRefusal` is removed with
+        `stop_refusing`). Why EM would refuse a query it documents is unknown; the default body
+        is the one real 500 the reference has.
+        """
+        refusal = QueryRefusal(filter_contains, where, status, message, times)
+        self._refusals.append(refusal)
+        return refusal
+
+    def stop_refusing(self, refusal: QueryRefusal | None = None) -> None:
+        """Remove one refusal, or all of them."""
+        self._refusals = [r for r in self._refusals if refusal is not None and r is not refusal]
+
+    def refusal(self, path: str, params: Mapping[str, str]) -> FaultAction | None:
+        """The refusal answering this request, if one matches (consumes one of its ``times``)."""
+        if path.lower() != QUERY_PATH:
+            return None
+        for refusal in self._refusals:
+            if refusal.matches(params):
+                refusal.hits += 1
+                if refusal.remaining is not None:
+                    refusal.remaining -= 1
+                return FaultAction("refused", refusal.status, refusal.message)
+        return None
+
     def expire_tokens(self) -> int:
         """Invalidate every logon token now; returns how many were live."""
         return self._expire() if self._expire else 0
 
     def clear(self) -> None:
-        """Disarm everything and remove the delay."""
+        """Disarm everything, stop every refusal and remove the delay."""
         self._armed.clear()
+        self._refusals.clear()
         self.delay = 0.0
 
     @property

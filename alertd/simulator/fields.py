@@ -1,9 +1,14 @@
 """Filterable and sortable fields per query type, and how a filter tree becomes a predicate.
 
+The fields are exactly those the Veeam help pages list "for filtering and sorting"
+(em_rest/get_query_backuptasksession.html and get_query_backupjobsession.html, 9.0 to 13.1;
+reference §3, §3.3); any other name, ``VmUid`` included, is refused.
+
 Every value is reduced to a ``Key`` (an ``(int, str)`` pair) so all comparisons are typed and
 uniform: numbers, times and enum indexes use the int; text and UIDs use the str. Text compares
-case-insensitively, as SQL Server's default collation behind EM does. A record whose field is
-null (EndTime of a running task) matches no comparison at all, ``!=`` included (SQL NULL logic).
+case-insensitively, as SQL Server's default collation behind EM does (an inference; the docs
+show ``result=="Failed"`` and ``jobtype==backup`` working). A record whose field is null (EndTime
+of a running task) matches no comparison at all, ``!=`` included (SQL NULL logic).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ Key = tuple[int, str]
 Predicate = Callable[[R], bool]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ALL_FORMS = frozenset({"guid", "urn"})
 _OPS: dict[str, Callable[[Key, Key], bool]] = {
     "==": lambda a, b: a == b,
     "!=": lambda a, b: a != b,
@@ -59,8 +65,12 @@ class Field(Generic[R]):
     key: Callable[[R], Key | None]
     choices: tuple[str, ...] = ()
 
-    def parse(self, value: str) -> Key:
-        """Turn a filter value into a Key, raising FilterError where EM would refuse it."""
+    def parse(self, value: str, uid_forms: frozenset[str] = _ALL_FORMS) -> Key:
+        """Turn a filter value into a Key, raising FilterError where EM would refuse it.
+
+        A UID in a form outside ``uid_forms`` ("guid", "urn") matches no record: how EM treats
+        each form is unknown (reference §8), and a silent mismatch is the failure to model.
+        """
         try:
             if self.kind == "time":
                 return time_key(parse_filter_time(value))
@@ -72,7 +82,10 @@ class Field(Generic[R]):
                 return (("false", "true").index(value.lower()), "")
         except ValueError as err:
             raise FilterError(f"invalid value {value!r} for {self.name}: {err}") from None
-        return (0, bare_uid(value)) if self.kind == "uid" else text_key(value)
+        if self.kind != "uid":
+            return text_key(value)
+        form = "urn" if value.strip().lower().startswith("urn:") else "guid"
+        return (0, bare_uid(value)) if form in uid_forms else (-1, f"unrecognised {form}")
 
 
 def _task_fields() -> list[Field[TaskSessionRecord]]:
@@ -91,8 +104,6 @@ def _task_fields() -> list[Field[TaskSessionRecord]]:
         Field("BackupServerUid", "uid", lambda r: (0, r.backup_server_uid)),
         Field("BackupServerName", "text", lambda r: text_key(r.backup_server)),
         Field("VmDisplayName", "text", lambda r: text_key(r.vm)),
-        # Not in the documented list, but the brief asks for it and it is harmless to accept.
-        Field("VmUid", "uid", lambda r: (0, bare_uid(r.vm_uid))),
     ]
     return fields
 
@@ -129,18 +140,20 @@ def lookup(fields: Mapping[str, Field[R]], name: str) -> Field[R]:
         ) from None
 
 
-def compile_filter(node: Node, fields: Mapping[str, Field[R]]) -> Predicate[R]:
+def compile_filter(
+    node: Node, fields: Mapping[str, Field[R]], uid_forms: frozenset[str] = _ALL_FORMS
+) -> Predicate[R]:
     """Turn a syntax tree into a predicate, validating every field and value up front."""
     if isinstance(node, Comparison):
         field = lookup(fields, node.field)
-        target, test, key = field.parse(node.value), _OPS[node.op], field.key
+        target, test, key = field.parse(node.value, uid_forms), _OPS[node.op], field.key
 
         def leaf(record: R) -> bool:
             value = key(record)
             return value is not None and test(value, target)
 
         return leaf
-    terms = [compile_filter(term, fields) for term in node.terms]
+    terms = [compile_filter(term, fields, uid_forms) for term in node.terms]
     if isinstance(node, And):
         return lambda record: all(term(record) for term in terms)
     return lambda record: any(term(record) for term in terms)

@@ -63,6 +63,8 @@ def add_job_run(
     running: bool = False,
     visible: bool = True,
     stagger: tuple[float, float] = (2.0, 40.0),
+    job_type: str = "Backup",
+    name_fraction: bool = False,
 ) -> JobRun:
     """One run of ``job``: every VM Success unless ``results`` says otherwise.
 
@@ -75,6 +77,8 @@ def add_job_run(
         creation_time=rough_precision(rng, start),
         is_retry=is_retry,
         visible=visible,
+        job_type=job_type,
+        name_fraction=name_fraction,
     )
     tasks = []
     created = session.creation_time
@@ -95,7 +99,7 @@ def add_job_run(
                 visible=visible,
             )
         )
-    return JobRun(store.jobs[session.uid], [store.tasks[task.uid] for task in tasks])
+    return JobRun(store.jobs[session.uid], [store.latest(task.uid) for task in tasks])
 
 
 def finish_time(rng: random.Random, created: datetime, result: str) -> datetime:

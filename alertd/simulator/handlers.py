@@ -1,4 +1,12 @@
-"""The EM routes: version discovery, logon/logoff, the query service and session collections."""
+"""The EM routes: version discovery, logon/logoff, the query service and session collections.
+
+Each route accepts only the query parameters its Veeam help page documents (parameter names are
+case-insensitive, reference §2.1): ``v`` on logon (em_rest/logging_on.html), ``format`` on the
+plain collections and single resources (``?format=Entity``, reference §2.2), nothing on ``/api/``
+and the logon sessions, and the query service's own list (`alertd.simulator.query`). Anything
+else is refused with an Error body: what real EM does with an unknown parameter is unknown, and
+a client sending one relies on something no documentation backs.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +24,7 @@ from alertd.simulator.responses import EMError, body_response, mixed_accept, ren
 REALM = {"WWW-Authenticate": "Basic Realm=RestSvc"}
 #: The docs' description of a 401; the exact text of real EM is unknown.
 TOKEN_REJECTED = "The authorization header has been expected but not found (or found but is expired)."
+#: A public client's test mock of a refused logon (surfer190/veeam; reference §5); real text unknown.
 BAD_CREDENTIALS = "The user name or password is incorrect."
 
 
@@ -48,18 +57,46 @@ def _param(request: web.Request, name: str) -> str | None:
     return next((value for key, value in request.query.items() if key.lower() == name.lower()), None)
 
 
+def only_documented(request: web.Request, *names: str) -> None:
+    """Refuse any query parameter not in ``names`` (lower-case), with the bad-request status."""
+    unknown = [key for key in request.query if key.lower() not in names]
+    if unknown:
+        known = ", ".join(names) or "none"
+        raise EMError(
+            request.app[BACKEND].settings.bad_filter_status,
+            f"Unknown query parameter {unknown[0]!r} for {request.path}; documented: {known}.",
+        )
+
+
 def _entity(request: web.Request) -> bool:
-    return (_param(request, "format") or "").lower() == "entity"
+    """``format=Entity`` asks for the entity; no ``format`` for the reference (reference §2.2)."""
+    only_documented(request, "format")
+    value = _param(request, "format")
+    if value is not None and value.lower() != "entity":
+        raise EMError(
+            request.app[BACKEND].settings.bad_filter_status,
+            f"Unknown format {value!r} for {request.path}; use format=Entity.",
+        )
+    return value is not None
 
 
 async def versions(request: web.Request) -> web.Response:
+    only_documented(request)
     return _ok(request, lambda r: r.versions())
 
 
 async def logon(request: web.Request) -> web.Response:
     backend = request.app[BACKEND]
+    only_documented(request, "v")
     if backend.settings.reject_mixed_accept and mixed_accept(request.headers.get("Accept", "")):
         raise EMError(400, "Node [root] does not exist.")
+    content_type = request.headers.get("Content-Type")
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    if backend.settings.strict_logon_content_type and content_type is not None and media != "application/xml":
+        raise EMError(
+            backend.settings.bad_filter_status,
+            f"Content-Type {content_type!r} on an empty logon POST: send none (or application/xml).",
+        )
     version = (_param(request, "v") or "latest").lower()
     if version != "latest" and version not in VERSIONS:
         raise EMError(
@@ -76,6 +113,7 @@ async def logon(request: web.Request) -> web.Response:
 
 async def logon_session(request: web.Request) -> web.Response:
     session = authenticate(request)
+    only_documented(request)
     if session.session_id != request.match_info["id"].lower():
         raise EMError(404, f"Logon session [{request.match_info['id']}] was not found.")
     return _ok(request, lambda r: r.logon(session.session_id, session.username))
@@ -83,6 +121,7 @@ async def logon_session(request: web.Request) -> web.Response:
 
 async def logoff(request: web.Request) -> web.Response:
     authenticate(request)
+    only_documented(request)
     if not request.app[BACKEND].tokens.logoff(request.match_info["id"]):
         raise EMError(404, f"Logon session [{request.match_info['id']}] was not found.")
     return web.Response(status=204, headers={"Server": request.app[BACKEND].settings.server_header})

@@ -51,10 +51,13 @@ class JsonRenderer:
 
     content_type = "application/json"
 
-    def __init__(self, hrefs: Hrefs, *, bom: bool = True, camel_case: bool = False) -> None:
+    def __init__(
+        self, hrefs: Hrefs, *, bom: bool = True, camel_case: bool = False, vm_uid: bool = True
+    ) -> None:
         self.hrefs = hrefs
         self.bom = bom
         self.camel_case = camel_case
+        self.vm_uid = vm_uid
 
     def _dump(self, body: Json) -> bytes:
         if self.camel_case:
@@ -186,12 +189,15 @@ class JsonRenderer:
         body: Obj = {"JobSessionUid": task.job_session_urn, "CreationTimeUTC": format_utc(task.creation_time)}
         if task.end_time is not None:  # the key is missing, not null, while the task runs
             body["EndTimeUTC"] = format_utc(task.end_time)
-        return body | {
+        body |= {
             "State": task.state,
             "Result": task.result,
             "Reason": task.reason,
             "TotalSize": task.total_size,
-            "VmUid": task.vm_uid,
+        }
+        if self.vm_uid:  # 13.x docs; absent on EM 9.x (audit notes)
+            body["VmUid"] = task.vm_uid
+        return body | {
             "VmDisplayName": task.vm,
             "Name": task.name,
             "UID": task.urn,

@@ -44,5 +44,5 @@ class Hrefs:
 
 
 def encode_filter(text: str) -> str:
-    """``result=="Failed"`` -> ``result%3d%3d%22Failed%22`` (EM's own links look like this)."""
+    """``result=="Failed"`` -> ``result%3d%3d%22Failed%22`` (EM's own links look like this; reference §2.1)."""
     return _PERCENT.sub(lambda match: match.group(0).lower(), quote(text, safe=""))

@@ -1,8 +1,14 @@
-"""The middleware every request passes: request log, fault injection, Error bodies."""
+"""The middleware every request passes: collection, request log, fault injection, Error bodies, Date.
+
+Every answer carries a ``Date`` header on EM's clock: RFC 9110 §6.6.1 requires one from an origin
+server with a clock, and EM answers through HTTP.sys (``Server: Microsoft-HTTPAPI/2.0``,
+observed; reference §1), which always sends it.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import socket
 import struct
 from typing import NoReturn
@@ -24,6 +30,7 @@ _PADDING = b" " * 65536
 @web.middleware
 async def em_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     backend = request.app[BACKEND]
+    backend.collect()  # EM answers from what its collection job has brought in by now
     entry = LoggedRequest(
         method=request.method,
         path=request.path,
@@ -31,9 +38,12 @@ async def em_middleware(request: web.Request, handler: Handler) -> web.StreamRes
         status=None,
         at=backend.clock(),
         authenticated=request_token(request) is not None,
+        content_type=request.headers.get("Content-Type"),
     )
     backend.log.append(entry)
     action = backend.faults.before(request.path)
+    if action.kind is None:
+        action = backend.faults.refusal(request.path, request.query) or action
     entry.fault = action.kind
     if action.delay > 0:
         await _pause(backend, action.delay)
@@ -49,8 +59,15 @@ async def em_middleware(request: web.Request, handler: Handler) -> web.StreamRes
     ):
         entry.fault = "malformed"
         response = _truncated(response)
+    if not response.prepared:
+        response.headers["Date"] = http_date(backend)
     entry.status = response.status
     return response
+
+
+def http_date(backend: Backend) -> str:
+    """EM's clock as an HTTP date (IMF-fixdate, whole seconds)."""
+    return email.utils.format_datetime(backend.clock(), usegmt=True)
 
 
 async def _answer(
@@ -59,7 +76,7 @@ async def _answer(
     settings = backend.settings
     if action.kind == "unauthorized":
         return error_response(renderer, 401, TOKEN_REJECTED, settings, REALM)
-    if action.kind == "fail":
+    if action.kind in ("fail", "refused"):
         return error_response(renderer, action.status, action.message, settings)
     if action.kind == "oversized":
         return await _oversized(request, renderer, action, backend)
@@ -102,6 +119,7 @@ async def _oversized(
         headers={
             "Content-Type": f"{renderer.content_type}; charset=utf-8",
             "Server": backend.settings.server_header,
+            "Date": http_date(backend),
         },
     )
     if action.declare_length:
@@ -131,7 +149,7 @@ def _page(request: web.Request) -> int | None:
 def _truncated(response: web.Response) -> web.Response:
     body = bytes(response.body) if isinstance(response.body, bytes | bytearray) else b""
     cut = web.Response(status=response.status, body=body[: len(body) // 2])
-    for key in ("Content-Type", "Server", TOKEN_HEADER, "Set-Cookie"):
+    for key in ("Content-Type", "Server", "Date", TOKEN_HEADER, "Set-Cookie"):
         if key in response.headers:
             cut.headers[key] = response.headers[key]
     return cut

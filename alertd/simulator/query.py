@@ -20,7 +20,8 @@ from alertd.simulator.store import SessionStore
 
 R = TypeVar("R")
 
-#: Documented query types the simulator has no data for: they answer with an empty result.
+#: Documented query types the simulator has no data for (em_rest/query_type.html): they answer
+#: with an empty result, never an invented one.
 OTHER_TYPES = (
     "ReplicaJobSession",
     "ReplicaTaskSession",
@@ -35,6 +36,9 @@ OTHER_TYPES = (
     "VmRestorePoint",
 )
 _TYPES = {name.lower(): name for name in ("BackupTaskSession", "BackupJobSession", *OTHER_TYPES)}
+#: The query service's parameters (em_rest/query_type.html, format.html, sortasc_sortdesc.html,
+#: pagesize_and_page.html, optional_query_parameters.html); anything else is refused.
+PARAMETERS = ("type", "format", "sortasc", "sortdesc", "pagesize", "page", "filter")
 _CACHE_SIZE = 32
 
 
@@ -68,7 +72,10 @@ class QueryPage:
 
 
 def parse_params(params: Mapping[str, str], settings: EMSettings) -> QueryRequest:
-    """Parameter names are case-insensitive (``Type=``, ``Filter=`` work on real EM)."""
+    """Parameter names are case-insensitive (``Type=``, ``Filter=`` work on real EM; §2.1)."""
+    unknown = [key for key in params if key.lower() not in PARAMETERS]
+    if unknown:
+        raise QueryError(f"Unknown query parameter {unknown[0]!r}; documented: {', '.join(PARAMETERS)}")
     lowered = {key.lower(): value for key, value in reversed(list(params.items()))}
     type_name = _TYPES.get(lowered.get("type", "").lower())
     if type_name is None:
@@ -110,14 +117,14 @@ def _positive(params: Mapping[str, str], name: str, default: int) -> int:
     return int(text)
 
 
-def _predicate(text: str, fields: Mapping[str, Field[R]]) -> Callable[[R], bool]:
+def _predicate(text: str, fields: Mapping[str, Field[R]], uid_forms: frozenset[str]) -> Callable[[R], bool]:
     try:
-        return compile_filter(parse_filter(text), fields)
+        return compile_filter(parse_filter(text), fields, uid_forms)
     except FilterError as err:
         raise QueryError(str(err)) from None
 
 
-_CacheKey = tuple[str, str | None, bool]
+_CacheKey = tuple[str, str | None, bool, frozenset[str]]
 
 
 class QueryEngine:
@@ -139,11 +146,12 @@ class QueryEngine:
         start = (request.page - 1) * page_size
         tasks: list[TaskSessionRecord] = []
         jobs: list[JobSessionRecord] = []
+        forms = frozenset(self._settings.uid_filter_forms)
         if request.type_name == "BackupTaskSession":
-            tasks = _matching(request, TASK_FIELDS, self._tasks, self._store.tasks.values())
+            tasks = _matching(request, TASK_FIELDS, self._tasks, self._store.tasks.values(), forms)
             total = len(tasks)
         elif request.type_name == "BackupJobSession":
-            jobs = _matching(request, JOB_FIELDS, self._jobs, self._store.jobs.values())
+            jobs = _matching(request, JOB_FIELDS, self._jobs, self._store.jobs.values(), forms)
             total = len(jobs)
         else:
             if request.filter_text:  # still reject syntax errors for types without data
@@ -176,11 +184,12 @@ def _matching(
     fields: Mapping[str, Field[V]],
     cache: dict[_CacheKey, list[V]],
     rows: Iterable[V],
+    uid_forms: frozenset[str],
 ) -> list[V]:
-    key = (request.filter_text, request.sort, request.descending)
+    key = (request.filter_text, request.sort, request.descending, uid_forms)
     if key in cache:
         return cache[key]
-    predicate = _predicate(request.filter_text, fields) if request.filter_text else None
+    predicate = _predicate(request.filter_text, fields, uid_forms) if request.filter_text else None
     selected = [row for row in rows if row.visible and (predicate is None or predicate(row))]
     if request.sort:
         selected.sort(key=sort_key(fields[request.sort.lower()]), reverse=request.descending)

@@ -59,11 +59,19 @@ class JobSessionRecord:
     progress: int
     is_retry: bool
     visible: bool = True
+    #: Name the run with fractions of a second, ``"Backup Job 2@2025-08-15 20:00:24.003406"``, as
+    #: every job session of the 13.1 get_query_backupjobsession.html example is (the fraction
+    #: matches CreationTimeUTC's); the task-session link of the 13.1 task example has none.
+    name_fraction: bool = False
 
     @property
     def name(self) -> str:
-        """``"<JobName>@<YYYY-MM-DD hh:mm:ss>"``, the BackupJobSessionReference Name."""
-        return f"{self.job_name}@{format_name_time(self.creation_time)}"
+        """``"<JobName>@<YYYY-MM-DD hh:mm:ss[.f]>"``, the BackupJobSessionReference Name.
+
+        A backup-copy child's JobName is ``"<parent>\\<child>"``, so its runs are named
+        ``"Periodic Backup Copy Job\\Backup Job 1@2025-08-16 05:17:38.22142"`` (same page).
+        """
+        return f"{self.job_name}@{format_name_time(self.creation_time, fraction=self.name_fraction)}"
 
     @property
     def urn(self) -> str:

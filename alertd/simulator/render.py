@@ -12,6 +12,7 @@ from alertd.simulator.query import QueryPage
 from alertd.simulator.records import JobSessionRecord, TaskSessionRecord
 
 #: (Rel, Type, collection path) of the Down links a LogonSession lists (EM lists about 60).
+#: A subset of the ~60 links of the documented LogonSession body (em_rest/logging_on.html).
 LOGON_LINKS = (
     ("Down", "BackupServerReferenceList", "backupServers"),
     ("Down", "JobReferenceList", "jobs"),
@@ -21,7 +22,7 @@ LOGON_LINKS = (
     ("Down", "RestoreSessionReferenceList", "restoreSessions"),
     ("Down", "QueryService", "querySvc"),
 )
-#: API versions EM 13 answers for (``latest`` means the last one).
+#: API versions EM 13 answers for (``latest`` means the last one; em_rest/em_web_api_versions.html).
 VERSIONS = ("v1_5", "v1_6", "v1_7")
 
 
@@ -40,7 +41,7 @@ def error_status(status: int) -> str | None:
 
 
 def restore_point_uid(task_uid: str) -> str:
-    """A stable VmRestorePoint id for a successful task's Related link."""
+    """A stable VmRestorePoint id for a successful task's Related link (em_rest/backuptasksessions_id.html)."""
     return str(uuid.uuid5(uuid.NAMESPACE_OID, task_uid))
 
 

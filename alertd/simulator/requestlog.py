@@ -18,6 +18,8 @@ class LoggedRequest:
     fault: str | None = None
     #: Whether the request carried a logon token (header or cookie).
     authenticated: bool = False
+    #: The request's Content-Type header, if it sent one.
+    content_type: str | None = None
 
 
 class RequestLog(list[LoggedRequest]):

@@ -30,7 +30,11 @@ def _media_types(accept: str) -> list[str]:
 
 
 def wants_json(accept: str) -> bool:
-    """The first of xml/json listed wins; no Accept, ``*/*`` or anything else means XML."""
+    """The first of xml/json listed wins; no Accept, ``*/*`` or anything else means XML.
+
+    No Accept means XML [doc], ``*/*`` too [obs] (reference §1.4); which of two listed types wins
+    is unknown (EM broke on such requests, §1.4), so the first is taken.
+    """
     for media in _media_types(accept):
         if media == "application/json":
             return True
@@ -47,9 +51,10 @@ def mixed_accept(accept: str) -> bool:
 
 def renderer_for(request: web.Request, settings: EMSettings) -> Renderer:
     hrefs = Hrefs(settings.public_base)
+    vm_uid = not settings.em9_mode
     if wants_json(request.headers.get("Accept", "")):
-        return JsonRenderer(hrefs, bom=settings.json_bom, camel_case=settings.json_camel_case)
-    return XmlRenderer(hrefs)
+        return JsonRenderer(hrefs, bom=settings.json_bom, camel_case=settings.json_camel_case, vm_uid=vm_uid)
+    return XmlRenderer(hrefs, vm_uid=vm_uid)
 
 
 def body_response(renderer: Renderer, status: int, body: bytes, settings: EMSettings) -> web.Response:

@@ -24,8 +24,14 @@ def format_utc(when: datetime) -> str:
     return text + "Z"
 
 
-def format_name_time(when: datetime) -> str:
-    """The ``@YYYY-MM-DD hh:mm:ss`` suffix of session names (UTC, no fraction)."""
+def format_name_time(when: datetime, *, fraction: bool = False) -> str:
+    """The ``@YYYY-MM-DD hh:mm:ss[.f]`` suffix of session names, in UTC as in every doc example.
+
+    With ``fraction`` the seconds carry CreationTimeUTC's fraction, trailing zeros trimmed
+    (``05:17:38.22142``, 13.1 get_query_backupjobsession.html); without, none (the task example).
+    """
+    if fraction:
+        return format_utc(when).removesuffix("Z").replace("T", " ")
     return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 

@@ -69,8 +69,9 @@ class XmlRenderer:
 
     content_type = "application/xml"
 
-    def __init__(self, hrefs: Hrefs) -> None:
+    def __init__(self, hrefs: Hrefs, *, vm_uid: bool = True) -> None:
         self.hrefs = hrefs
+        self.vm_uid = vm_uid
 
     def versions(self) -> bytes:
         doc = _Doc()
@@ -250,7 +251,8 @@ class XmlRenderer:
         doc.leaf("Result", task.result)
         doc.leaf("Reason", task.reason)
         doc.leaf("TotalSize", str(task.total_size))
-        doc.leaf("VmUid", task.vm_uid)
+        if self.vm_uid:  # 13.x docs; absent on EM 9.x (audit notes)
+            doc.leaf("VmUid", task.vm_uid)
         doc.close("BackupTaskSession")
 
     def _job_entity(self, doc: _Doc, job: JobSessionRecord) -> None:
