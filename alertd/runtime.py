@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from alertd.config import Config, ConfigError, SourceConfig, _expand
-from alertd.em.client import EMClient, EMConnection, EMError
+from alertd.em.client import EMConnection, EMError
 from alertd.em.source import EMSource
 from alertd.model import AlertGroup, Channel, TaskSession
 from alertd.notify import AppriseTarget, TargetError
@@ -75,7 +75,7 @@ def connection(source: SourceConfig) -> EMConnection:
 
 def build_client(source: SourceConfig) -> Source:
     """The reader of one source."""
-    return EMSource(EMClient(connection(source)))
+    return EMSource.from_connection(connection(source))
 
 
 def build_clients(

@@ -9,7 +9,16 @@ from factories import T0, session
 
 from alertd.config import FlappingConfig, RouteConfig
 from alertd.decide import ActiveSilence, decide
-from alertd.incidents import Incident, incident_key, job_key, new_incident, on_failure, on_success, owed_routes, vm_key
+from alertd.incidents import (
+    Incident,
+    incident_key,
+    job_key,
+    new_incident,
+    on_failure,
+    on_success,
+    owed_routes,
+    vm_key,
+)
 from alertd.matchers import parse_matcher
 from alertd.model import AlertDetail, GroupKind, TaskSession
 from alertd.records import AlertStatus, CloseReason, Notified, OpenMember, RecordedAlert, SilenceEnd
