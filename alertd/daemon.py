@@ -11,8 +11,7 @@ import asyncio
 import contextlib
 import signal
 import sys
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import structlog
@@ -25,22 +24,16 @@ from alertd.metrics import Metrics
 from alertd.pipeline import Pipeline, PollResult
 from alertd.planner import Render, RenderFailure, plan_message
 from alertd.records import Delivery, PlannedMessage
-from alertd.runtime import Targets, build_clients, build_renderer, build_targets, state_path
+from alertd.runtime import Clock, Targets, build_clients, build_renderer, build_targets, state_path, utc_now
 from alertd.selfmon import Action, SourceHealth, observe
 from alertd.source import Source, SourceError
 from alertd.state import SQLiteStore, StateError
 
 log = structlog.get_logger(__name__)
 
-Clock = Callable[[], datetime]
 STOP_GRACE_S = 5.0
 PRUNE_EVERY = timedelta(hours=1)
 FLUSH_IDLE = 5.0
-
-
-def utc_now() -> datetime:
-    """The wall clock, as an aware UTC datetime."""
-    return datetime.now(UTC)
 
 
 class Daemon:
@@ -53,7 +46,7 @@ class Daemon:
         self.metrics = Metrics()
         self.targets: Targets = build_targets(cfg)
         self.renderer = build_renderer(cfg)
-        self.clients: dict[str, Source] = build_clients(cfg)
+        self.clients: dict[str, Source] = build_clients(cfg, clock=clock)
         self.store = SQLiteStore(state_path(cfg))
         self.pipeline = Pipeline(cfg, self.store, self.renderer, self.targets.by_receiver, self.metrics)
         self.health: dict[str, SourceHealth] = {s.name: SourceHealth() for s in cfg.sources}
@@ -326,7 +319,7 @@ class Daemon:
             cfg = load_config(self.config_path)
             targets = build_targets(cfg)
             renderer = build_renderer(cfg)
-            clients = build_clients(cfg, reuse)
+            clients = build_clients(cfg, reuse, clock=self.clock)
         except ConfigError as err:
             self.config_ok = False
             self.metrics.config_reloaded(False)

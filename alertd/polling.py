@@ -67,6 +67,11 @@ def decide_poll(
     """The poll's decision and everything it writes; ``now`` is alertd's clock."""
     source_now = now + fetched.skew
     fresh = list({s.uid: s for s in fetched.failures if s.uid not in state.seen}.values())
+    if state.cursor.watermark is None:
+        # The first poll's window was placed with alertd's clock before the source's was known;
+        # what ended before initial_lookback on the source's clock is history, not news.
+        first_start = source_now - ctx.source.initial_lookback
+        fresh = [s for s in fresh if s.end_time is None or s.end_time >= first_start]
     incidents, moved = _merge_aliases([*fresh, *fetched.successes], state.incidents)
     notified = dict(state.notified)
     for alias, key in moved:

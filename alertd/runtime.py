@@ -6,7 +6,7 @@ and a SIGHUP reload all build them the same way.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,6 +19,13 @@ from alertd.notify import AppriseTarget, TargetError
 from alertd.planner import TargetInfo
 from alertd.render import Renderer, TemplateError
 from alertd.source import Source
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    """The wall clock, as an aware UTC datetime."""
+    return datetime.now(UTC)
 
 
 @dataclass
@@ -73,13 +80,15 @@ def connection(source: SourceConfig) -> EMConnection:
     )
 
 
-def build_client(source: SourceConfig) -> Source:
-    """The reader of one source."""
-    return EMSource.from_connection(connection(source))
+def build_client(source: SourceConfig, clock: Clock = utc_now) -> Source:
+    """The reader of one source; ``clock`` is alertd's (the source measures its skew against it)."""
+    return EMSource.from_connection(connection(source), clock=clock)
 
 
 def build_clients(
-    cfg: Config, reuse: Mapping[str, tuple[SourceConfig, Source]] | None = None
+    cfg: Config,
+    reuse: Mapping[str, tuple[SourceConfig, Source]] | None = None,
+    clock: Clock = utc_now,
 ) -> dict[str, Source]:
     """One EM client per source, reusing a running one whose settings did not change.
 
@@ -93,7 +102,7 @@ def build_clients(
             clients[source.name] = previous[1]
             continue
         try:
-            clients[source.name] = build_client(source)
+            clients[source.name] = build_client(source, clock)
         except EMError as err:
             key = "ca_file" if err.kind == "tls" else "url"
             problems.append(f"sources[{i}].{key}: {err}")

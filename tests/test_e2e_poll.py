@@ -28,8 +28,10 @@ async def test_job_run_becomes_one_message(tmp_path: Path, webhook: WebhookColle
         sim.add_job_run(job_name="SQL Daily", vms=vms, results=results, start=now() - timedelta(minutes=20))
         cfg = e2e_config(tmp_path, sim.url, [webhook.url], source={"format": fmt})
         assert await run_once(cfg) == 0
-        queries = [r for r in sim.requests if "query" in r.path]
-        assert len(queries) == 3  # 125 rows, page_size 50
+        pages = [
+            r for r in sim.requests if "query" in r.path and "Result==Failed" in r.query.get("filter", "")
+        ]
+        assert len(pages) == 3  # 125 rows, page_size 50
     assert len(webhook.received) == 1
     title = webhook.received[0]["title"]
     assert "SQL Daily" in title and "120 failed" in title and "5 warning" in title

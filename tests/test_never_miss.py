@@ -149,7 +149,13 @@ async def test_widened_overlap_at_reload_does_not_realert_pruned_sessions(
         sim.add_task_session(vm="new-failure", result="Failed", creation_time=t - 3 * MIN, end_time=t - MIN)
         clock.advance(minutes=3)
         assert await run_once(cfg, clock=clock) == 0  # the watermark moves; old-failure is pruned
-        wide = e2e_config(tmp_path, sim.url, [webhook.url], source={**narrow, "overlap": "2h", "reconcile_window": "2h"}, state=state)
+        wide = e2e_config(
+            tmp_path,
+            sim.url,
+            [webhook.url],
+            source={**narrow, "overlap": "2h", "reconcile_window": "2h"},
+            state=state,
+        )
         clock.advance(minutes=3)
         with structlog.testing.capture_logs() as logs:
             assert await run_once(wide, clock=clock) == 0
@@ -187,13 +193,15 @@ async def test_incident_opened_without_vm_uid_resolves_once_em_sends_it(
     async with SimulatedEM() as sim:
         t = now()
         clock = FakeClock(t)
+        uid = "urn:VMware:Vm:7f1d3a52-0000-4000-8000-000000000002.vm-102"
+        sim.settings.em9_mode = True  # EM 9.x sends no VmUid
         sim.add_task_session(
-            vm="fs01", vm_uid=None, result="Failed", creation_time=t - 9 * MIN, end_time=t - 8 * MIN
+            vm="fs01", vm_uid=uid, result="Failed", creation_time=t - 9 * MIN, end_time=t - 8 * MIN
         )
         routes = [{"name": "ops", "receivers": ["ops"], "group_wait": "100ms", "send_resolved": True}]
         cfg = e2e_config(tmp_path, sim.url, [webhook.url], routes=routes)
         assert await run_once(cfg, clock=clock) == 0
-        uid = "urn:VMware:Vm:7f1d3a52-0000-4000-8000-000000000002.vm-102"
+        sim.settings.em9_mode = False  # EM upgraded: VmUid from now on
         sim.add_task_session(
             vm="fs01", vm_uid=uid, result="Success", creation_time=t - 2 * MIN, end_time=t - MIN
         )
@@ -205,3 +213,79 @@ async def test_incident_opened_without_vm_uid_resolves_once_em_sends_it(
     assert len(webhook.received) == 3
     assert "recovered" in webhook.received[1]["title"].lower() + webhook.received[1]["message"].lower()
     assert "in a row" not in webhook.received[2]["message"]
+
+
+async def test_alertd_clock_a_day_ahead_at_first_start_misses_nothing(
+    tmp_path: Path, webhook: WebhookCollector
+) -> None:
+    """Started with its clock a day ahead of EM's, alertd places its windows on EM's clock (Date header) and alerts EM's failures."""
+    async with SimulatedEM() as sim:
+        sim.settings.clock_skew = -timedelta(days=1)  # EM is a day behind alertd
+        em_now = sim.now()
+        sim.add_task_session(
+            vm="today-db", result="Failed", creation_time=em_now - 9 * MIN, end_time=em_now - 8 * MIN
+        )
+        clock = FakeClock(now())
+        cfg = e2e_config(tmp_path, sim.url, [webhook.url])
+        with structlog.testing.capture_logs() as logs:
+            for _ in range(2):  # the first poll learns EM's clock; its window is placed by it from then on
+                assert await run_once(cfg, clock=clock) == 0
+                clock.advance(minutes=1)
+            clock.now -= timedelta(days=1)  # NTP corrects alertd's clock
+            sim.add_task_session(vm="after-fix", result="Failed", creation_time=em_now, end_time=em_now + MIN)
+            assert await run_once(cfg, clock=clock) == 0
+        state = SQLiteStore(tmp_path / "state.db")
+        mark = state.watermark("em1")
+        state.close()
+    assert mentions(webhook, "today-db") == 1 and mentions(webhook, "after-fix") == 1
+    # on EM's clock: the newest EndTime, capped at EM's now (a day behind alertd's first clock)
+    assert mark is not None and em_now - MIN < mark <= em_now + MIN
+    assert events(logs, "source_clock_skew")
+
+
+async def test_alertd_clock_behind_at_first_start_alerts_no_old_history(
+    tmp_path: Path, webhook: WebhookCollector
+) -> None:
+    """With EM a day ahead, the first poll still alerts only initial_lookback of EM's history."""
+    async with SimulatedEM() as sim:
+        sim.settings.clock_skew = timedelta(days=1)
+        em_now = sim.now()
+        sim.add_task_session(
+            vm="old", result="Failed", creation_time=em_now - 5 * 60 * MIN, end_time=em_now - 300 * MIN
+        )
+        sim.add_task_session(
+            vm="recent", result="Failed", creation_time=em_now - 9 * MIN, end_time=em_now - 8 * MIN
+        )
+        cfg = e2e_config(tmp_path, sim.url, [webhook.url], source={"initial_lookback": "1h"})
+        assert await run_once(cfg, clock=FakeClock(now())) == 0
+    assert mentions(webhook, "recent") == 1 and mentions(webhook, "old") == 0
+
+
+async def test_refused_success_query_does_not_stop_failure_alerts(
+    tmp_path: Path, webhook: WebhookCollector
+) -> None:
+    """While EM refuses the success (recovery) query, new failures are still alerted; the recovery arrives once EM answers again."""
+    async with SimulatedEM() as sim:
+        t = now()
+        clock = FakeClock(t)
+        sim.add_task_session(vm="db01", result="Failed", creation_time=t - 9 * MIN, end_time=t - 8 * MIN)
+        routes = [{"name": "ops", "receivers": ["ops"], "group_wait": "100ms", "send_resolved": True}]
+        cfg = e2e_config(tmp_path, sim.url, [webhook.url], routes=routes)
+        assert await run_once(cfg, clock=clock) == 0
+        refusal = sim.faults.refuse_query(filter_contains="Result==Success")
+        sim.add_task_session(vm="db01", result="Success", creation_time=t - 3 * MIN, end_time=t - 2 * MIN)
+        sim.add_task_session(
+            vm="app01", job_name="App Daily", result="Failed", creation_time=t - 2 * MIN, end_time=t - MIN
+        )
+        clock.advance(minutes=1)
+        with structlog.testing.capture_logs() as logs:
+            assert await run_once(cfg, clock=clock) == 0
+        assert refusal.hits >= 1
+        assert mentions(webhook, "app01") == 1
+        assert not any("recovered" in p["message"].lower() for p in webhook.received)
+        sim.faults.stop_refusing(refusal)
+        clock.advance(minutes=1)
+        assert await run_once(cfg, clock=clock) == 0
+    assert events(logs, "success_query_failed")
+    assert sum("recovered" in (p["title"] + p["message"]).lower() for p in webhook.received) == 1
+    assert mentions(webhook, "app01") == 1

@@ -19,7 +19,12 @@ DAY = timedelta(hours=24)
 
 def plan(cursor: SourceCursor, now: datetime = NOW, overlap: timedelta = OVERLAP) -> ReadPlan:
     return plan_read(
-        cursor, overlap=overlap, initial_lookback=LOOKBACK, reconcile_every=EVERY, reconcile_window=DAY, now=now
+        cursor,
+        overlap=overlap,
+        initial_lookback=LOOKBACK,
+        reconcile_every=EVERY,
+        reconcile_window=DAY,
+        now=now,
     )
 
 
