@@ -1,7 +1,7 @@
 """The simulated endpoints: token, logout, serverTime, sessions and task sessions.
 
-Each answers as the OpenAPI subsets describe; the request's revision shape (set by the
-middleware from ``x-api-version``) decides which fields and parameters exist.
+Each answers as the OpenAPI subsets describe; the request's revision shape (from its
+``x-api-version``, which the middleware has checked) decides which fields and parameters exist.
 """
 
 from __future__ import annotations
@@ -14,17 +14,22 @@ from aiohttp import web
 
 from alertd.simulator.vbr.backend import BACKEND, Backend
 from alertd.simulator.vbr.errors import AUTH_FAILED, BAD_PARAMETERS, NOT_FOUND, VBRHttpError
-from alertd.simulator.vbr.profiles import Shape
+from alertd.simulator.vbr.profiles import Shape, shape_of
 from alertd.simulator.vbr.query import Listing, parse_sessions, parse_tasks
 from alertd.simulator.vbr.records import SessionRecord, TaskRecord
 from alertd.simulator.vbr.render import render_session, render_task, server_time, token
 
-__all__ = ["ANONYMOUS", "SHAPE", "add_routes"]
+__all__ = ["ANONYMOUS", "add_routes", "bearer", "shape_for"]
 
 #: Operations declared with ``security: []`` in every subset; all others need a bearer token.
 ANONYMOUS = frozenset({("POST", "/api/oauth2/token"), ("GET", "/api/v1/serverTime")})
-#: Where the middleware leaves the revision shape of a request (a plain key: RequestKey needs aiohttp 3.12).
-SHAPE = "vbr_shape"
+
+
+def shape_for(request: web.Request) -> Shape:
+    """The documented shape of the request's revision (the middleware has checked the revision)."""
+    return shape_of(request.headers["x-api-version"])
+
+
 _FORM = "application/x-www-form-urlencoded"
 
 
@@ -75,7 +80,7 @@ async def logout(request: web.Request) -> web.Response:
 
 async def get_server_time(request: web.Request) -> web.Response:
     backend = request.app[BACKEND]
-    return _json(server_time(backend.clock(), request[SHAPE], backend.settings))
+    return _json(server_time(backend.clock(), shape_for(request), backend.settings))
 
 
 def _sessions_listing(backend: Backend, listing: Listing, shape: Shape) -> web.Response:
@@ -85,7 +90,7 @@ def _sessions_listing(backend: Backend, listing: Listing, shape: Shape) -> web.R
 
 
 async def list_sessions(request: web.Request) -> web.Response:
-    backend, shape = request.app[BACKEND], request[SHAPE]
+    backend, shape = request.app[BACKEND], shape_for(request)
     return _sessions_listing(backend, parse_sessions(request.query, shape, backend.settings), shape)
 
 
@@ -97,7 +102,7 @@ def _session(backend: Backend, raw_id: str) -> SessionRecord:
 
 
 async def get_session(request: web.Request) -> web.Response:
-    backend, shape = request.app[BACKEND], request[SHAPE]
+    backend, shape = request.app[BACKEND], shape_for(request)
     return _json(render_session(_session(backend, request.match_info["id"]), shape, backend.settings))
 
 
@@ -109,7 +114,7 @@ def _tasks_listing(backend: Backend, rows: list[TaskRecord], listing: Listing, s
 
 async def session_tasks(request: web.Request) -> web.Response:
     """``/sessions/{id}/taskSessions``: no parameters but ``id`` before 1.3-rev1 (§3.1)."""
-    backend, shape = request.app[BACKEND], request[SHAPE]
+    backend, shape = request.app[BACKEND], shape_for(request)
     if not shape.task_sessions:
         raise VBRHttpError.of(NOT_FOUND)  # absent in 1.1-rev0 (§3.1)
     record = _session(backend, request.match_info["id"])
@@ -126,7 +131,7 @@ async def session_tasks(request: web.Request) -> web.Response:
 
 
 async def list_tasks(request: web.Request) -> web.Response:
-    backend, shape = request.app[BACKEND], request[SHAPE]
+    backend, shape = request.app[BACKEND], shape_for(request)
     if not shape.task_sessions:
         # Absent before 1.2-rev1 (§3.1); the design notes (§8.1) read a 404 as "unsupported".
         raise VBRHttpError.of(NOT_FOUND)
@@ -135,7 +140,7 @@ async def list_tasks(request: web.Request) -> web.Response:
 
 
 async def get_task(request: web.Request) -> web.Response:
-    backend, shape = request.app[BACKEND], request[SHAPE]
+    backend, shape = request.app[BACKEND], shape_for(request)
     raw = request.match_info["id"]
     record = backend.store.tasks.get(_id(raw) or "") if shape.task_sessions else None
     if record is None:

@@ -28,8 +28,7 @@ from alertd.simulator.vbr.errors import (
     unsupported_version,
 )
 from alertd.simulator.vbr.exchange import Exchange
-from alertd.simulator.vbr.handlers import ANONYMOUS, SHAPE, bearer
-from alertd.simulator.vbr.profiles import shape_of
+from alertd.simulator.vbr.handlers import ANONYMOUS, bearer
 
 __all__ = ["vbr_middleware"]
 
@@ -89,7 +88,6 @@ async def _answer(
         profile = backend.profile
         if revision not in profile.revisions:
             raise unsupported_version(profile.revisions, backend.settings.version_error_lists)
-        request[SHAPE] = shape_of(revision)
         if (request.method, request.path) not in ANONYMOUS and not backend.tokens.valid(
             bearer(request) or ""
         ):
