@@ -10,8 +10,16 @@ from vbr_contract import check_request, check_response
 
 from alertd.simulator.vbr import Exchange
 
-TOKEN_HEADERS = (("x-api-version", "1.3-rev2"), ("Accept", "application/json"), ("Content-Type", "application/x-www-form-urlencoded"))
-GET_HEADERS = (("x-api-version", "1.3-rev2"), ("Accept", "application/json"), ("Authorization", "Bearer eyJabc"))
+TOKEN_HEADERS = (
+    ("x-api-version", "1.3-rev2"),
+    ("Accept", "application/json"),
+    ("Content-Type", "application/x-www-form-urlencoded"),
+)
+GET_HEADERS = (
+    ("x-api-version", "1.3-rev2"),
+    ("Accept", "application/json"),
+    ("Authorization", "Bearer eyJabc"),
+)
 SESSION = {
     "id": "c924ee2f-1197-4b37-8de3-009c1977f347",
     "name": "Backup Job 1",
@@ -34,13 +42,29 @@ def exchange(
 ) -> Exchange:
     payload = {"data": [], "pagination": {"total": 0, "count": 0}} if answer is None else answer
     return Exchange(
-        method, path, query, headers, body, status, (("Content-Type", "application/json; charset=utf-8"),), json.dumps(payload).encode(), None
+        method,
+        path,
+        query,
+        headers,
+        body,
+        status,
+        (("Content-Type", "application/json; charset=utf-8"),),
+        json.dumps(payload).encode(),
+        None,
     )
 
 
 def test_a_conforming_exchange_passes() -> None:
     """A documented request and answer yield no violation (the baseline of every test below)."""
-    ex = exchange(query=(("endedAfterFilter", "2025-08-15T01:00:00-04:00"), ("orderColumn", "EndTime"), ("orderAsc", "true"), ("skip", "0"), ("limit", "200")))
+    ex = exchange(
+        query=(
+            ("endedAfterFilter", "2025-08-15T01:00:00-04:00"),
+            ("orderColumn", "EndTime"),
+            ("orderAsc", "true"),
+            ("skip", "0"),
+            ("limit", "200"),
+        )
+    )
     assert check_request(ex) == []
     assert check_response(ex) == []
 
@@ -55,7 +79,12 @@ def test_a_conforming_exchange_passes() -> None:
         (exchange(query=(("orderAsc", "yes"),)), "orderAsc"),
         (exchange(query=(("endedAfterFilter", "yesterday"),)), "endedAfterFilter"),
         (exchange(query=(("jobIdFilter", "job-1"),)), "jobIdFilter"),
-        (exchange(path="/api/v1/taskSessions", query=(("resultFilter", "Failed"), ("resultFilter", "Warning"))), "single-valued"),
+        (
+            exchange(
+                path="/api/v1/taskSessions", query=(("resultFilter", "Failed"), ("resultFilter", "Warning"))
+            ),
+            "single-valued",
+        ),
         (exchange(path="/api/v1/jobs"), "no GET /api/v1/jobs"),
         (exchange(headers=GET_HEADERS[1:]), "x-api-version"),
         (exchange(headers=GET_HEADERS[:2]), "Bearer"),
@@ -105,18 +134,46 @@ def test_token_bodies(body: bytes, ok: bool) -> None:
 def test_token_request_must_be_a_form() -> None:
     """A JSON token request is not what the operation declares."""
     headers = (*TOKEN_HEADERS[:2], ("Content-Type", "application/json"))
-    ex = exchange(method="POST", path="/api/oauth2/token", headers=headers, body=b'{"grant_type": "password"}')
+    ex = exchange(
+        method="POST", path="/api/oauth2/token", headers=headers, body=b'{"grant_type": "password"}'
+    )
     assert any("Content-Type" in p for p in check_request(ex))
 
 
 @pytest.mark.parametrize(
     ("answer", "status", "says"),
     [
-        ({"data": [{**SESSION, "retryInfo": {"isRecheckRetry": False}}], "pagination": {"total": 1, "count": 1}}, 200, None),
-        ({"data": [{**SESSION, "color": "red"}], "pagination": {"total": 1, "count": 1}}, 200, "'color' was unexpected"),
-        ({"data": [{**SESSION, "parentSessionId": None}], "pagination": {"total": 1, "count": 1}}, 200, "None is not of type"),
-        ({"data": [{k: v for k, v in SESSION.items() if k != "usn"}], "pagination": {"total": 1, "count": 1}}, 200, "'usn' is a required"),
-        ({"data": [{**SESSION, "state": "Done"}], "pagination": {"total": 1, "count": 1}}, 200, "'Done' is not one of"),
+        (
+            {
+                "data": [{**SESSION, "retryInfo": {"isRecheckRetry": False}}],
+                "pagination": {"total": 1, "count": 1},
+            },
+            200,
+            None,
+        ),
+        (
+            {"data": [{**SESSION, "color": "red"}], "pagination": {"total": 1, "count": 1}},
+            200,
+            "'color' was unexpected",
+        ),
+        (
+            {"data": [{**SESSION, "parentSessionId": None}], "pagination": {"total": 1, "count": 1}},
+            200,
+            "None is not of type",
+        ),
+        (
+            {
+                "data": [{k: v for k, v in SESSION.items() if k != "usn"}],
+                "pagination": {"total": 1, "count": 1},
+            },
+            200,
+            "'usn' is a required",
+        ),
+        (
+            {"data": [{**SESSION, "state": "Done"}], "pagination": {"total": 1, "count": 1}},
+            200,
+            "'Done' is not one of",
+        ),
         ({"data": []}, 200, "'pagination' is a required"),
         ({"errorCode": "NotFound", "message": "gone"}, 404, "status 404 is not declared"),
         ({"errorCode": "Gone", "message": "x"}, 500, "'Gone' is not one of"),
@@ -134,18 +191,30 @@ def test_answers_are_checked_against_the_revision(answer: Any, status: int, says
 
 def test_fields_of_a_later_revision_are_caught() -> None:
     """retryInfo arrived in 1.3-rev2: a 1.3-rev0 answer must not carry it."""
-    answer = {"data": [{**SESSION, "retryInfo": {"isRecheckRetry": False}}], "pagination": {"total": 1, "count": 1}}
+    answer = {
+        "data": [{**SESSION, "retryInfo": {"isRecheckRetry": False}}],
+        "pagination": {"total": 1, "count": 1},
+    }
     ex = exchange(answer=answer, headers=(("x-api-version", "1.3-rev0"), *GET_HEADERS[1:]))
     assert any("'retryInfo' was unexpected" in p for p in check_response(ex))
 
 
 def test_task_sessions_are_checked_by_their_type() -> None:
     """The discriminator picks the subtype: an Antivirus row needs scan fields, a Backup row needs a state."""
-    base = {"id": "8bec8b2d-11e8-45e1-b7be-a932376a0de4", "sessionId": "9811fb69-b436-4198-b848-fb6eb42fba03", "sessionType": "BackupJob", "creationTime": "2024-11-13T18:00:45.528604", "name": "vm", "usn": 1}
+    base = {
+        "id": "8bec8b2d-11e8-45e1-b7be-a932376a0de4",
+        "sessionId": "9811fb69-b436-4198-b848-fb6eb42fba03",
+        "sessionType": "BackupJob",
+        "creationTime": "2024-11-13T18:00:45.528604",
+        "name": "vm",
+        "usn": 1,
+    }
     good = {**base, "type": "Backup", "state": "Stopped", "result": {"result": "Success"}}
     bad_av = {**base, "type": "Antivirus"}
     odd = {**base, "type": "Snapshot", "state": "Stopped"}
     for row, says in ((good, None), (bad_av, "'scanType' is a required"), (odd, "'Snapshot' is not one of")):
-        ex = exchange(path="/api/v1/taskSessions", answer={"data": [row], "pagination": {"total": 1, "count": 1}})
+        ex = exchange(
+            path="/api/v1/taskSessions", answer={"data": [row], "pagination": {"total": 1, "count": 1}}
+        )
         problems = check_response(ex)
         assert (problems == []) if says is None else any(says in p for p in problems), problems

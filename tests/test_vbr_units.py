@@ -8,7 +8,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from alertd.vbr.decode import DecodeError, decode_server_time, decode_sessions, decode_task_sessions, decode_token
+from alertd.vbr.decode import (
+    DecodeError,
+    decode_server_time,
+    decode_sessions,
+    decode_task_sessions,
+    decode_token,
+)
 from alertd.vbr.normalise import job_name, parse_session_uid, session_uid, task_uid, unexplained
 from alertd.vbr.times import ServerZone, format_filter, parse_time
 from alertd.vbr.transport import base_url, parse_fingerprint
@@ -19,7 +25,9 @@ NEW_YORK = ZoneInfo("America/New_York")
 
 def test_supported_list_is_parsed_without_the_v_prefix() -> None:
     """The observed 400 message's list (reference §1.2) becomes bare revisions."""
-    text = "Unsupported RESTAPI version. The following versions are supported: v1.0-rev1, v1.0-rev2, v1.1-rev0"
+    text = (
+        "Unsupported RESTAPI version. The following versions are supported: v1.0-rev1, v1.0-rev2, v1.1-rev0"
+    )
     assert parse_supported(text) == ["1.0-rev1", "1.0-rev2", "1.1-rev0"]
     assert parse_supported("The specified API version is not supported.") == []
 
@@ -34,7 +42,9 @@ def test_supported_list_is_parsed_without_the_v_prefix() -> None:
         (["1.4-rev0", "1.3-rev2"], None, "1.3-rev2"),
     ],
 )
-def test_choose_picks_the_newest_known_revision(supported: list[str], below: str | None, chosen: str | None) -> None:
+def test_choose_picks_the_newest_known_revision(
+    supported: list[str], below: str | None, chosen: str | None
+) -> None:
     """Negotiation takes the newest revision both sides speak, below a refused one when given."""
     assert choose(supported, below=below) == chosen
 
@@ -123,7 +133,9 @@ def test_fingerprint_accepts_sha256_hex(text: str) -> None:
     assert len(parse_fingerprint(text)) == 32
 
 
-@pytest.mark.parametrize(("text", "says"), [("86F1769B6E0544E16A6EA1E9E9BC0BB71A8DE900", "SHA-1"), ("zz" * 32, "64 hex")])
+@pytest.mark.parametrize(
+    ("text", "says"), [("86F1769B6E0544E16A6EA1E9E9BC0BB71A8DE900", "SHA-1"), ("zz" * 32, "64 hex")]
+)
 def test_fingerprint_refuses_sha1_and_junk(text: str, says: str) -> None:
     """VBR's own SHA-1 thumbprint is refused with how to read the SHA-256 one."""
     with pytest.raises(ValueError, match=says) as info:
@@ -153,7 +165,14 @@ def test_base_url_refuses(url: str) -> None:
 
 @pytest.mark.parametrize(
     "body",
-    [b"", b"not json", b"[]", b'{"data": []}', b'{"data": {}, "pagination": {"total": 1, "count": 1}}', b'{"data": [], "pagination": {"total": "1", "count": 0}}'],
+    [
+        b"",
+        b"not json",
+        b"[]",
+        b'{"data": []}',
+        b'{"data": {}, "pagination": {"total": 1, "count": 1}}',
+        b'{"data": [], "pagination": {"total": "1", "count": 0}}',
+    ],
 )
 def test_broken_collections_raise_decode_error(body: bytes) -> None:
     """A page whose structure is broken raises DecodeError, nothing else."""
@@ -164,14 +183,25 @@ def test_broken_collections_raise_decode_error(body: bytes) -> None:
 def test_unusable_rows_are_dropped_and_named() -> None:
     """Rows without id, sessionId or a readable creationTime are dropped with a reason; null fields are tolerated."""
     rows = [
-        {"id": "A", "type": "Backup", "sessionId": "S", "sessionType": "BackupJob", "creationTime": "2025-01-01T00:00:00", "name": "vm1", "state": "Stopped", "result": {"result": "failed", "message": None}},
+        {
+            "id": "A",
+            "type": "Backup",
+            "sessionId": "S",
+            "sessionType": "BackupJob",
+            "creationTime": "2025-01-01T00:00:00",
+            "name": "vm1",
+            "state": "Stopped",
+            "result": {"result": "failed", "message": None},
+        },
         {"type": "Backup", "sessionId": "S", "creationTime": "2025-01-01T00:00:00"},
         {"id": "C", "type": "Backup", "creationTime": "2025-01-01T00:00:00"},
         {"id": "D", "type": "Backup", "sessionId": "S", "creationTime": "soon"},
         {"id": "E", "type": "Backup", "sessionId": "S", "creationTime": "2025-01-01T00:00:00", "name": None},
         "junk",
     ]
-    page = decode_task_sessions(json.dumps({"data": rows, "pagination": {"total": 6, "count": 6}}).encode(), UTC)
+    page = decode_task_sessions(
+        json.dumps({"data": rows, "pagination": {"total": 6, "count": 6}}).encode(), UTC
+    )
     assert [(r.id, r.result, r.message) for r in page.rows] == [("a", "Failed", ""), ("e", None, "")]
     assert [(p.id, p.reason.split(":")[0]) for p in page.dropped] == [
         (None, "no id"),
@@ -184,7 +214,15 @@ def test_unusable_rows_are_dropped_and_named() -> None:
 
 def test_sessions_read_activity_id_before_1_2() -> None:
     """1.1-rev0 names the job link activityId (reference §2.2); a 1900 endTime means not ended."""
-    row = {"id": "S", "name": "J", "activityId": "AB", "sessionType": "Job", "creationTime": "2025-01-01T00:00:00+01:00", "endTime": "1900-01-01T00:00:00", "state": "Working"}
+    row = {
+        "id": "S",
+        "name": "J",
+        "activityId": "AB",
+        "sessionType": "Job",
+        "creationTime": "2025-01-01T00:00:00+01:00",
+        "endTime": "1900-01-01T00:00:00",
+        "state": "Working",
+    }
     page = decode_sessions(json.dumps({"data": [row], "pagination": {"total": 1, "count": 1}}).encode(), UTC)
     assert (page.rows[0].job_id, page.rows[0].end_time) == ("ab", None)
 
@@ -196,13 +234,19 @@ def test_token_and_server_time() -> None:
     assert "tok-" not in repr(grant)
     with pytest.raises(DecodeError):
         decode_token(b'{"refresh_token": "y"}')
-    st = decode_server_time(b'{"serverTime": "2024-01-25T18:31:50.7300443+01:00", "ianaTimeZoneId": "Europe/Prague"}')
+    st = decode_server_time(
+        b'{"serverTime": "2024-01-25T18:31:50.7300443+01:00", "ianaTimeZoneId": "Europe/Prague"}'
+    )
     assert (st.offset, st.iana) == (timedelta(hours=1), "Europe/Prague")
 
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("SQL Daily", ("SQL Daily", None)), ("SQL Daily (Retry 2)", ("SQL Daily", 2)), ("Odd (retry)", ("Odd (retry)", None))],
+    [
+        ("SQL Daily", ("SQL Daily", None)),
+        ("SQL Daily (Retry 2)", ("SQL Daily", 2)),
+        ("Odd (retry)", ("Odd (retry)", None)),
+    ],
 )
 def test_job_name_strips_the_retry_suffix(raw: str, expected: tuple[str, int | None]) -> None:
     """A retry's " (Retry N)" suffix (reference §4, open question 5) is not part of the job name."""
@@ -237,7 +281,9 @@ def _row(result: str) -> object:
         ("Success", [], False),
     ],
 )
-def test_unexplained_when_the_run_is_worse_than_every_task(run: str, tasks: list[str], expected: bool) -> None:
+def test_unexplained_when_the_run_is_worse_than_every_task(
+    run: str, tasks: list[str], expected: bool
+) -> None:
     """A job-level alert is due exactly when no task's result is as bad as the run's."""
     from alertd.vbr.decode import SessionRow
 

@@ -44,8 +44,21 @@ from alertd.simulator.vbr import Exchange
 
 SPEC_DIR = Path(__file__).parent / "data" / "vbr-openapi"
 _FILES = {r: SPEC_DIR / f"vbr-openapi-{r}-subset.json" for r in ("1.2-rev1", "1.3-rev0", "1.3-rev2")}
-_ORDER = ("1.0-rev1", "1.0-rev2", "1.1-rev0", "1.1-rev1", "1.1-rev2", "1.2-rev0", "1.2-rev1", "1.3-rev0", "1.3-rev1", "1.3-rev2")
-_DATE_TIME = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,7})?(Z|[+-][0-9]{2}:[0-9]{2})?$")
+_ORDER = (
+    "1.0-rev1",
+    "1.0-rev2",
+    "1.1-rev0",
+    "1.1-rev1",
+    "1.1-rev2",
+    "1.2-rev0",
+    "1.2-rev1",
+    "1.3-rev0",
+    "1.3-rev1",
+    "1.3-rev2",
+)
+_DATE_TIME = re.compile(
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,7})?(Z|[+-][0-9]{2}:[0-9]{2})?$"
+)
 _FORMATS = jsonschema.FormatChecker(formats=())
 
 
@@ -104,7 +117,10 @@ class Spec:
     def validate(self, schema: dict[str, Any], instance: object) -> list[str]:
         converted = {**self.convert(schema), "definitions": self.defs}
         validator = jsonschema.Draft7Validator(converted, format_checker=_FORMATS)
-        return [f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}" for e in validator.iter_errors(instance)]
+        return [
+            f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}"
+            for e in validator.iter_errors(instance)
+        ]
 
     def convert(self, node: dict[str, Any]) -> dict[str, Any]:
         """OpenAPI 3.0 schema -> strict draft-7 JSON Schema (refs into ``self.defs``)."""
@@ -141,18 +157,7 @@ class Spec:
             out["required"] = list(node["required"])
         if "items" in node:
             out["items"] = self.convert(node["items"])
-        fmt = node.get("format")
-        if fmt == "date-time":
-            out["format"] = "vbr-date-time"
-        elif fmt == "uuid":
-            out["format"] = "uuid"
-        elif fmt in ("int32", "int64"):
-            bits = 31 if fmt == "int32" else 63
-            out["minimum"], out["maximum"] = -(2**bits), 2**bits - 1
-        for key in ("minimum", "maximum"):
-            if key in node:
-                out[key] = node[key]
-        return out
+        return _with_format(node, out)
 
     def _merge(self, node: dict[str, Any]) -> dict[str, Any]:
         merged: dict[str, Any] = {"type": "object", "properties": {}, "required": []}
@@ -163,6 +168,21 @@ class Spec:
             merged["properties"].update(part.get("properties", {}))
             merged["required"] += [r for r in part.get("required", []) if r not in merged["required"]]
         return merged
+
+
+def _with_format(node: dict[str, Any], out: dict[str, Any]) -> dict[str, Any]:
+    fmt = node.get("format")
+    if fmt == "date-time":
+        out["format"] = "vbr-date-time"
+    elif fmt == "uuid":
+        out["format"] = "uuid"
+    elif fmt in ("int32", "int64"):
+        bits = 31 if fmt == "int32" else 63
+        out["minimum"], out["maximum"] = -(2**bits), 2**bits - 1
+    for key in ("minimum", "maximum"):
+        if key in node:
+            out[key] = node[key]
+    return out
 
 
 @cache
@@ -196,8 +216,25 @@ def check_request(ex: Exchange) -> list[str]:
     op = spec.operation(ex.method, ex.path)
     if op is None:
         return [f"no {ex.method} {ex.path} in {spec.revision}"]
-    problems: list[str] = []
     params = [spec.resolve(p) for p in op.get("parameters", [])]
+    problems = _check_query(spec, params, ex)
+    for p in params:
+        if p["in"] == "header" and p.get("required") and ex.header(p["name"]) is None:
+            problems.append(f"required header {p['name']} missing")
+    auth = ex.header("Authorization")
+    if op.get("security") == []:
+        if auth is not None:
+            problems.append("Authorization sent to an operation declared security: []")
+    elif auth is None or not auth.startswith("Bearer ") or len(auth) <= len("Bearer "):
+        problems.append("no Authorization: Bearer token (the Bearer scheme is the only one declared)")
+    if ex.header("Accept") != "application/json":
+        problems.append("Accept must be application/json, the only media type (reference §1.3)")
+    problems += _check_body(spec, op, ex)
+    return problems
+
+
+def _check_query(spec: Spec, params: list[dict[str, Any]], ex: Exchange) -> list[str]:
+    problems: list[str] = []
     query_params = {p["name"]: p for p in params if p["in"] == "query"}
     for name in dict.fromkeys(k for k, _ in ex.query):
         values = [v for k, v in ex.query if k == name]
@@ -213,19 +250,9 @@ def check_request(ex: Exchange) -> list[str]:
         elif len(values) != 1:
             problems.append(f"{name} is single-valued but sent {len(values)} times")
         else:
-            problems += [f"{name}={values[0]!r}: {e}" for e in spec.validate(schema, _coerce(values[0], schema))]
-    for p in params:
-        if p["in"] == "header" and p.get("required") and ex.header(p["name"]) is None:
-            problems.append(f"required header {p['name']} missing")
-    auth = ex.header("Authorization")
-    if op.get("security") == []:
-        if auth is not None:
-            problems.append("Authorization sent to an operation declared security: []")
-    elif auth is None or not auth.startswith("Bearer ") or len(auth) <= len("Bearer "):
-        problems.append("no Authorization: Bearer token (the Bearer scheme is the only one declared)")
-    if ex.header("Accept") != "application/json":
-        problems.append("Accept must be application/json, the only media type (reference §1.3)")
-    problems += _check_body(spec, op, ex)
+            problems += [
+                f"{name}={values[0]!r}: {e}" for e in spec.validate(schema, _coerce(values[0], schema))
+            ]
     return problems
 
 
@@ -253,7 +280,11 @@ def check_response(ex: Exchange) -> list[str]:
     """What is wrong with an answer, per the revision its request named."""
     if ex.fault is not None or ex.status is None:
         return []  # an injected fault is off-document on purpose
-    spec = spec_for(ex.header("x-api-version") or "1.3-rev2") if ex.header("x-api-version") in _ORDER else spec_for("1.3-rev2")
+    spec = (
+        spec_for(ex.header("x-api-version") or "1.3-rev2")
+        if ex.header("x-api-version") in _ORDER
+        else spec_for("1.3-rev2")
+    )
     content_type = next((v for k, v in ex.response_headers if k.lower() == "content-type"), "")
     if not content_type.startswith("application/json"):
         return [f"answer Content-Type {content_type!r}, not application/json"]

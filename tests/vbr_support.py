@@ -1,22 +1,22 @@
 """Shared pieces of the VBR tests: TLS material, a simulator harness whose every exchange is
-checked against the OpenAPI documents, and helpers. Test modules import the fixtures by name."""
+checked against the OpenAPI documents, and helpers.
+
+The fixtures live in `vbr_fixtures`, a plugin that test modules load with
+``pytest_plugins = ["vbr_fixtures"]``.
+"""
 
 from __future__ import annotations
 
-import hashlib
 import ssl
-from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pytest
-import trustme
 from vbr_contract import ContractObserver
 
 from alertd.simulator.clock import ManualClock
-from alertd.simulator.vbr import SimulatedVBR, VBRSettings
+from alertd.simulator.vbr import SimulatedVBR
 from alertd.vbr import VBRConnection, VBRSource
 
 USER = "CORP\\svc-alertd"
@@ -33,19 +33,6 @@ class Tls:
     fingerprint: str
 
 
-@pytest.fixture(scope="session")
-def tls(tmp_path_factory: pytest.TempPathFactory) -> Tls:
-    """A self-signed-style CA and a loopback certificate, made once per test run."""
-    ca = trustme.CA()
-    leaf = ca.issue_cert("127.0.0.1", "localhost")
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    leaf.configure_cert(context)
-    ca_file = tmp_path_factory.mktemp("vbr-tls") / "vbr-ca.pem"
-    ca.cert_pem.write_to_path(str(ca_file))
-    der = ssl.PEM_cert_to_DER_cert(leaf.cert_chain_pems[0].bytes().decode())
-    return Tls(ca_file, context, hashlib.sha256(der).hexdigest())
-
-
 @dataclass
 class Harness:
     """A running simulator, its clock, and the contract observer of its exchanges."""
@@ -57,8 +44,15 @@ class Harness:
     tls: Tls
 
     def connection(self, **changes: Any) -> VBRConnection:
-        settings: dict[str, Any] = {"ca_file": str(self.tls.ca_file), **changes}
-        return VBRConnection(source="vbr-test", url=self.url, username=USER, password=PASSWORD, **settings)
+        settings: dict[str, Any] = {
+            "source": "vbr-test",
+            "url": self.url,
+            "username": USER,
+            "password": PASSWORD,
+            "ca_file": str(self.tls.ca_file),
+            **changes,
+        }
+        return VBRConnection(**settings)
 
     def source(self, **changes: Any) -> VBRSource:
         return VBRSource(self.connection(**changes), clock=self.clock)
@@ -69,32 +63,3 @@ class Harness:
 
     def grants(self) -> dict[str, int]:
         return dict(self.sim.tokens.issued)
-
-
-@pytest.fixture
-async def vbr(request: pytest.FixtureRequest, tls: Tls) -> AsyncIterator[Harness]:
-    """A simulated VBR over HTTPS (profile "13.1" unless parametrized indirectly with another).
-
-    At teardown, every request and answer of the test must have matched the OpenAPI documents.
-    """
-    profile = getattr(request, "param", "13.1")
-    clock = ManualClock(NOW)
-    contract = ContractObserver()
-    sim = SimulatedVBR(
-        username=USER, password=PASSWORD, clock=clock, settings=VBRSettings(profile=profile), observer=contract
-    )
-    url = await sim.start(ssl_context=tls.server_context)
-    try:
-        yield Harness(sim, url, clock, contract, tls)
-    finally:
-        await sim.stop()
-    assert contract.violations == [], "\n".join(contract.violations)
-
-
-@pytest.fixture
-def collect_logs() -> Iterator[list[dict[str, Any]]]:
-    """structlog events emitted during the test."""
-    import structlog.testing
-
-    with structlog.testing.capture_logs() as logs:
-        yield logs
