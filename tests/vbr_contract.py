@@ -24,7 +24,8 @@ down rather than guessed, each with its source:
 Revisions without a subset are checked against the nearest older documented one; 1.1-rev0 (and
 the 1.1-rev1..1.2-rev0 revisions the simulator answers in its shape) against 1.2-rev1 with the
 differences reference §2.2, §3.1 and §6 document: ``activityId`` for ``jobId``, a ``Job`` session
-type, no platform fields, and no task-session endpoints.
+type, no platform fields, and no task-session endpoints. In 1.1-rev1..1.2-rev0 no document says
+whether task sessions exist (open question 4): a client may ask, and a 404 answer means "absent".
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ _ORDER = (
     "1.3-rev1",
     "1.3-rev2",
 )
+_UNKNOWN_ERA = frozenset({"1.1-rev1", "1.1-rev2", "1.2-rev0"})
 _DATE_TIME = re.compile(
     r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,7})?(Z|[+-][0-9]{2}:[0-9]{2})?$"
 )
@@ -205,6 +207,12 @@ def _coerce(text: str, schema: dict[str, Any]) -> object:
     return text
 
 
+def _task_probe(ex: Exchange) -> bool:
+    """A task-session request in a revision where no document says whether they exist (§3.1, Q4):
+    checked against 1.2-rev1, the first revision known to have them; "absent" is a 404 (§8.1)."""
+    return ex.header("x-api-version") in _UNKNOWN_ERA and "taskSessions" in ex.path
+
+
 def check_request(ex: Exchange) -> list[str]:
     """What is wrong with a request, per the revision it names."""
     revision = ex.header("x-api-version")
@@ -212,7 +220,7 @@ def check_request(ex: Exchange) -> list[str]:
         return ["no x-api-version header (required on every operation)"]
     if revision not in _ORDER:
         return [f"x-api-version {revision!r} is no documented revision"]
-    spec = spec_for(revision)
+    spec = spec_for("1.2-rev1" if _task_probe(ex) else revision)
     op = spec.operation(ex.method, ex.path)
     if op is None:
         return [f"no {ex.method} {ex.path} in {spec.revision}"]
@@ -295,7 +303,7 @@ def check_response(ex: Exchange) -> list[str]:
     error_schema = spec.doc["components"]["schemas"]["Error"]
     op = spec.operation(ex.method, ex.path)
     unsupported = ex.status == 400 and isinstance(body, dict) and body.get("errorCode") == "NotImplemented"
-    if op is None or unsupported:
+    if op is None or unsupported or (_task_probe(ex) and ex.status == 404):
         if ex.status < 400:
             return [f"{ex.status} for an operation {spec.revision} does not have"]
         return [f"error body: {e}" for e in spec.validate(error_schema, body)]
