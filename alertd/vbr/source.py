@@ -107,6 +107,7 @@ class VBRSource:
         job-level alerts for job sessions whose result no task session of theirs explains."""
         zone = await self.read_clock()
         since = self._filter_value(ended_after)
+        bound = self._lower_bound(ended_after)
         wanted = [_canonical(r) for r in results]
         tasks: list[TaskRow] = []
         undecodable = 0
@@ -123,7 +124,7 @@ class VBRSource:
             self._runs.put(run)
         found: list[TaskSession] = []
         for row in tasks:
-            if _wanted(row.type, row.state, row.result, row.end_time, wanted, ended_after):
+            if _wanted(row.type, row.state, row.result, row.end_time, wanted, bound):
                 parent = await self._run(row.session_id)
                 found.append(task_session(row, parent, source=self.source, backup_server=self.backup_server))
         by_run: defaultdict[str, list[TaskRow]] = defaultdict(list)
@@ -132,7 +133,7 @@ class VBRSource:
         for run in runs.rows:
             if (
                 is_job_session(run)
-                and _final_in(run.state, run.result, run.end_time, wanted, ended_after)
+                and _final_in(run.state, run.result, run.end_time, wanted, bound)
                 and unexplained(run, by_run[run.id])
                 and await self._unexplained(run)
             ):
@@ -157,7 +158,7 @@ class VBRSource:
             self._runs.put(run)
             if (
                 run.result == Result.SUCCESS
-                and _after(run.end_time, ended_after)
+                and _after(run.end_time, self._lower_bound(ended_after))
                 and is_final(run.state, run.result)
             ):
                 found.append(job_level_session(run, source=self.source, backup_server=self.backup_server))
@@ -176,7 +177,12 @@ class VBRSource:
             undecodable += self._report(got, "task session")
             for row in got.rows:
                 if row.session_id == run.id and _wanted(
-                    row.type, row.state, row.result, row.end_time, [Result.SUCCESS.value], ended_after
+                    row.type,
+                    row.state,
+                    row.result,
+                    row.end_time,
+                    [Result.SUCCESS.value],
+                    self._lower_bound(ended_after),
                 ):
                     found.append(task_session(row, run, source=self.source, backup_server=self.backup_server))
         return Batch(found, undecodable)
@@ -249,10 +255,17 @@ class VBRSource:
 
     def _filter_value(self, ended_after: datetime) -> str:
         assert self.zone is not None
-        start = ended_after - _EDGE
+        return format_filter(self._lower_bound(ended_after) - _EDGE, self.zone.tz)
+
+    def _lower_bound(self, ended_after: datetime) -> datetime:
+        """``ended_after``, widened while the window reaches back past a change of a fixed offset.
+
+        Without an IANA zone a time without an offset from before the change is read with the new
+        offset, an hour off: the filter and the client-side check both make room for it.
+        """
         if self._offset_changed_at is not None and ended_after <= self._offset_changed_at:
-            start -= self._widen
-        return format_filter(start, self.zone.tz)
+            return ended_after - self._widen
+        return ended_after
 
     async def has_task_sessions(self) -> bool:
         """Whether the negotiated revision has ``/api/v1/taskSessions`` (asked once when unknown)."""
