@@ -6,14 +6,19 @@ import json
 import ssl
 from collections.abc import Sequence
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+from vbr_contract import ContractObserver
 from vbr_support import NOW, PASSWORD, USER, Harness
 
+from alertd.simulator.clock import ManualClock
 from alertd.simulator.vbr import PROFILES, SimulatedVBR
 from alertd.simulator.vbr.__main__ import parse_args
+from alertd.simulator.vbr.certs import self_signed
+from alertd.vbr import VBRClient, VBRConnection
 
 pytest_plugins = ["vbr_fixtures"]
 
@@ -258,3 +263,21 @@ def test_entry_point_arguments() -> None:
     assert set(PROFILES) == {"12.0", "12.2", "12.3.1", "13.0", "13.1"}
     with pytest.raises(ValueError):
         SimulatedVBR(profile="11.0")
+
+
+async def test_self_signed_certificate_for_demos(tmp_path: Path) -> None:
+    """The simulator's throwaway certificate serves HTTPS that alertd accepts by its SHA-256 pin alone."""
+    made = self_signed(tmp_path)
+    contract = ContractObserver()
+    sim = SimulatedVBR(username=USER, password=PASSWORD, clock=ManualClock(NOW), observer=contract)
+    url = await sim.start(ssl_context=made.context)
+    conn = VBRConnection(
+        source="demo", url=url, username=USER, password=PASSWORD, tls_fingerprint=made.fingerprint
+    )
+    client = VBRClient(conn, clock=ManualClock(NOW))
+    try:
+        assert (await client.server_time()).iana == "America/New_York"
+    finally:
+        await client.close()
+        await sim.stop()
+    assert contract.violations == []

@@ -30,7 +30,7 @@ async def run_probe(src: VBRSource) -> ProbeReport:
     server_time = None
     try:
         zone = await src.read_clock()
-        server_time = src._clock() + (src.clock_skew or timedelta(0))
+        server_time = src.now() + (src.clock_skew or timedelta(0))
         checks.append(EndpointCheck("GET /api/v1/serverTime", True, f"time zone {zone.name}"))
     except VBRError as e:
         checks.append(EndpointCheck("GET /api/v1/serverTime", False, e.message))
@@ -48,7 +48,7 @@ async def run_probe(src: VBRSource) -> ProbeReport:
     except VBRError as e:
         checks.append(EndpointCheck("POST /api/oauth2/token", False, e.message))
         return _report(src, checks, notes, server_time, None)
-    since = src._filter_value(src._clock() - _DAY)
+    since = src.filter_value(src.now() - _DAY)
     window = [("endedAfterFilter", since)]
     counted = None
     session_ids: list[str] = []

@@ -106,7 +106,7 @@ class VBRSource:
         """Final task sessions with one of ``results`` that ended at or after ``ended_after``, plus
         job-level alerts for job sessions whose result no task session of theirs explains."""
         zone = await self.read_clock()
-        since = self._filter_value(ended_after)
+        since = self.filter_value(ended_after)
         bound = self._lower_bound(ended_after)
         wanted = [_canonical(r) for r in results]
         tasks: list[TaskRow] = []
@@ -144,7 +144,7 @@ class VBRSource:
         """Final, successful task sessions of ``job`` that ended after ``ended_after``, and its
         successful job sessions as job-level entries (they clear a job-level incident)."""
         zone = self.zone or await self.read_clock()
-        since = self._filter_value(ended_after)
+        since = self.filter_value(ended_after)
         params = [("endedAfterFilter", since), *_ORDER]
         if job.job_uid:
             params.append(("jobIdFilter", job.job_uid))
@@ -253,7 +253,12 @@ class VBRSource:
             self._offset_changed_at, self._widen = now, abs(after - before)
             self.log.info("vbr_server_offset_changed", before=str(before), after=str(after))
 
-    def _filter_value(self, ended_after: datetime) -> str:
+    def now(self) -> datetime:
+        """alertd's clock, as this source reads it."""
+        return self._clock()
+
+    def filter_value(self, ended_after: datetime) -> str:
+        """An ``ended*Filter`` value for ``ended_after``: in the server's offset, a second early."""
         assert self.zone is not None
         return format_filter(self._lower_bound(ended_after) - _EDGE, self.zone.tz)
 

@@ -24,7 +24,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--history", type=int, default=20, help="job runs of history to create first")
     parser.add_argument("--run-every", type=float, default=30.0, help="seconds between live job runs")
     parser.add_argument("--no-live", action="store_true", help="serve the history only")
-    parser.add_argument("--certfile", help="PEM certificate (with --keyfile) to serve HTTPS, as VBR does")
+    parser.add_argument(
+        "--certfile", help="PEM certificate (with --keyfile); default: a fresh self-signed one, as VBR has"
+    )
     parser.add_argument("--keyfile")
     return parser.parse_args(argv)
 
