@@ -10,6 +10,7 @@ sessions (VBR 12.0 to 12.3.0) degrade to job-level alerts. The probe lives in `a
 
 from __future__ import annotations
 
+import uuid
 from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -146,8 +147,8 @@ class VBRSource:
         zone = self.zone or await self.read_clock()
         since = self.filter_value(ended_after)
         params = [("endedAfterFilter", since), *_ORDER]
-        if job.job_uid:
-            params.append(("jobIdFilter", job.job_uid))
+        if _is_uuid(job.job_uid):
+            params.append(("jobIdFilter", job.job_uid or ""))
         elif "*" not in job.job_name:  # nameFilter treats '*' as a wildcard (§2.1)
             params.append(("nameFilter", job.job_name))
         runs = await self.client.sessions(params, zone.tz)
@@ -378,7 +379,16 @@ def _wanted(
     return kind.lower() in TASK_TYPES and _final_in(state, result, end, wanted, bound)
 
 
+def _is_uuid(text: str | None) -> bool:
+    """jobIdFilter takes a uuid; any other job id (another source's) falls back to the name."""
+    try:
+        uuid.UUID(text or "")
+    except ValueError:
+        return False
+    return True
+
+
 def _same_job(run: SessionRow, job: JobRef) -> bool:
-    if job.job_uid:
-        return run.job_id == job.job_uid.lower()
+    if _is_uuid(job.job_uid):
+        return run.job_id == (job.job_uid or "").lower()
     return job_name(run.name)[0] == job.job_name
