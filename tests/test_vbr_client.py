@@ -60,6 +60,7 @@ async def test_refresh_at_80_percent_and_rotate(vbr: Harness) -> None:
         assert vbr.grants() == {"password": 1, "refresh_token": 1}
         vbr.clock.advance(seconds=721)
         await read(client)  # the simulator refuses a used refresh token: this proves rotation
+        assert client.auth.grants == {"password": 1, "refresh_token": 2}  # what a metric would export
     assert vbr.grants() == {"password": 1, "refresh_token": 2}
 
 

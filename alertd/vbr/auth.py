@@ -60,6 +60,8 @@ class Session:
         self._refusal: VBRError | None = None
         #: The latest token lifetime the server stated (seconds), for the probe.
         self.expires_in: int | None = None
+        #: Successful token requests by grant type, for metrics.
+        self.grants = {"password": 0, "refresh_token": 0}
 
     @property
     def revision(self) -> str | None:
@@ -240,6 +242,7 @@ class Session:
             self._log.warning("vbr_token_lifetime_missing", assumed_seconds=_DEFAULT_LIFETIME)
             lifetime = _DEFAULT_LIFETIME
         self.expires_in = lifetime
+        self.grants["refresh_token" if grant == "refresh" else "password"] += 1
         self._access, self._refresh = token.access_token, token.refresh_token
         self._renew_at = self._clock() + timedelta(seconds=lifetime * _REFRESH_AT)
         self._log.info("vbr_logon", url=self._wire.base, grant=grant, expires_in=lifetime)

@@ -14,12 +14,12 @@ import uuid
 from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from yarl import URL
 
 from alertd.model import JobRef, JobRun, Result, TaskSession
-from alertd.source import Batch, ProbeReport
+from alertd.source import Batch, ProbeReport, Source
 from alertd.vbr.auth import Clock
 from alertd.vbr.client import Collected, VBRClient, VBRConnection
 from alertd.vbr.decode import SessionRow, TaskRow
@@ -35,6 +35,7 @@ from alertd.vbr.normalise import (
     task_session,
     unexplained,
 )
+from alertd.vbr.probe import run_probe
 from alertd.vbr.times import ServerZone, format_filter
 from alertd.vbr.versions import capabilities
 
@@ -95,6 +96,11 @@ class VBRSource:
     def api_version(self) -> str | None:
         """The negotiated ``x-api-version`` (for a per-source info metric)."""
         return self.client.revision
+
+    @property
+    def token_grants(self) -> dict[str, int]:
+        """Token requests that succeeded, by grant type ("password", "refresh_token"), for metrics."""
+        return dict(self.client.auth.grants)
 
     @property
     def degraded(self) -> bool | None:
@@ -210,8 +216,6 @@ class VBRSource:
 
     async def probe(self) -> ProbeReport:
         """Log on and check every endpoint alertd needs (``alertd check-config --probe``)."""
-        from alertd.vbr.probe import run_probe  # the probe reads this class; kept in its own module
-
         return await run_probe(self)
 
     async def close(self) -> None:
@@ -392,3 +396,10 @@ def _same_job(run: SessionRow, job: JobRef) -> bool:
     if _is_uuid(job.job_uid):
         return run.job_id == (job.job_uid or "").lower()
     return job_name(run.name)[0] == job.job_name
+
+
+if TYPE_CHECKING:
+
+    def _conforms(src: VBRSource) -> Source:
+        """mypy checks here that VBRSource implements the Source protocol."""
+        return src

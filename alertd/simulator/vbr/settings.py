@@ -3,6 +3,23 @@
 Each default is the answer to one of the reference's open questions (§8.4) that is safest for
 never-miss: the harsher reading, which a client must survive to be right against any real server.
 Tests may change a setting while the server runs; every request reads the current values.
+
+The fourteen questions and where the simulator answers them:
+
+1. offsets and bounds of time filters: ``filter_offsets``, ``inclusive_bounds``, ``task_times_with_offset``;
+2. the largest ``limit``: ``max_limit`` (silent cap); ``limit<1`` is refused (`query`);
+3. ``/sessions/{id}/taskSessions`` capped at 200: ``session_tasks_cap``;
+4. the first revision with task sessions: `profiles` answers 1.1-rev1..1.2-rev0 without them (404);
+5. retry names and fields: ``retry_name_suffix``; ``retryInfo``/``originalSessionId`` per 1.3-rev2 (`render`);
+6. a running row has no ``endTime`` (`render`); tests change results after Stopped with ``update_*``;
+7. the 401 ``errorCode`` is the documented AccessDenied (`errors`); ``expires_in``; single-use refresh (`tokens`);
+8. ``grant_type`` accepted in either spelling (`handlers`);
+9. agent jobs: a run may have no task sessions (``add_job_run(vms=())``);
+10. task ids versus EM UIDs: plain GUIDs, unrelated to any EM data;
+11. ``usn`` rises on every change, across both tables (`store`);
+12. the port: whatever ``start()`` is given (9419 by ``python -m``);
+13. retention: everything is kept; edition checks are not simulated;
+14. latency: the fault plan's ``delay`` and ``delay_next``.
 """
 
 from __future__ import annotations
