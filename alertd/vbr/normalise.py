@@ -21,24 +21,33 @@ watermark (kept per source name) already does.
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Final
 
-from alertd.model import JobRun, TaskSession
+from alertd.model import JobRef, JobRun, Result, TaskSession
 from alertd.vbr.decode import SessionRow, TaskRow
 
 __all__ = [
     "JOB_SESSION_TYPES",
     "TASK_TYPES",
+    "canonical_result",
+    "ends_after",
+    "final_in",
     "is_final",
+    "is_job_session",
+    "is_uuid",
     "job_level_session",
     "job_name",
     "job_run",
     "parse_session_uid",
+    "same_job",
     "session_uid",
     "task_session",
     "task_uid",
     "unexplained",
+    "wanted_task",
 ]
 
 #: Task-session types that are backups (``ETaskSessionType``: Backup, Restore, Antivirus, Replica).
@@ -195,3 +204,57 @@ def unexplained(run: SessionRow, tasks: Iterable[TaskRow]) -> bool:
 def is_job_session(run: SessionRow) -> bool:
     """A backup or replication job run (see JOB_SESSION_TYPES)."""
     return run.session_type.lower() in JOB_SESSION_TYPES
+
+
+def canonical_result(result: str) -> str:
+    """``failed`` -> ``Failed``; ValueError for anything but Success, Warning or Failed."""
+    for known in Result:
+        if known.value.lower() == result.strip().lower():
+            return known.value
+    raise ValueError(f"unknown result {result!r}; expected Success, Warning or Failed")
+
+
+def ends_after(end: datetime | None, bound: datetime) -> bool:
+    """Ended, strictly after ``bound``."""
+    return end is not None and end > bound
+
+
+def final_in(
+    state: str | None, result: str | None, end: datetime | None, wanted: Iterable[str], bound: datetime
+) -> bool:
+    """Final, with one of the ``wanted`` results, ended at or after ``bound``."""
+    return (
+        is_final(state, result)
+        and result is not None
+        and result in wanted
+        and end is not None
+        and end >= bound
+    )
+
+
+def wanted_task(
+    kind: str,
+    state: str | None,
+    result: str | None,
+    end: datetime | None,
+    wanted: Iterable[str],
+    bound: datetime,
+) -> bool:
+    """A Backup/Replica task row for the failure batch."""
+    return kind.lower() in TASK_TYPES and final_in(state, result, end, wanted, bound)
+
+
+def is_uuid(text: str | None) -> bool:
+    """jobIdFilter takes a uuid; any other job id (another source's) falls back to the name."""
+    try:
+        uuid.UUID(text or "")
+    except ValueError:
+        return False
+    return True
+
+
+def same_job(run: SessionRow, job: JobRef) -> bool:
+    """``run`` belongs to ``job``: by job id when it is a uuid, else by name (retry suffix removed)."""
+    if is_uuid(job.job_uid):
+        return run.job_id == (job.job_uid or "").lower()
+    return job_name(run.name)[0] == job.job_name

@@ -10,9 +10,8 @@ sessions (VBR 12.0 to 12.3.0) degrade to job-level alerts. The probe lives in `a
 
 from __future__ import annotations
 
-import uuid
 from collections import OrderedDict, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Final
 
@@ -25,15 +24,19 @@ from alertd.vbr.client import Collected, VBRClient, VBRConnection
 from alertd.vbr.decode import SessionRow, TaskRow
 from alertd.vbr.errors import VBRError
 from alertd.vbr.normalise import (
-    TASK_TYPES,
+    canonical_result,
+    ends_after,
+    final_in,
     is_final,
     is_job_session,
+    is_uuid,
     job_level_session,
-    job_name,
     job_run,
     parse_session_uid,
+    same_job,
     task_session,
     unexplained,
+    wanted_task,
 )
 from alertd.vbr.probe import run_probe
 from alertd.vbr.times import ServerZone, format_filter
@@ -115,7 +118,7 @@ class VBRSource:
         zone = await self.read_clock()
         since = self.filter_value(ended_after)
         bound = self._lower_bound(ended_after)
-        wanted = [_canonical(r) for r in results]
+        wanted = [canonical_result(r) for r in results]
         tasks: list[TaskRow] = []
         undecodable = 0
         if await self.has_task_sessions():
@@ -131,7 +134,7 @@ class VBRSource:
             self._runs.put(run)
         found: list[TaskSession] = []
         for row in tasks:
-            if _wanted(row.type, row.state, row.result, row.end_time, wanted, bound):
+            if wanted_task(row.type, row.state, row.result, row.end_time, wanted, bound):
                 parent = await self._run(row.session_id)
                 found.append(task_session(row, parent, source=self.source, backup_server=self.backup_server))
         by_run: defaultdict[str, list[TaskRow]] = defaultdict(list)
@@ -140,7 +143,7 @@ class VBRSource:
         for run in runs.rows:
             if (
                 is_job_session(run)
-                and _final_in(run.state, run.result, run.end_time, wanted, bound)
+                and final_in(run.state, run.result, run.end_time, wanted, bound)
                 and unexplained(run, by_run[run.id])
                 and await self._unexplained(run)
             ):
@@ -153,19 +156,19 @@ class VBRSource:
         zone = self.zone or await self.read_clock()
         since = self.filter_value(ended_after)
         params = [("endedAfterFilter", since), *_ORDER]
-        if _is_uuid(job.job_uid):
+        if is_uuid(job.job_uid):
             params.append(("jobIdFilter", job.job_uid or ""))
         elif "*" not in job.job_name:  # nameFilter treats '*' as a wildcard (§2.1)
             params.append(("nameFilter", job.job_name))
         runs = await self.client.sessions(params, zone.tz)
         undecodable = self._report(runs, "session")
-        mine = [run for run in runs.rows if _same_job(run, job)]
+        mine = [run for run in runs.rows if same_job(run, job)]
         found: list[TaskSession] = []
         for run in mine:
             self._runs.put(run)
             if (
                 run.result == Result.SUCCESS
-                and _after(run.end_time, self._lower_bound(ended_after))
+                and ends_after(run.end_time, self._lower_bound(ended_after))
                 and is_final(run.state, run.result)
             ):
                 found.append(job_level_session(run, source=self.source, backup_server=self.backup_server))
@@ -183,7 +186,7 @@ class VBRSource:
             got = await self.client.task_sessions(query, zone.tz)
             undecodable += self._report(got, "task session")
             for row in got.rows:
-                if row.session_id == run.id and _wanted(
+                if row.session_id == run.id and wanted_task(
                     row.type,
                     row.state,
                     row.result,
@@ -345,57 +348,6 @@ class VBRSource:
         for problem in got.flawed:
             self.log.warning("vbr_row_incomplete", what=what, id=problem.id, reason=problem.reason)
         return len(got.dropped) + len(got.flawed)
-
-
-def _canonical(result: str) -> str:
-    for known in Result:
-        if known.value.lower() == result.strip().lower():
-            return known.value
-    raise ValueError(f"unknown result {result!r}; expected Success, Warning or Failed")
-
-
-def _after(end: datetime | None, bound: datetime) -> bool:
-    return end is not None and end > bound
-
-
-def _final_in(
-    state: str | None, result: str | None, end: datetime | None, wanted: Iterable[str], bound: datetime
-) -> bool:
-    """Final, with one of the ``wanted`` results, ended at or after ``bound``."""
-    return (
-        is_final(state, result)
-        and result is not None
-        and result in wanted
-        and end is not None
-        and end >= bound
-    )
-
-
-def _wanted(
-    kind: str,
-    state: str | None,
-    result: str | None,
-    end: datetime | None,
-    wanted: Iterable[str],
-    bound: datetime,
-) -> bool:
-    """A Backup/Replica task row for the failure batch."""
-    return kind.lower() in TASK_TYPES and _final_in(state, result, end, wanted, bound)
-
-
-def _is_uuid(text: str | None) -> bool:
-    """jobIdFilter takes a uuid; any other job id (another source's) falls back to the name."""
-    try:
-        uuid.UUID(text or "")
-    except ValueError:
-        return False
-    return True
-
-
-def _same_job(run: SessionRow, job: JobRef) -> bool:
-    if _is_uuid(job.job_uid):
-        return run.job_id == (job.job_uid or "").lower()
-    return job_name(run.name)[0] == job.job_name
 
 
 if TYPE_CHECKING:
