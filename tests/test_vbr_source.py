@@ -353,3 +353,15 @@ async def test_dst_change_without_a_zone_name(vbr: Harness, src: VBRSource, foun
     vbr.clock.set(before + timedelta(minutes=20))
     batch = await src.failures(before - timedelta(minutes=10), BOTH)
     assert [s.vm for s in batch.sessions] == found
+
+
+async def test_job_runs_never_raise(vbr: Harness, src: VBRSource) -> None:
+    """A failing read leaves a job run out; after an auth failure the rest come from the cache only."""
+    runs = [vbr.sim.add_job_run(start=NOW - timedelta(minutes=50)) for _ in range(4)]
+    uids = [f"vbr:vbr-test:session:{r.session.id}" for r in runs]
+    vbr.sim.faults.fail_next(status=500, path=f"/api/v1/sessions/{runs[0].session.id}")
+    assert [j.uid for j in await src.job_runs(uids[:3])] == uids[1:3]
+    vbr.sim.faults.fail_next(status=403, path="/api/v1/sessions/")
+    assert [j.uid for j in await src.job_runs(uids)] == uids[1:3]  # 0 refused, 3 not asked, 1-2 cached
+    assert vbr.count("/api/v1/sessions/", status=403) == 1
+    assert vbr.count(f"/api/v1/sessions/{runs[3].session.id}") == 0

@@ -48,6 +48,8 @@ __all__ = ["VBRSource"]
 _EDGE: Final = timedelta(seconds=1)
 _ORDER: Final = (("orderColumn", "EndTime"), ("orderAsc", "true"))
 _CACHE: Final = 5000
+# Kinds after which no further job session is worth asking for in one job_runs call.
+_GIVE_UP: Final = frozenset({"unreachable", "timeout", "tls", "auth"})
 
 
 class _Lru(OrderedDict[str, SessionRow]):
@@ -82,6 +84,11 @@ class VBRSource:
         self._verdicts: dict[tuple[str, str | None], bool] = {}
         self._task_counts: dict[str, int] = {}
         self.log = self.client.log
+
+    @classmethod
+    def from_connection(cls, conn: VBRConnection, *, clock: Clock | None = None) -> VBRSource:
+        """The same as ``VBRSource(conn, clock=clock)``, named like ``EMSource.from_connection``."""
+        return cls(conn, clock=clock)
 
     # -- the Source properties -----------------------------------------------------------------
 
@@ -198,18 +205,28 @@ class VBRSource:
         return Batch(found, undecodable)
 
     async def job_runs(self, job_session_uids: Sequence[str]) -> list[JobRun]:
-        """The job runs behind these uids that the server still has (others are left out)."""
+        """The job runs the server can serve, in the order asked; the rest are logged and left out.
+
+        Never raises VBRError (a job run only names and counts what was already read): after a
+        connection, TLS or auth failure the remaining ones come from the cache only.
+        """
         runs: list[JobRun] = []
-        for uid in job_session_uids:
+        abandoned = False
+        for uid in dict.fromkeys(job_session_uids):
             session_id = parse_session_uid(self.source, uid)
             if session_id is None:
                 continue
-            cached = self._runs.get(session_id)
-            run = (
-                cached
-                if cached and is_final(cached.state, cached.result)
-                else await self._fetch_run(session_id)
-            )
+            run = self._runs.get(session_id)
+            if run is None or not is_final(run.state, run.result):
+                if abandoned:
+                    continue
+                try:
+                    run = await self._fetch_run(session_id)
+                except VBRError as e:
+                    abandoned = e.kind in _GIVE_UP
+                    event = "job_runs_abandoned" if abandoned else "job_run_unreadable"
+                    self.log.warning(event, uid=uid, kind=e.kind, status=e.status, error=e.message)
+                    continue
             if run is not None:
                 count = self._task_counts.get(session_id)
                 runs.append(
