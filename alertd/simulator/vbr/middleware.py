@@ -1,0 +1,177 @@
+"""The middleware every request passes: request log, faults, ``x-api-version``, bearer check,
+Error bodies, and the observer that sees each exchange.
+
+Order follows the documents where they speak: every request must carry a revision the build
+accepts (reference §1.2, including the token call), and every operation but the two declared
+``security: []`` needs ``Authorization: Bearer`` (§1.3, OpenAPI).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import struct
+from typing import NoReturn
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from alertd.simulator.faults import UNAVAILABLE, FaultAction
+from alertd.simulator.requestlog import LoggedRequest
+from alertd.simulator.vbr.backend import BACKEND, Backend
+from alertd.simulator.vbr.errors import (
+    NOT_FOUND,
+    UNAUTHORIZED,
+    VBRHttpError,
+    error_response,
+    for_status,
+    unsupported_version,
+)
+from alertd.simulator.vbr.exchange import Exchange
+from alertd.simulator.vbr.handlers import ANONYMOUS, bearer
+
+__all__ = ["vbr_middleware"]
+
+_PADDING = b" " * 65536
+
+
+@web.middleware
+async def vbr_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    backend = request.app[BACKEND]
+    body = await request.read()
+    entry = LoggedRequest(
+        method=request.method,
+        path=request.path,
+        query=dict(request.query),
+        status=None,
+        at=backend.clock(),
+        authenticated=bearer(request) is not None,
+    )
+    backend.log.append(entry)
+    action = backend.faults.before(request.path)
+    entry.fault = action.kind
+    if action.delay > 0:
+        await _pause(backend, action.delay)
+    if action.kind == "reset":
+        _observe(backend, request, body, None, b"", "reset")
+        _reset(request)
+    response = await _answer(request, handler, backend, action)
+    if (
+        isinstance(response, web.Response)
+        and 200 <= response.status < 300
+        and response.body
+        and backend.faults.malformed(request.path, None)
+    ):
+        entry.fault = "malformed"
+        response = _truncated(response)
+    entry.status = response.status
+    sent = (
+        bytes(response.body)
+        if isinstance(response, web.Response) and isinstance(response.body, bytes)
+        else b""
+    )
+    _observe(backend, request, body, response, sent, entry.fault)
+    return response
+
+
+async def _answer(
+    request: web.Request, handler: Handler, backend: Backend, action: FaultAction
+) -> web.StreamResponse:
+    try:
+        if action.kind == "unauthorized":
+            raise VBRHttpError.of(UNAUTHORIZED)
+        if action.kind == "fail":
+            raise for_status(action.status, None if action.message == UNAVAILABLE else action.message)
+        if action.kind == "oversized":
+            return await _oversized(request, action, backend)
+        revision = request.headers.get("x-api-version", "")
+        profile = backend.profile
+        if revision not in profile.revisions:
+            raise unsupported_version(profile.revisions, backend.settings.version_error_lists)
+        if (request.method, request.path) not in ANONYMOUS and not backend.tokens.valid(
+            bearer(request) or ""
+        ):
+            raise VBRHttpError.of(UNAUTHORIZED)
+        return await handler(request)
+    except VBRHttpError as err:
+        return error_response(err)
+    except web.HTTPException as exc:  # routing: 404 unknown path, 405 wrong method
+        if exc.status == 405:
+            allow = {k: v for k, v in exc.headers.items() if k.lower() == "allow"}
+            return error_response(VBRHttpError(405, "MethodNotAllowed", "Method not allowed."), allow)
+        return error_response(VBRHttpError.of(NOT_FOUND))
+
+
+def _observe(
+    backend: Backend,
+    request: web.Request,
+    body: bytes,
+    response: web.StreamResponse | None,
+    sent: bytes,
+    fault: str | None,
+) -> None:
+    if backend.observer is None:
+        return
+    backend.observer(
+        Exchange(
+            method=request.method,
+            path=request.path,
+            query=tuple(request.query.items()),
+            headers=tuple(request.headers.items()),
+            body=body,
+            status=response.status if response is not None else None,
+            response_headers=tuple(response.headers.items()) if response is not None else (),
+            response_body=sent,
+            fault=fault,
+        )
+    )
+
+
+async def _pause(backend: Backend, seconds: float) -> None:
+    """Sleep, but wake up at shutdown so a stopped simulator does not hang on slow answers."""
+    try:
+        async with asyncio.timeout(seconds):
+            await backend.stopping.wait()
+    except TimeoutError:
+        pass
+
+
+def _reset(request: web.Request) -> NoReturn:
+    """Drop the connection with a TCP RST and no answer at all."""
+    transport = request.transport
+    if transport is not None:
+        sock = transport.get_extra_info("socket")
+        if sock is not None:  # linger 0 turns close() into an RST instead of a FIN
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        transport.abort()
+    # aiohttp treats a cancelled handler as a vanished client: nothing is written or logged.
+    raise asyncio.CancelledError
+
+
+async def _oversized(request: web.Request, action: FaultAction, backend: Backend) -> web.StreamResponse:
+    """A 200 that starts like a collection and never ends before ``action.size`` bytes."""
+    response = web.StreamResponse(status=200, headers={"Content-Type": "application/json; charset=utf-8"})
+    if action.declare_length:
+        response.content_length = action.size
+    else:
+        response.enable_chunked_encoding()
+    await response.prepare(request)
+    head = b'{"data":['[: action.size]
+    try:
+        await response.write(head)
+        sent = len(head)
+        while sent < action.size and not backend.stopping.is_set():
+            piece = _PADDING[: action.size - sent]
+            await response.write(piece)
+            sent += len(piece)
+        await response.write_eof()
+    except ConnectionError:
+        pass  # the client hung up, which is what a size cap should do
+    return response
+
+
+def _truncated(response: web.Response) -> web.Response:
+    body = bytes(response.body) if isinstance(response.body, bytes | bytearray) else b""
+    cut = web.Response(status=response.status, body=body[: len(body) // 2])
+    cut.headers["Content-Type"] = response.headers.get("Content-Type", "application/json")
+    return cut
