@@ -7,9 +7,10 @@ carrying one human-readable line per problem, each naming the key (``routes[1].r
 from __future__ import annotations
 
 import os
+import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 import yaml
 from pydantic import (
@@ -17,8 +18,10 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
     SecretStr,
+    Tag,
     ValidationError,
     field_validator,
     model_validator,
@@ -70,8 +73,8 @@ def _read_secret_file(path: str) -> str:
         raise ValueError(f"cannot read {expanded}: {err.strerror or err}") from err
 
 
-class SourceConfig(_Strict):
-    """One Enterprise Manager server."""
+class _SourceBase(_Strict):
+    """What every source kind has: where, who, how often, and how far back to read."""
 
     name: str = Field(min_length=1)
     url: str
@@ -80,7 +83,6 @@ class SourceConfig(_Strict):
     password_file: str | None = None
     verify_tls: bool = True
     ca_file: str | None = None
-    format: Literal["xml", "json"] = "xml"
     page_size: int = Field(default=200, ge=1, le=10_000)
     poll_interval: Duration = timedelta(seconds=60)
     overlap: Duration = timedelta(minutes=30)
@@ -123,7 +125,7 @@ class SourceConfig(_Strict):
         return value
 
     @model_validator(mode="after")
-    def _sweep_reaches_past_overlap(self) -> SourceConfig:
+    def _sweep_reaches_past_overlap(self) -> Self:
         if self.reconcile_window < self.overlap:
             raise ValueError(
                 f"reconcile_window ({self.reconcile_window}) must be at least overlap ({self.overlap}): "
@@ -132,7 +134,7 @@ class SourceConfig(_Strict):
         return self
 
     @model_validator(mode="after")
-    def _one_password(self) -> SourceConfig:
+    def _one_password(self) -> Self:
         if (self.password is None) == (self.password_file is None):
             raise ValueError("set exactly one of password or password_file")
         if self.ca_file is not None and not _expand(self.ca_file).is_file():
@@ -140,11 +142,70 @@ class SourceConfig(_Strict):
         return self
 
     def secret_password(self) -> str:
-        """The EM password, read from ``password_file`` when that is how it is given."""
+        """The password, read from ``password_file`` when that is how it is given."""
         if self.password is not None:
             return self.password.get_secret_value()
         assert self.password_file is not None
         return _read_secret_file(self.password_file)
+
+
+class EMSourceConfig(_SourceBase):
+    """One Enterprise Manager (``kind: em``, the default): every backup server it collects."""
+
+    kind: Literal["em"] = "em"
+    format: Literal["xml", "json"] = "xml"
+
+
+_HEX64 = re.compile(r"[0-9A-Fa-f]{64}")
+
+
+class VBRSourceConfig(_SourceBase):
+    """One Veeam Backup & Replication server's own REST API (``kind: vbr``, port 9419)."""
+
+    kind: Literal["vbr"]
+    tls_fingerprint: str | None = None
+    api_version: str = "auto"
+    backup_server: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _https_only(cls, value: str) -> str:
+        if not value.startswith("https://"):
+            raise ValueError("must start with https:// (the VBR REST API serves HTTPS only)")
+        return value
+
+    @field_validator("tls_fingerprint")
+    @classmethod
+    def _sha256_pin(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        digits = value.replace(":", "").strip()
+        if len(digits) == 40:
+            raise ValueError(
+                "looks like a SHA-1 thumbprint; pin the SHA-256 fingerprint: openssl s_client -connect "
+                "HOST:9419 </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256"
+            )
+        if not _HEX64.fullmatch(digits):
+            raise ValueError("must be the certificate's SHA-256 fingerprint: 64 hex digits, ':' optional")
+        return digits.lower()
+
+    @model_validator(mode="after")
+    def _pin_or_ca(self) -> Self:
+        if self.tls_fingerprint is not None and self.ca_file is not None:
+            raise ValueError("set tls_fingerprint or ca_file, not both (a pin replaces CA verification)")
+        return self
+
+
+def _source_kind(value: Any) -> str:
+    kind = value.get("kind", "em") if isinstance(value, dict) else getattr(value, "kind", "em")
+    return str(kind)
+
+
+#: A configured source: EM unless ``kind: vbr`` says otherwise.
+SourceConfig = Annotated[
+    Annotated[EMSourceConfig, Tag("em")] | Annotated[VBRSourceConfig, Tag("vbr")],
+    Discriminator(_source_kind),
+]
 
 
 class ReceiverConfig(_Strict):
@@ -305,7 +366,8 @@ def _format_errors(err: ValidationError) -> list[str]:
     problems = []
     items = err.errors(include_url=False)
     for item in items:
-        loc = tuple(p for p in item["loc"] if p not in ("function-after",))
+        # Drop pydantic's own steps: validator names and the source-kind tags of the union.
+        loc = tuple(p for p in item["loc"] if p not in ("function-after", "em", "vbr"))
         # pydantic also says "too short" for a list whose only items were invalid: noise.
         if item["type"] == "too_short" and any(
             o["loc"][: len(loc)] == loc and len(o["loc"]) > len(loc) for o in items
@@ -316,6 +378,9 @@ def _format_errors(err: ValidationError) -> list[str]:
             msg = "unknown key"
         elif item["type"] == "missing":
             msg = "required key is missing"
+        elif item["type"] == "union_tag_invalid":
+            loc = (*loc, "kind")
+            msg = f"unknown source kind {item['ctx']['tag']!r}; use em (Enterprise Manager) or vbr (a backup server)"
         msg = msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
         problems.append(f"{_format_loc(loc)}: {msg}")
     return problems

@@ -11,14 +11,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from alertd.config import Config, ConfigError, SourceConfig, _expand
-from alertd.em.client import EMConnection, EMError
+from alertd.config import Config, ConfigError, EMSourceConfig, SourceConfig, VBRSourceConfig, _expand
+from alertd.em.client import EMConnection
 from alertd.em.source import EMSource
 from alertd.model import AlertGroup, Channel, TaskSession
 from alertd.notify import AppriseTarget, TargetError
 from alertd.planner import TargetInfo
 from alertd.render import Renderer, TemplateError
-from alertd.source import Source
+from alertd.source import Source, SourceError
+from alertd.vbr.client import VBRConnection
+from alertd.vbr.source import VBRSource
 
 Clock = Callable[[], datetime]
 
@@ -63,7 +65,7 @@ def build_renderer(cfg: Config) -> Renderer:
     return Renderer(overrides)
 
 
-def connection(source: SourceConfig) -> EMConnection:
+def connection(source: EMSourceConfig) -> EMConnection:
     """The EM client settings of one source (reads password_file now)."""
     return EMConnection(
         source=source.name,
@@ -80,8 +82,29 @@ def connection(source: SourceConfig) -> EMConnection:
     )
 
 
+def vbr_connection(source: VBRSourceConfig) -> VBRConnection:
+    """The VBR client settings of one source (reads password_file now)."""
+    return VBRConnection(
+        source=source.name,
+        url=source.url,
+        username=source.username,
+        password=source.secret_password(),
+        verify_tls=source.verify_tls,
+        ca_file=str(_expand(source.ca_file)) if source.ca_file else None,
+        tls_fingerprint=source.tls_fingerprint,
+        page_size=source.page_size,
+        connect_timeout=source.connect_timeout.total_seconds(),
+        read_timeout=source.read_timeout.total_seconds(),
+        max_response_bytes=source.max_response_mb * 1024 * 1024,
+        api_version=source.api_version,
+        backup_server=source.backup_server,
+    )
+
+
 def build_client(source: SourceConfig, clock: Clock = utc_now) -> Source:
     """The reader of one source; ``clock`` is alertd's (the source measures its skew against it)."""
+    if isinstance(source, VBRSourceConfig):
+        return VBRSource.from_connection(vbr_connection(source), clock=clock)
     return EMSource.from_connection(connection(source), clock=clock)
 
 
@@ -103,7 +126,7 @@ def build_clients(
             continue
         try:
             clients[source.name] = build_client(source, clock)
-        except EMError as err:
+        except SourceError as err:
             key = "ca_file" if err.kind == "tls" else "url"
             problems.append(f"sources[{i}].{key}: {err}")
         except ValueError as err:

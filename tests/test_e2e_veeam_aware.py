@@ -50,7 +50,7 @@ def ok_run(sim: SimulatedEM, vm: str, end: datetime, *, job: str = "SQL Daily") 
 async def test_failure_recovered_on_retry_is_not_sent(tmp_path: Path, webhook: WebhookCollector) -> None:
     """A failure whose retry succeeds inside wait_for_retry is dropped (here: one low-priority note only)."""
     clock = FakeClock(now())
-    async with SimulatedEM() as sim:
+    async with SimulatedEM(clock=clock) as sim:
         failed_run(sim, "dbserver01", clock.now - timedelta(minutes=2))
         routes = [
             {
@@ -77,7 +77,7 @@ async def test_unrecovered_failure_sent_once_after_hold_with_attempts(
 ) -> None:
     """A VM that fails again on Veeam's retry is sent once, when the hold ends, with its attempt count."""
     clock = FakeClock(now())
-    async with SimulatedEM() as sim:
+    async with SimulatedEM(clock=clock) as sim:
         failed_run(sim, "dbserver01", clock.now - timedelta(minutes=1))
         routes = [{"receivers": ["ops"], "group_wait": "0s", "wait_for_retry": "40m"}]
         cfg = e2e_config(tmp_path, sim.url, [webhook.url], routes=routes)
@@ -97,7 +97,7 @@ async def test_unrecovered_failure_sent_once_after_hold_with_attempts(
 async def test_resolved_message_follows_success(tmp_path: Path, webhook: WebhookCollector) -> None:
     """With send_resolved, a later success of an alerted VM sends one resolved message with runs and duration."""
     clock = FakeClock(now())
-    async with SimulatedEM() as sim:
+    async with SimulatedEM(clock=clock) as sim:
         failed_run(sim, "dbserver01", clock.now - timedelta(hours=14))
         failed_run(sim, "dbserver01", clock.now - timedelta(hours=2))
         routes = [{"receivers": ["ops"], "group_wait": "0s", "send_resolved": True}]
@@ -119,7 +119,7 @@ async def test_streak_of_three_reaches_escalation_route(tmp_path: Path) -> None:
     """The third consecutive failed run of a VM matches streak>=3 and reaches the on-call receiver."""
     clock = FakeClock(now())
     with WebhookCollector() as ops, WebhookCollector() as oncall:
-        async with SimulatedEM() as sim:
+        async with SimulatedEM(clock=clock) as sim:
             cfg = e2e_config(
                 tmp_path,
                 sim.url,
@@ -146,7 +146,7 @@ async def test_streak_of_three_reaches_escalation_route(tmp_path: Path) -> None:
 async def test_flapping_vm_is_announced_once_then_quiet(tmp_path: Path, webhook: WebhookCollector) -> None:
     """A VM alternating failure and success gets one flapping message, then silence while it flaps."""
     clock = FakeClock(now())
-    async with SimulatedEM() as sim:
+    async with SimulatedEM(clock=clock) as sim:
         cfg = e2e_config(
             tmp_path, sim.url, [webhook.url], routes=[{"receivers": ["ops"], "group_wait": "0s"}]
         )
@@ -175,7 +175,7 @@ def _write(tmp_path: Path, doc: dict[str, Any]) -> Path:
 async def test_silence_from_cli_until_resolved_and_by_time(tmp_path: Path, webhook: WebhookCollector) -> None:
     """A CLI silence stops matching alerts; an until-resolved one ends on recovery, a timed one by time."""
     clock = FakeClock(now())
-    async with SimulatedEM() as sim:
+    async with SimulatedEM(clock=clock) as sim:
         doc = {
             "sources": [
                 {"name": "em1", "url": sim.url, "username": "CORP\\svc-alertd", "password": "secret"}
@@ -264,7 +264,7 @@ async def test_mute_window_holds_warnings(tmp_path: Path) -> None:
     monday_1030 = datetime(2026, 11, 30, 10, 30, tzinfo=UTC)
     clock = FakeClock(monday_1030)
     with WebhookCollector() as hook:
-        async with SimulatedEM() as sim:
+        async with SimulatedEM(clock=clock) as sim:
             sim.add_job_run(
                 job_name="SQL Daily",
                 vms=["w1", "f1"],

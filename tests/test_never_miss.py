@@ -37,9 +37,9 @@ async def test_backup_server_collected_late_is_alerted_once(
     tmp_path: Path, webhook: WebhookCollector
 ) -> None:
     """vbr02's failure, collected 50 minutes late while vbr01 keeps the watermark fresh, is alerted once by the sweep."""
-    async with SimulatedEM() as sim:
-        t = now()
-        clock = FakeClock(t)
+    t = now()
+    clock = FakeClock(t)
+    async with SimulatedEM(clock=clock) as sim:
         late = sim.add_task_session(
             vm="branch-db",
             job_name="Branch Daily",
@@ -76,9 +76,9 @@ async def test_future_stamped_session_and_collection_stall_lose_nothing(
     tmp_path: Path, webhook: WebhookCollector
 ) -> None:
     """A session stamped 3 h ahead is alerted but does not move the watermark, so failures EM collects after a 2 h stall arrive."""
-    async with SimulatedEM() as sim:
-        t = now()
-        clock = FakeClock(t)
+    t = now()
+    clock = FakeClock(t)
+    async with SimulatedEM(clock=clock) as sim:
         sim.add_task_session(
             vm="future-vm", result="Failed", creation_time=t + 170 * MIN, end_time=t + 180 * MIN
         )
@@ -110,9 +110,9 @@ async def test_sub_second_edge_is_not_alerted_again_after_pruning(
     tmp_path: Path, webhook: WebhookCollector
 ) -> None:
     """A session ending in the second EM's whole-second filter rounds down to is kept through pruning, so it is never alerted twice."""
-    async with SimulatedEM() as sim:
-        t = now().replace(microsecond=0)
-        clock = FakeClock(t)
+    t = now().replace(microsecond=0)
+    clock = FakeClock(t)
+    async with SimulatedEM(clock=clock) as sim:
         newest = t - 2 * MIN + timedelta(microseconds=700_000)
         sim.add_task_session(vm="newest", result="Failed", creation_time=newest - MIN, end_time=newest)
         edge_end = newest - 10 * MIN - timedelta(microseconds=400_000)  # same second as watermark - overlap
@@ -136,9 +136,9 @@ async def test_widened_overlap_at_reload_does_not_realert_pruned_sessions(
     tmp_path: Path, webhook: WebhookCollector
 ) -> None:
     """Raising overlap reads back no further than what alertd still remembers: pruned failures are not alerted again."""
-    async with SimulatedEM() as sim:
-        t = now()
-        clock = FakeClock(t)
+    t = now()
+    clock = FakeClock(t)
+    async with SimulatedEM(clock=clock) as sim:
         sim.add_task_session(
             vm="old-failure", result="Failed", creation_time=t - 50 * MIN, end_time=t - 45 * MIN
         )
@@ -166,9 +166,9 @@ async def test_widened_overlap_at_reload_does_not_realert_pruned_sessions(
 
 async def test_renamed_vm_recovers_by_vm_uid(tmp_path: Path, webhook: WebhookCollector) -> None:
     """A VM renamed between its failure and its next success (same VmUid) is announced as recovered."""
-    async with SimulatedEM() as sim:
-        t = now()
-        clock = FakeClock(t)
+    t = now()
+    clock = FakeClock(t)
+    async with SimulatedEM(clock=clock) as sim:
         uid = "urn:VMware:Vm:7f1d3a52-0000-4000-8000-000000000001.vm-101"
         sim.add_task_session(
             vm="db01", vm_uid=uid, result="Failed", creation_time=t - 9 * MIN, end_time=t - 8 * MIN
@@ -190,9 +190,9 @@ async def test_incident_opened_without_vm_uid_resolves_once_em_sends_it(
     tmp_path: Path, webhook: WebhookCollector
 ) -> None:
     """An incident opened under the VM's name (EM sent no VmUid) resolves when a success arrives carrying the VmUid."""
-    async with SimulatedEM() as sim:
-        t = now()
-        clock = FakeClock(t)
+    t = now()
+    clock = FakeClock(t)
+    async with SimulatedEM(clock=clock) as sim:
         uid = "urn:VMware:Vm:7f1d3a52-0000-4000-8000-000000000002.vm-102"
         sim.settings.em9_mode = True  # EM 9.x sends no VmUid
         sim.add_task_session(
@@ -265,9 +265,9 @@ async def test_refused_success_query_does_not_stop_failure_alerts(
     tmp_path: Path, webhook: WebhookCollector
 ) -> None:
     """While EM refuses the success (recovery) query, new failures are still alerted; the recovery arrives once EM answers again."""
-    async with SimulatedEM() as sim:
-        t = now()
-        clock = FakeClock(t)
+    t = now()
+    clock = FakeClock(t)
+    async with SimulatedEM(clock=clock) as sim:
         sim.add_task_session(vm="db01", result="Failed", creation_time=t - 9 * MIN, end_time=t - 8 * MIN)
         routes = [{"name": "ops", "receivers": ["ops"], "group_wait": "100ms", "send_resolved": True}]
         cfg = e2e_config(tmp_path, sim.url, [webhook.url], routes=routes)
