@@ -205,6 +205,7 @@ def _silence(args: argparse.Namespace) -> int:
     from alertd.matchers import MatcherError, parse_matcher
     from alertd.model import MATCHER_LABELS
     from alertd.runtime import state_path
+    from alertd.silences import resolving_matchers, silence_end_text
     from alertd.state import SQLiteStore
 
     if args.silence_command not in ("add", "list", "expire"):
@@ -216,11 +217,20 @@ def _silence(args: argparse.Namespace) -> int:
     try:
         if args.silence_command == "add":
             try:
-                matchers = [str(parse_matcher(m, MATCHER_LABELS)) for m in args.matchers]
+                parsed = [parse_matcher(m, MATCHER_LABELS) for m in args.matchers]
                 ends_at = None if args.until_resolved else now + parse_duration(args.duration)
             except (MatcherError, DurationError) as err:
                 print(f"silence: {err}", file=sys.stderr)
                 return EXIT_CONFIG
+            if args.until_resolved and not resolving_matchers(parsed):
+                print(
+                    "silence: --until-resolved needs an equality matcher on job_name or vm "
+                    '(e.g. vm="dbserver01"): it ends when that job or VM next succeeds, and nothing '
+                    "else can resolve it; use --for DURATION instead",
+                    file=sys.stderr,
+                )
+                return EXIT_CONFIG
+            matchers = [str(m) for m in parsed]
             silence_id = store.add_silence(
                 matchers,
                 comment=args.comment,
@@ -229,7 +239,11 @@ def _silence(args: argparse.Namespace) -> int:
                 ends_at=ends_at,
                 until_resolved=args.until_resolved,
             )
-            until_text = "until resolved" if ends_at is None else f"until {ends_at:%Y-%m-%d %H:%M} UTC"
+            until_text = (
+                f"until {silence_end_text(matchers)}"
+                if ends_at is None
+                else f"until {ends_at:%Y-%m-%d %H:%M} UTC"
+            )
             print(f"silence {silence_id} added {until_text}: {' '.join(matchers)}")
             return 0
         if args.silence_command == "expire":
@@ -247,7 +261,7 @@ def _silence(args: argparse.Namespace) -> int:
             elif s.ends_at is not None and s.ends_at <= now:
                 state = f"ended {s.ends_at:%Y-%m-%d %H:%M}"
             elif s.ends_at is None:
-                state = "active until resolved"
+                state = f"active until {silence_end_text(s.matchers)}"
             else:
                 state = f"active until {s.ends_at:%Y-%m-%d %H:%M} UTC"
             print(f"{s.id}\t{state}\t{' '.join(s.matchers)}\t{s.created_by}: {s.comment}")

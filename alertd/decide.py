@@ -10,13 +10,14 @@ members to create (firing, resolved, recovered on retry, flapping), which held m
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from alertd.config import FlappingConfig
 from alertd.incidents import (
     Incident,
     IncidentKey,
+    flap_announced,
     incident_key,
     new_incident,
     on_failure,
@@ -107,7 +108,11 @@ def decide(
         notified=notified or {},
         late=late or {},
         skew=skew,
-        held=[m for m in open_members if m.hold_until is not None and m.kind is GroupKind.FIRING],
+        held=[
+            _Held(m.key, m.route, m.session, m.detail.attempts, m.hold_until + skew, member_id=m.id)
+            for m in open_members
+            if m.hold_until is not None and m.kind is GroupKind.FIRING
+        ],
         silences=silences,
         routes=routes,
         flapping=flapping,
@@ -127,6 +132,21 @@ def decide(
 
 
 @dataclass
+class _Held:
+    """A failure held for Veeam's own retry: a stored member, or one created earlier in this fold."""
+
+    key: IncidentKey
+    route: str
+    session: TaskSession
+    attempts: int
+    #: When the hold ends, on the source's clock: only a retry ending by then counts as one.
+    until: datetime
+    member_id: int | None = None  # stored
+    alert: int | None = None  # index of the RecordedAlert (created in this fold)
+    open: bool = True
+
+
+@dataclass
 class _Fold:
     """The running state of one decide() call."""
 
@@ -135,11 +155,10 @@ class _Fold:
     notified: Mapping[IncidentKey, Sequence[Notified]]
     late: Mapping[str, timedelta]
     skew: timedelta
-    held: Sequence[OpenMember]
+    held: list[_Held]
     silences: Sequence[ActiveSilence]
     routes: Sequence[Route]
     flapping: FlappingConfig
-    closed: set[int] = field(default_factory=set)
     by_key: dict[str, Route] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -166,18 +185,23 @@ class _Fold:
             self.decision.unrouted.append(session)
             return
         kind = GroupKind.FLAPPING if effect.flap_started else GroupKind.FIRING
+        if effect.flap_started:
+            self.state[key] = flap_announced(incident)
         members = []
+        index = len(self.decision.record.alerts)
+        end = session.end_time or session.creation_time
         for route in matched:
             attempts = 1
-            for old in self.held:
-                if old.id not in self.closed and old.route == route.key and old.key == key:
-                    # Veeam retried and failed again: one alert for the VM, counting the attempts.
-                    self.closed.add(old.id)
-                    self.decision.record.closes.append((old.id, CloseReason.MERGED))
-                    attempts = max(attempts, old.detail.attempts + 1)
+            for held in self._open_held(key, end, route.key):
+                # Veeam retried and failed again: one alert for the VM, counting the attempts.
+                self._close(held, CloseReason.MERGED)
+                attempts = max(attempts, held.attempts + 1)
             hold = None
             if route.wait_for_retry is not None and kind is GroupKind.FIRING and session.result == "Failed":
-                hold = (session.end_time or session.creation_time) + route.wait_for_retry - self.skew
+                hold = end + route.wait_for_retry - self.skew
+                self.held.append(
+                    _Held(key, route.key, session, attempts, end + route.wait_for_retry, alert=index)
+                )
             detail = AlertDetail(attempts=attempts, streak=effect.streak, late_by=self.late.get(session.uid))
             members.append(_member(kind, route, labels, session, key, detail, hold))
         self.decision.add(session, AlertStatus.ROUTED, members)
@@ -198,15 +222,12 @@ class _Fold:
                 self.decision.record.expire_silences.append((silence.id, SilenceEnd.RESOLVED))
         members: list[NewMember] = []
         end = session.end_time
-        for old in self.held:
-            if old.id in self.closed or old.key != key:
+        for held in self._open_held(key, end):
+            if end is not None and held.session.end_time is not None and held.session.end_time >= end:
                 continue
-            if end is not None and old.session.end_time is not None and old.session.end_time >= end:
-                continue
-            self.closed.add(old.id)
-            self.decision.record.closes.append((old.id, CloseReason.RECOVERED))
-            self.decision.recovered_on_retry.append(old.session)
-            route = self.by_key.get(old.route)
+            self._close(held, CloseReason.RECOVERED)
+            self.decision.recovered_on_retry.append(held.session)
+            route = self.by_key.get(held.route)
             if route is not None and route.notify_recovered_on_retry:
                 members.append(
                     _member(GroupKind.RECOVERED_ON_RETRY, route, labels, session, key, AlertDetail())
@@ -222,6 +243,29 @@ class _Fold:
             members.append(_member(GroupKind.RESOLVED, alerted_route, labels, session, key, detail))
         if members:
             self.decision.add(session, AlertStatus.SUCCESS, members)
+
+    def _open_held(self, key: IncidentKey, at: datetime | None, route: str | None = None) -> list[_Held]:
+        """Held failures of ``key`` (on ``route``) whose hold still covers a retry ending ``at``."""
+        return [
+            h
+            for h in self.held
+            if h.open
+            and h.key == key
+            and (route is None or h.route == route)
+            and (at is None or at <= h.until)
+        ]
+
+    def _close(self, held: _Held, reason: CloseReason) -> None:
+        """Close a held failure: a stored member is closed in the state, one of this fold is dropped."""
+        held.open = False
+        if held.member_id is not None:
+            self.decision.record.closes.append((held.member_id, reason))
+            return
+        assert held.alert is not None
+        alerts = self.decision.record.alerts
+        alert = alerts[held.alert]
+        kept = tuple(m for m in alert.members if m.route != held.route)
+        alerts[held.alert] = replace(alert, members=kept)
 
 
 def _member(

@@ -62,6 +62,8 @@ class Incident:
     results: str = ""
     result_times: tuple[datetime, ...] = ()
     flapping: bool = False
+    #: A Flapping message for this episode went out (or is on its way): only then are failures muted.
+    flap_announced: bool = False
 
     @property
     def open(self) -> bool:
@@ -71,7 +73,11 @@ class Incident:
 
 @dataclass(frozen=True, slots=True)
 class FailureEffect:
-    """What a new failure means."""
+    """What a new failure means.
+
+    ``flap_started``: the VM is flapping and no Flapping message has gone out for it yet, so
+    this failure carries one; ``muted_by_flapping``: one has, so this failure is kept quiet.
+    """
 
     streak: int
     flap_started: bool = False
@@ -129,11 +135,17 @@ def _record(inc: Incident, code: str, at: datetime, cfg: FlappingConfig) -> tupl
     times = (*inc.result_times, at)[-cfg.window :]
     started = ended = False
     flapping = inc.flapping
+    announced = inc.flap_announced
     if cfg.enabled and not flapping and _flips(results, times, cfg.period) >= cfg.min_flips:
         flapping = started = True
+        announced = False
     elif flapping and _stable(results, cfg.stable_runs):
-        flapping, ended = False, True
-    return replace(inc, results=results, result_times=times, flapping=flapping), started, ended
+        flapping, ended, announced = False, True, False
+    return (
+        replace(inc, results=results, result_times=times, flapping=flapping, flap_announced=announced),
+        started,
+        ended,
+    )
 
 
 def on_failure(inc: Incident, session: TaskSession, cfg: FlappingConfig) -> tuple[Incident, FailureEffect]:
@@ -143,7 +155,7 @@ def on_failure(inc: Incident, session: TaskSession, cfg: FlappingConfig) -> tupl
         # Collected late, older than a success already seen: alert it, but it reopens nothing.
         return inc, FailureEffect(streak=1, stale=True)
     code = "F" if session.result == "Failed" else "W"
-    inc, started, ended = _record(inc, code, end or session.creation_time, cfg)
+    inc, _, _ = _record(inc, code, end or session.creation_time, cfg)
     streak = inc.streak + 1
     inc = replace(
         inc,
@@ -151,8 +163,16 @@ def on_failure(inc: Incident, session: TaskSession, cfg: FlappingConfig) -> tupl
         first_failure=inc.first_failure if inc.streak else end,
         last_failure=max(filter(None, (inc.last_failure, end)), default=None),
     )
-    muted = inc.flapping and not started
-    return inc, FailureEffect(streak=streak, flap_started=started, muted_by_flapping=muted and not ended)
+    # Flapping may have started on a success: the first failure after that announces it. A VM is
+    # never muted as flapping before its Flapping message exists.
+    announce = inc.flapping and not inc.flap_announced
+    muted = inc.flapping and inc.flap_announced
+    return inc, FailureEffect(streak=streak, flap_started=announce, muted_by_flapping=muted)
+
+
+def flap_announced(inc: Incident) -> Incident:
+    """``inc`` once its Flapping message is on its way (a silenced or unrouted failure does not count)."""
+    return replace(inc, flap_announced=True)
 
 
 def on_success(inc: Incident, session: TaskSession, cfg: FlappingConfig) -> tuple[Incident, SuccessEffect]:

@@ -211,14 +211,18 @@ async def test_silence_from_cli_until_resolved_and_by_time(tmp_path: Path, webho
         )
         assert timed.returncode == 0, timed.stderr
         listing = _cli("silence", "list", "--config", str(path)).stdout
-        assert "disk swap" in listing and "until resolved" in listing and "upgrade" in listing
+        assert (
+            "disk swap" in listing
+            and 'until vm="dbserver01" next succeeds' in listing
+            and "upgrade" in listing
+        )
 
         failed_run(sim, "dbserver01", clock.now - timedelta(minutes=2))
         failed_run(sim, "ex01", clock.now - timedelta(minutes=2), job="Exchange Nightly")
         assert await run_once(cfg, clock=clock) == 0
         assert webhook.received == []
         store = SQLiteStore(tmp_path / "state.db")
-        assert {r[0] for r in store._db.execute("SELECT status FROM alerts")} == {"silenced"}
+        assert set(store.alert_statuses("em1").values()) == {"silenced"}
         store.close()
 
         ok_run(sim, "dbserver01", clock.advance(minutes=10))
@@ -302,3 +306,94 @@ async def test_mute_window_holds_warnings(tmp_path: Path) -> None:
             clock.now = monday_1030 + timedelta(minutes=31)
             assert await run_once(cfg, clock=clock) == 0
     assert len(hook.received) == 2 and "w1" in texts(hook)[1]
+
+
+async def test_flapping_that_starts_on_a_success_still_announces_failures(
+    tmp_path: Path, webhook: WebhookCollector
+) -> None:
+    """Flapping detected on a success: the next failure carries the Flapping message; only failures after it are muted."""
+    start = now() - timedelta(days=8)
+    clock = FakeClock(start)
+    days = [("F", 0), ("S", 0.1), ("F", 6), ("S", 6.1), ("F", 7.05), ("S", 7.06), ("F", 7.5), ("F", 7.6)]
+    async with SimulatedEM(clock=clock) as sim:
+        cfg = e2e_config(
+            tmp_path,
+            sim.url,
+            [webhook.url],
+            routes=[{"receivers": ["ops"], "group_wait": "0s"}],
+            source={"initial_lookback": "1h"},
+        )
+        for code, day in days:
+            end = start + timedelta(days=day)
+            clock.now = end + timedelta(minutes=1)
+            (failed_run if code == "F" else ok_run)(sim, "flappy", end)
+            assert await run_once(cfg, clock=clock) == 0
+        store = SQLiteStore(tmp_path / "state.db")
+        statuses = sorted(store.alert_statuses("em1").values())
+        store.close()
+    titles = [p["title"] for p in webhook.received]
+    assert sum("Flapping" in t for t in titles) == 1, titles
+    assert titles[-1].startswith("[Flapping]") or "Flapping" in titles[-1]
+    # every failure is accounted for: 3 plain alerts, 1 flapping notice, 1 muted after it
+    assert len(titles) == 4
+    assert statuses.count("flapping") == 1
+
+
+async def test_silenced_failure_starting_flapping_does_not_mute_the_next(
+    tmp_path: Path, webhook: WebhookCollector
+) -> None:
+    """When the failure that would announce flapping is silenced, the next failure is not muted: it announces it."""
+    start = now() - timedelta(days=8)
+    clock = FakeClock(start)
+    days = [("F", 0), ("S", 0.1), ("F", 6), ("S", 6.1), ("F", 7.05), ("S", 7.06)]
+    async with SimulatedEM(clock=clock) as sim:
+        cfg = e2e_config(
+            tmp_path, sim.url, [webhook.url], routes=[{"receivers": ["ops"], "group_wait": "0s"}]
+        )
+        for code, day in days:
+            end = start + timedelta(days=day)
+            clock.now = end + timedelta(minutes=1)
+            (failed_run if code == "F" else ok_run)(sim, "flappy", end)
+            assert await run_once(cfg, clock=clock) == 0
+        store = SQLiteStore(tmp_path / "state.db")
+        silence = store.add_silence(
+            ['vm="flappy"'],
+            comment="t",
+            created_by="t",
+            now=clock.now,
+            ends_at=clock.now + timedelta(hours=2),
+            until_resolved=False,
+        )
+        store.close()
+        for day in (7.5, 7.6):
+            end = start + timedelta(days=day)
+            clock.now = end + timedelta(minutes=1)
+            failed_run(sim, "flappy", end)
+            assert await run_once(cfg, clock=clock) == 0
+    titles = [p["title"] for p in webhook.received]
+    assert silence > 0
+    assert sum("Flapping" in t for t in titles) == 1, titles
+    assert "Flapping" in titles[-1]
+
+
+async def test_failure_and_retry_first_seen_together_after_downtime_is_not_sent(
+    tmp_path: Path, webhook: WebhookCollector
+) -> None:
+    """A failure and Veeam's successful retry 10 minutes later, both first seen an hour later, are decided together: no alert."""
+    clock = FakeClock(now())
+    async with SimulatedEM(clock=clock) as sim:
+        routes = [{"receivers": ["ops"], "group_wait": "0s", "wait_for_retry": "40m"}]
+        cfg = e2e_config(tmp_path, sim.url, [webhook.url], routes=routes)
+        assert await run_once(cfg, clock=clock) == 0  # alertd runs, then is down for an hour
+        failure_end = clock.advance(minutes=1)
+        failed_run(sim, "dbserver01", failure_end)
+        ok_run(sim, "dbserver01", failure_end + timedelta(minutes=10))
+        clock.advance(minutes=60)
+        assert await run_once(cfg, clock=clock) == 0
+        clock.advance(minutes=60)
+        assert await run_once(cfg, clock=clock) == 0
+        store = SQLiteStore(tmp_path / "state.db")
+        members = store.open_members()
+        store.close()
+    assert webhook.received == []
+    assert members == []

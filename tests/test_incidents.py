@@ -11,6 +11,7 @@ from alertd.config import FlappingConfig, RouteConfig
 from alertd.decide import ActiveSilence, decide
 from alertd.incidents import (
     Incident,
+    flap_announced,
     incident_key,
     job_key,
     new_incident,
@@ -35,6 +36,8 @@ def fold(codes: str) -> list[tuple[Incident, object]]:
         result = {"F": "Failed", "W": "Warning", "S": "Success"}[code]
         s = session("vm1", result=result, end=T0 + timedelta(minutes=i))
         inc, effect = (on_success if code == "S" else on_failure)(inc, s, FLAP)
+        if getattr(effect, "flap_started", False):
+            inc = flap_announced(inc)  # its Flapping message went out (decide does this when it routes it)
         out.append((inc, effect))
     return out
 
@@ -60,6 +63,8 @@ def test_recovery_reports_failed_runs_and_since() -> None:
     [
         ("FSFSF", 4, []),  # the 4th flip starts flapping (index 4), that failure becomes the flapping notice
         ("FSFSFSF", 4, [6]),  # failures while flapping are muted
+        # flapping starts on a success (index 4): the next failure announces it, only later ones are muted
+        ("SFSFSFF", 5, [6]),
         ("FFFF", None, []),
     ],
 )

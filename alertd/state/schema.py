@@ -199,6 +199,7 @@ MIGRATIONS: dict[int, str] = {
         results TEXT NOT NULL,
         result_times TEXT NOT NULL,
         flapping INTEGER NOT NULL,
+        flap_announced INTEGER NOT NULL,
         open INTEGER NOT NULL,
         updated_at TEXT NOT NULL,
         PRIMARY KEY (source, job_key, vm_key)
@@ -220,7 +221,9 @@ MIGRATIONS: dict[int, str] = {
         json_extract(data, '$.last_failure'), json_extract(data, '$.last_success'),
         json_extract(data, '$.results'),
         COALESCE((SELECT group_concat(t.value, ' ') FROM json_each(json_extract(data, '$.result_times')) t), ''),
-        json_extract(data, '$.flapping'), open, updated_at
+        -- flap_announced starts false: a VM flapping before the upgrade gets one Flapping message at
+        -- its next failure rather than be muted without one (v3 lost it when flapping began on a success).
+        json_extract(data, '$.flapping'), 0, open, updated_at
     FROM incidents;
     DROP TABLE incidents;
     ALTER TABLE incidents_v4 RENAME TO incidents;

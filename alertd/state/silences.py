@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from alertd.records import Silence
 from alertd.state.codec import ts
@@ -46,6 +46,17 @@ class SilencesMixin(Database):
         """Every silence, newest first."""
         rows = self._db.execute(f"SELECT {SILENCE.column_list()} FROM silences ORDER BY id DESC")
         return [SILENCE.decode(r) for r in rows]
+
+    def prune_silences(self, now: datetime, keep_history: timedelta) -> int:
+        """Forget silences that ended more than ``keep_history`` ago; returns how many."""
+        cutoff = ts(now - keep_history)
+        with self._tx() as db:
+            cur = db.execute(
+                "DELETE FROM silences WHERE (expired_at IS NOT NULL AND expired_at < ?) "
+                "OR (expired_at IS NULL AND ends_at IS NOT NULL AND ends_at < ?)",
+                (cutoff, cutoff),
+            )
+            return cur.rowcount
 
     def expire_silence(self, silence_id: int, now: datetime, reason: str) -> bool:
         """End a silence now; False when there is no such active silence."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from alertd.state.groups import GroupsMixin
 from alertd.state.polls import PollsMixin
 from alertd.state.reports import ReportsMixin
@@ -10,3 +12,8 @@ from alertd.state.silences import SilencesMixin
 
 class SQLiteStore(PollsMixin, GroupsMixin, SilencesMixin, ReportsMixin):
     """The state database (polls, groups and outbox, silences, reports) in one SQLite file."""
+
+    def prune_history(self, now: datetime, keep_history: timedelta) -> None:
+        """Forget finished messages, deliveries and ended silences older than ``keep_history``."""
+        super().prune_history(now, keep_history)
+        self.prune_silences(now, keep_history)
