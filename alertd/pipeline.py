@@ -47,7 +47,11 @@ class PipelineState(PollStore, FlushStore, Protocol):
 
 @dataclass(frozen=True, slots=True)
 class PollResult:
-    """The outcome of polling one source once."""
+    """The outcome of polling one source once.
+
+    ``watermark``: after a successful poll, the newest EndTime read from the source so far (what
+    self-monitoring's stale-data check watches).
+    """
 
     source: str
     ok: bool
@@ -55,6 +59,7 @@ class PollResult:
     new: int = 0
     error_kind: str | None = None
     error: str | None = None
+    watermark: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +129,9 @@ class Pipeline:
                 read=len(failures),
                 window_start=start.isoformat(),
             )
-        return PollResult(source.name, True, read=len(failures), new=added)
+        return PollResult(
+            source.name, True, read=len(failures), new=added, watermark=decision.record.watermark
+        )
 
     def _decide(
         self,

@@ -5,7 +5,7 @@ Columns are named after the fields of the value objects they hold (`alertd.state
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -226,5 +226,18 @@ MIGRATIONS: dict[int, str] = {
     ALTER TABLE deliveries ADD COLUMN text TEXT;
     ALTER TABLE deliveries ADD COLUMN attachments TEXT;
     CREATE INDEX silences_active ON silences (expired_at, ends_at);
+    """,
+    # v5: self-monitoring state, so a restart neither repeats a self-alert nor loses its recovery.
+    # Self-contained (one new table), so it can be renumbered if another migration lands first.
+    5: """
+    CREATE TABLE self_checks (
+        source TEXT NOT NULL,
+        check_name TEXT NOT NULL,
+        failing_since TEXT,
+        detail TEXT,
+        alerted INTEGER NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (source, check_name)
+    ) WITHOUT ROWID;
     """,
 }

@@ -5,8 +5,9 @@ from __future__ import annotations
 from alertd.state.groups import GroupsMixin
 from alertd.state.polls import PollsMixin
 from alertd.state.reports import ReportsMixin
+from alertd.state.selfmon import SelfMonitorMixin
 from alertd.state.silences import SilencesMixin
 
 
-class SQLiteStore(PollsMixin, GroupsMixin, SilencesMixin, ReportsMixin):
-    """The state database (polls, groups and outbox, silences, reports) in one SQLite file."""
+class SQLiteStore(PollsMixin, GroupsMixin, SilencesMixin, ReportsMixin, SelfMonitorMixin):
+    """The state database (polls, groups and outbox, silences, reports, self-monitoring) in one SQLite file."""
