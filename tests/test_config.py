@@ -270,25 +270,22 @@ def test_check_config_warns_about_unnamed_routes_that_hold_state(tmp_path: Path)
 
 
 @pytest.mark.parametrize(
-    ("variable", "key"),
+    ("variable", "section", "in_yaml"),
     [
-        ("ALERTD_HTTP__LISTEN", ("http", "listen")),
-        ("ALERTD_DELIVERY__FALLBACK", ("delivery", "fallback")),
-        ("ALERTD_SELF_ALERTS__RECEIVER", ("self_alerts", "receiver")),
-        ("ALERTD_SELF_ALERTS__STALE_AFTER", ("self_alerts", "stale_after")),
+        ("ALERTD_HTTP__LISTEN", "http", {"listen": "127.0.0.1:9478"}),
+        ("ALERTD_DELIVERY__FALLBACK", "delivery", {"fallback": "ops"}),
+        ("ALERTD_SELF_ALERTS__RECEIVER", "self_alerts", {"receiver": "ops"}),
+        ("ALERTD_SELF_ALERTS__STALE_AFTER", "self_alerts", {"stale_after": "1h"}),
     ],
 )
 def test_env_null_means_null_for_nullable_keys(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, variable: str, key: tuple[str, str]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, variable: str, section: str, in_yaml: dict[str, str]
 ) -> None:
     """ALERTD_X__Y=null sets a nullable key to null, as `y: null` does in the YAML (not to the string 'null')."""
-    doc = config_doc(
-        tmp_path, delivery={"fallback": "ops"}, self_alerts={"receiver": "ops", "stale_after": "1h"}
-    )
-    doc["http"] = {"listen": "127.0.0.1:9478"}
     monkeypatch.setenv(variable, "null")
-    cfg = load_document(doc)
-    assert getattr(getattr(cfg, key[0]), key[1]) is None
+    cfg = load_document(config_doc(tmp_path, **{section: in_yaml}))
+    [key] = in_yaml
+    assert getattr(getattr(cfg, section), key) is None
 
 
 def test_env_null_for_a_key_that_cannot_be_null_names_it(
