@@ -158,7 +158,11 @@ class Daemon:
         return 0
 
     async def close(self) -> None:
-        """Log off EM (a client still in use by a poll gets a grace period), stop HTTP, close the state."""
+        """Log off EM, stop the HTTP server and close the state database.
+
+        run() has stopped the polls by now; a poll that ignored that is given up on (`poll_source`
+        reports it as abandoned, not as a source failure).
+        """
         await self.gate.close_all(self.clients.values(), STOP_GRACE_S)
         if self.http is not None:
             await self.http.stop()
@@ -222,19 +226,17 @@ class Daemon:
         self._self_monitor(source.name, result)
         return result
 
-    def _failed_poll(self, name: str, error: Exception) -> PollResult:
-        """Log one failed poll and describe it."""
-        try:
-            raise error
-        except SourceError as err:
+    def _failed_poll(self, name: str, err: Exception) -> PollResult:
+        """Log one failed poll and describe it (called while ``err`` is being handled)."""
+        if isinstance(err, SourceError):
             log.error("poll_failed", source=name, kind=err.kind, error=str(err), note="retried next poll")
             return PollResult(name, False, error_kind=err.kind, error=str(err))
-        except StateError as err:
+        if isinstance(err, StateError):
             log.error("poll_failed", source=name, kind="state", error=str(err), note="nothing marked seen")
             return PollResult(name, False, error_kind="state", error=str(err))
-        except Exception as err:  # a bug in one poll must not end the daemon; it is retried next poll
-            log.exception("poll_crashed", source=name, error=repr(err))
-            return PollResult(name, False, error_kind="internal", error=repr(err))
+        # A bug in one poll must not end the daemon; it is retried next poll.
+        log.exception("poll_crashed", source=name, error=repr(err))
+        return PollResult(name, False, error_kind="internal", error=repr(err))
 
     def _self_monitor(self, name: str, result: PollResult) -> None:
         """Fold one poll into the source's checks; store each change with the message it sends."""
@@ -311,14 +313,6 @@ class Daemon:
                 "template_failed", receiver=failure.receiver, template=failure.template, error=failure.error
             )
         return planned
-
-    def _enqueue(self, receiver: str, key: str, render: Render) -> None:
-        try:
-            self.store.add_message(key, self._planned(receiver, render), self.clock())
-        except StateError as err:
-            log.error("outbox_write_failed", receiver=receiver, error=str(err))
-            return
-        self.delivery.wake()
 
     def _dead_letter_report(self, row: Delivery, reason: str) -> PlannedMessage | None:
         fallback = self.cfg.delivery.fallback

@@ -96,13 +96,13 @@ class PollGate:
         await asyncio.gather(*(_close(c) for c in idle))
 
     async def close_all(self, clients: Iterable[Closable], timeout: float) -> None:
-        """At shutdown: retire ``clients``, wait up to ``timeout`` s for deferred closes, then close the rest."""
-        await self.retire(clients)
-        pending = set(self._closing)
-        if pending:
-            await asyncio.wait(pending, timeout=timeout)
-        leftover = list(self._retired)
+        """At shutdown: close ``clients`` and every retired client, in use or not (the caller has
+        given up on the polls still running), after waiting up to ``timeout`` s for closes under way.
+        """
+        leftover = [*clients, *self._retired]
         self._retired.clear()
+        if self._closing:
+            await asyncio.wait(set(self._closing), timeout=timeout)
         await asyncio.gather(*(_close(c) for c in leftover))
 
     def _close_later(self, client: Closable) -> None:
