@@ -73,6 +73,7 @@ def _bad(tmp_path: Path, path: str, value: Any) -> dict[str, Any]:
         ("delivery.fallback", "pager", "delivery.fallback: unknown receiver 'pager'"),
         ("self_alerts.receiver", "pager", "self_alerts.receiver: unknown receiver 'pager'"),
         ("sources.0.results", [], "sources[0].results: must name at least one"),
+        ("self_alerts.stale_after", "0s", "self_alerts.stale_after: must be a positive duration"),
     ],
 )
 def test_bad_config_names_the_key(tmp_path: Path, path: str, value: Any, expected: str) -> None:
