@@ -133,9 +133,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _check_config(cfg: Config) -> int:
+    from alertd.config import config_warnings
     from alertd.runtime import validate_fully
 
     validate_fully(cfg)
+    for warning in config_warnings(cfg):
+        print(f"warning: {warning}", file=sys.stderr)
     urls = sum(len(r.all_urls()) for r in cfg.receivers)
     print(
         f"configuration OK: {len(cfg.sources)} source(s), {len(cfg.receivers)} receiver(s) with {urls} URL(s), "

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
@@ -304,10 +305,23 @@ class HttpConfig(_Strict):
 
 
 class SelfAlertsConfig(_Strict):
-    """Alerts about alertd's own ability to watch EM."""
+    """Alerts about alertd's own ability to watch EM.
+
+    ``after``: how long polling must fail before the "cannot poll" alert. ``stale_after`` (off
+    when null): how long a source may poll fine while no session alertd reads has ended (its
+    watermark stands still) before the "EM data is stale" alert.
+    """
 
     receiver: str | None = None
     after: Duration = timedelta(minutes=15)
+    stale_after: Duration | None = None
+
+    @field_validator("stale_after")
+    @classmethod
+    def _positive_stale_after(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and value <= timedelta(0):
+            raise ValueError("must be a positive duration (or null to turn the check off)")
+        return value
 
 
 class LogConfig(_Strict):
@@ -320,8 +334,14 @@ class LogConfig(_Strict):
 class Config(BaseSettings):
     """The whole configuration."""
 
+    # env_parse_none_str: ALERTD_HTTP__LISTEN=null means null, as `listen: null` does in the YAML,
+    # for every key (a key that cannot be null then says so, naming itself).
     model_config = SettingsConfigDict(
-        env_prefix="ALERTD_", env_nested_delimiter="__", extra="forbid", frozen=True
+        env_prefix="ALERTD_",
+        env_nested_delimiter="__",
+        env_parse_none_str="null",
+        extra="forbid",
+        frozen=True,
     )
 
     sources: tuple[SourceConfig, ...] = Field(min_length=1)
@@ -388,18 +408,28 @@ def _format_errors(err: ValidationError) -> list[str]:
 
 def _cross_check(cfg: Config) -> list[str]:
     """Checks that need the whole document: names unique, references resolve, secrets readable."""
-    problems = []
-    sections: tuple[tuple[str, list[str]], ...] = (
+    problems: list[str] = []
+    for section, item_names in (
         ("sources", [s.name for s in cfg.sources]),
         ("receivers", [r.name for r in cfg.receivers]),
-    )
-    for section, item_names in sections:
-        seen: set[str] = set()
-        for i, name in enumerate(item_names):
-            if name in seen:
-                problems.append(f"{section}[{i}].name: duplicate name {name!r}")
-            seen.add(name)
+        ("routes", [r.name for r in cfg.routes]),
+        ("time_intervals", [t.name for t in cfg.time_intervals]),
+    ):
+        problems += duplicate_names(section, item_names)
     return problems + _check_references(cfg) + _check_secret_files(cfg)
+
+
+def duplicate_names(section: str, names: Sequence[str | None]) -> list[str]:
+    """One problem per item whose ``name`` an earlier item of ``section`` already has (None: unnamed)."""
+    problems = []
+    seen: set[str] = set()
+    for i, name in enumerate(names):
+        if name is None:
+            continue
+        if name in seen:
+            problems.append(f"{section}[{i}].name: duplicate name {name!r}")
+        seen.add(name)
+    return problems
 
 
 def _check_references(cfg: Config) -> list[str]:
@@ -409,14 +439,7 @@ def _check_references(cfg: Config) -> list[str]:
         for j, recv in enumerate(route.receivers):
             if recv not in names:
                 problems.append(f"routes[{i}].receivers[{j}]: unknown receiver {recv!r}")
-    route_names = [r.name for r in cfg.routes if r.name is not None]
-    for i, route in enumerate(cfg.routes):
-        if route.name is not None and route.name in route_names[: route_names.index(route.name)]:
-            problems.append(f"routes[{i}].name: duplicate name {route.name!r}")
     intervals = [t.name for t in cfg.time_intervals]
-    for i, interval_name in enumerate(intervals):
-        if interval_name in intervals[:i]:
-            problems.append(f"time_intervals[{i}].name: duplicate name {interval_name!r}")
     for i, route in enumerate(cfg.routes):
         for j, interval_name in enumerate(route.mute_time_intervals):
             if interval_name not in intervals:
@@ -447,6 +470,29 @@ def _check_secret_files(cfg: Config) -> list[str]:
         except ValueError as err:
             problems.append(f"receivers[{i}].urls_file: {err}")
     return problems
+
+
+def config_warnings(cfg: Config) -> list[str]:
+    """What is valid but likely to surprise, one line per item naming the key (check-config prints
+    them and exits 0; the daemon logs them at start and reload).
+    """
+    warnings = []
+    for i, route in enumerate(cfg.routes):
+        stateful = [
+            k
+            for k, on in (
+                ("wait_for_retry", route.wait_for_retry is not None),
+                ("send_resolved", route.send_resolved),
+            )
+            if on
+        ]
+        if route.name is None and stateful:
+            warnings.append(
+                f"routes[{i}].name: not set on a route using {' and '.join(stateful)}; its held alerts and "
+                "recoveries owed are kept under its matchers and its rank among unnamed routes with the same "
+                "matchers, so adding or removing such a route before it hands them to another: give it a name"
+            )
+    return warnings
 
 
 def config_path(explicit: str | None) -> Path:

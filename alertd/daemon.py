@@ -3,6 +3,11 @@
 Signals only set events (SIGTERM/SIGINT: stop; SIGHUP: reload). Stopping ends the poll loops,
 lets sends in flight finish within a grace period (the rest stays pending in the outbox), logs
 off EM and closes the state database.
+
+A reload re-reads the config file and every file it names, builds everything anew (reusing only
+what is unchanged, compared by contents), then swaps it in while no poll runs: new polls wait,
+polls in flight get up to their source's read_timeout to end, and a client still in use when
+that runs out is closed only after its poll ends (`alertd.inflight`).
 """
 
 from __future__ import annotations
@@ -17,15 +22,16 @@ from pathlib import Path
 import structlog
 
 from alertd import sdnotify
-from alertd.config import Config, ConfigError, SourceConfig, load_config
+from alertd.config import Config, ConfigError, SourceConfig, config_warnings, load_config
 from alertd.delivery import DeliveryService
 from alertd.httpd import HttpServer, start_http
+from alertd.inflight import PollGate
 from alertd.metrics import Metrics
 from alertd.pipeline import Pipeline, PollResult
 from alertd.planner import Render, RenderFailure, plan_message
 from alertd.records import Delivery, PlannedMessage
-from alertd.runtime import Clock, Targets, build_clients, build_renderer, build_targets, state_path, utc_now
-from alertd.selfmon import Action, SourceHealth, observe
+from alertd.runtime import Clock, Runtime, Targets, build_runtime, state_path, utc_now
+from alertd.selfmon import Action, Check, CheckState, SourceHealth, Verdict, assess
 from alertd.source import Source, SourceError
 from alertd.state import SQLiteStore, StateError
 
@@ -44,12 +50,16 @@ class Daemon:
         self.config_path = config_path
         self.clock = clock
         self.metrics = Metrics()
-        self.targets: Targets = build_targets(cfg)
-        self.renderer = build_renderer(cfg)
-        self.clients: dict[str, Source] = build_clients(cfg, clock=clock)
+        self.runtime: Runtime = build_runtime(cfg, clock=clock)
+        self.targets: Targets = self.runtime.targets
+        self.renderer = self.runtime.renderer
+        self.clients: dict[str, Source] = self.runtime.clients.by_source
         self.store = SQLiteStore(state_path(cfg))
         self.pipeline = Pipeline(cfg, self.store, self.renderer, self.targets.by_receiver, self.metrics)
         self.health: dict[str, SourceHealth] = {s.name: SourceHealth() for s in cfg.sources}
+        #: Self-monitoring checks by (source, check), as stored: a restart carries them on.
+        self.checks: dict[tuple[str, Check], CheckState] = self.store.self_checks()
+        self.gate = PollGate()
         self.delivery = DeliveryService(
             self.store,
             self.targets.by_name,
@@ -64,6 +74,8 @@ class Daemon:
         self.config_ok = True
         self.http: HttpServer | None = None
         self._poll_tasks: dict[str, asyncio.Task[None]] = {}
+        #: Whether run() is polling: only then does a reload start poll loops for new sources.
+        self._running = False
         self._wake_flush = asyncio.Event()
         self._next_check: datetime | None = None
         self.metrics.config_reloaded(True)
@@ -86,6 +98,9 @@ class Daemon:
                         "http_bind_failed", key="http.listen", listen=self.cfg.http.listen, error=str(err)
                     )
                     return 2
+            for warning in config_warnings(self.cfg):
+                log.warning("config_warning", warning=warning)
+            self._running = True
             self._start_polls()
             self.delivery.wake()
             flusher = asyncio.create_task(self._flush_loop(), name="flush")
@@ -94,6 +109,7 @@ class Daemon:
             sdnotify.ready(f"watching {len(self.cfg.sources)} source(s)")
             log.info("alertd_started", sources=[s.name for s in self.cfg.sources], state=str(self.store.path))
             await self.stop_event.wait()
+            self._running = False
             log.info("alertd_stopping")
             sdnotify.stopping()
             tasks = [*self._poll_tasks.values(), flusher, reloader]
@@ -135,8 +151,12 @@ class Daemon:
         return 0
 
     async def close(self) -> None:
-        """Log off EM, stop the HTTP server and close the state database."""
-        await asyncio.gather(*(c.close() for c in self.clients.values()), return_exceptions=True)
+        """Log off EM, stop the HTTP server and close the state database.
+
+        run() has stopped the polls by now; a poll that ignored that is given up on (`poll_source`
+        reports it as abandoned, not as a source failure).
+        """
+        await self.gate.close_all(self.clients.values(), STOP_GRACE_S)
         if self.http is not None:
             await self.http.stop()
             self.http = None
@@ -153,6 +173,8 @@ class Daemon:
     async def _poll_loop(self, name: str) -> None:
         loop = asyncio.get_running_loop()
         while not self.stop_event.is_set():
+            # Picked after any reload in progress: a poll runs under one configuration.
+            await self.gate.wait_open()
             source = self._source(name)
             if source is None:
                 return
@@ -175,54 +197,103 @@ class Daemon:
         return next((s for s in self.cfg.sources if s.name == name), None)
 
     async def poll_source(self, source: SourceConfig) -> PollResult:
-        """Poll one source once, never raising: failures are logged, counted and fed to self-monitoring."""
+        """Poll one source once, never raising: failures are logged, counted and fed to self-monitoring.
+
+        The client and pipeline are picked once, and the client is marked in use until the poll
+        ends, so a reload meanwhile neither swaps them under the poll nor closes the client.
+        """
         loop = asyncio.get_running_loop()
         started = loop.time()
+        client, pipeline = self.clients[source.name], self.pipeline
         try:
-            result = await self.pipeline.poll(source, self.clients[source.name], self.clock())
-        except SourceError as err:
-            log.error(
-                "poll_failed", source=source.name, kind=err.kind, error=str(err), note="retried next poll"
-            )
-            result = PollResult(source.name, False, error_kind=err.kind, error=str(err))
-        except StateError as err:
-            log.error(
-                "poll_failed", source=source.name, kind="state", error=str(err), note="nothing marked seen"
-            )
-            result = PollResult(source.name, False, error_kind="state", error=str(err))
-        except Exception as err:  # a bug in one poll must not end the daemon; it is retried next poll
-            log.exception("poll_crashed", source=source.name, error=repr(err))
-            result = PollResult(source.name, False, error_kind="internal", error=repr(err))
+            with self.gate.using(client):
+                result = await pipeline.poll(source, client, self.clock())
+        except Exception as err:
+            if self.stop_event.is_set():
+                # Stopping gave up on this poll (its client may be closed by now): nothing was
+                # recorded, the next start reads the window again; not a source failure.
+                log.info("poll_abandoned", source=source.name, error=repr(err), note="alertd is stopping")
+                return PollResult(source.name, False, error_kind="stopping", error=repr(err))
+            result = self._failed_poll(source.name, err)
         self.metrics.poll_done(source.name, result.ok, loop.time() - started, result.error_kind)
         self._self_monitor(source.name, result)
         return result
 
+    def _failed_poll(self, name: str, err: Exception) -> PollResult:
+        """Log one failed poll and describe it (called while ``err`` is being handled)."""
+        if isinstance(err, SourceError):
+            log.error("poll_failed", source=name, kind=err.kind, error=str(err), note="retried next poll")
+            return PollResult(name, False, error_kind=err.kind, error=str(err))
+        if isinstance(err, StateError):
+            log.error("poll_failed", source=name, kind="state", error=str(err), note="nothing marked seen")
+            return PollResult(name, False, error_kind="state", error=str(err))
+        # A bug in one poll must not end the daemon; it is retried next poll.
+        log.exception("poll_crashed", source=name, error=repr(err))
+        return PollResult(name, False, error_kind="internal", error=repr(err))
+
     def _self_monitor(self, name: str, result: PollResult) -> None:
+        """Fold one poll into the source's checks; store each change with the message it sends."""
         now = self.clock()
-        health, action = observe(
-            self.health.get(name, SourceHealth()),
+        if result.ok:
+            self.health[name] = SourceHealth(last_success=now)
+        settings = self.cfg.self_alerts
+        states = {check: self.checks.get((name, check), CheckState()) for check in Check}
+        verdicts = assess(
+            states,
             ok=result.ok,
             now=now,
-            after=self.cfg.self_alerts.after,
-            error=result.error,
+            after=settings.after,
+            stale_after=settings.stale_after,
+            error=result.error or "unknown error",
+            watermark=result.watermark,
         )
-        previous = self.health.get(name, SourceHealth())
-        self.health[name] = health
-        if action is Action.NONE or self.cfg.self_alerts.receiver is None:
-            return
+        for verdict in verdicts:
+            self._record_verdict(name, verdict, now)
+
+    def _record_verdict(self, name: str, verdict: Verdict, now: datetime) -> None:
+        """Store one check's new state together with its self-alert, in one transaction.
+
+        An alert with no self_alerts.receiver to send it to is not marked sent, so no recovery is
+        owed for it (and it is sent if a reload adds the receiver while the problem lasts).
+        """
         receiver = self.cfg.self_alerts.receiver
-        since = previous.failing_since or now
-        recovered = action is Action.RECOVER
-        problem = previous.last_error if recovered else (result.error or "unknown error")
-        key = f"self|{name}|{'recovered' if recovered else 'failing'}"
-        self._enqueue(
-            receiver,
-            key,
-            lambda renderer, channel: renderer.render_self_alert(
-                name, problem or "", since, recovered, kind=channel, for_receiver=receiver
-            ),
-        )
-        log.warning("self_alert", source=name, action=action.value, receiver=receiver)
+        state = verdict.state
+        message = None
+        if verdict.action is not Action.NONE and receiver is not None:
+            recovered = verdict.action is Action.RECOVER
+            since = verdict.since or now
+            problem = verdict.problem
+            key = f"self|{name}|{verdict.check.value}|{'recovered' if recovered else 'failing'}"
+            planned = self._planned(
+                receiver,
+                lambda renderer, channel: renderer.render_self_alert(
+                    name, problem, since, recovered, kind=channel, for_receiver=receiver
+                ),
+            )
+            message = (key, planned)
+        elif verdict.action is Action.ALERT:
+            state = CheckState(state.failing_since, state.detail, alerted=False)
+        if message is None and state == self.checks.get((name, verdict.check), CheckState()):
+            return
+        try:
+            self.store.save_check(name, verdict.check, state, now, message)
+        except StateError as err:
+            # Kept as it was in memory too, so the next poll decides (and sends) again.
+            log.error("self_check_write_failed", source=name, check=verdict.check.value, error=str(err))
+            return
+        if state == CheckState():
+            self.checks.pop((name, verdict.check), None)
+        else:
+            self.checks[(name, verdict.check)] = state
+        if message is not None:
+            self.delivery.wake()
+            log.warning(
+                "self_alert",
+                source=name,
+                check=verdict.check.value,
+                action=verdict.action.value,
+                receiver=receiver,
+            )
 
     def _planned(self, receiver: str, render: Render) -> PlannedMessage:
         """One message to every target of ``receiver`` (self-alerts, dead-letter reports)."""
@@ -235,14 +306,6 @@ class Daemon:
                 "template_failed", receiver=failure.receiver, template=failure.template, error=failure.error
             )
         return planned
-
-    def _enqueue(self, receiver: str, key: str, render: Render) -> None:
-        try:
-            self.store.add_message(key, self._planned(receiver, render), self.clock())
-        except StateError as err:
-            log.error("outbox_write_failed", receiver=receiver, error=str(err))
-            return
-        self.delivery.wake()
 
     def _dead_letter_report(self, row: Delivery, reason: str) -> PlannedMessage | None:
         fallback = self.cfg.delivery.fallback
@@ -308,18 +371,19 @@ class Daemon:
     async def reload(self) -> bool:
         """Validate the config file again and swap it in atomically; keep the old one when invalid.
 
-        Everything is built before anything is swapped, so a config that fails half-way (a bad
-        ca_file, an unknown apprise URL) changes nothing.
+        Every file the config names is read again (password_file, urls_file, ca_file, templates)
+        and everything is built before anything is swapped, so a config that fails half-way (a bad
+        ca_file, an unknown apprise URL) changes nothing. A client is kept only when what it is
+        built from, file contents included, is unchanged. The swap waits for polls in flight (up
+        to the longest read_timeout) and holds new ones back; a retired client a poll still uses
+        is closed when that poll ends.
         """
         sdnotify.reloading()
-        reuse = {s.name: (s, self.clients[s.name]) for s in self.cfg.sources if s.name in self.clients}
         try:
             if self.config_path is None:
                 raise ConfigError(["--config: no configuration file to reload"])
             cfg = load_config(self.config_path)
-            targets = build_targets(cfg)
-            renderer = build_renderer(cfg)
-            clients = build_clients(cfg, reuse, clock=self.clock)
+            runtime = build_runtime(cfg, self.runtime, clock=self.clock)
         except ConfigError as err:
             self.config_ok = False
             self.metrics.config_reloaded(False)
@@ -331,24 +395,43 @@ class Daemon:
             log.warning(
                 "config_reload_state_path_ignored", note="a new state.path takes effect after a restart"
             )
-        retired = [c for name, c in self.clients.items() if clients.get(name) is not c]
-        # The swap: no await from here to the end of it, so no task sees half a configuration.
-        self.cfg, self.targets, self.renderer, self.clients = cfg, targets, renderer, clients
-        self.pipeline = Pipeline(cfg, self.store, renderer, targets.by_receiver, self.metrics)
-        self.delivery.replace_targets(targets.by_name)
+        for warning in config_warnings(cfg):
+            log.warning("config_warning", warning=warning)
+        bound = max(s.read_timeout for s in self.cfg.sources).total_seconds()
+        async with self.gate.closed(bound) as idle:
+            if not idle:
+                log.warning(
+                    "reload_without_waiting",
+                    polls_in_flight=self.gate.busy,
+                    waited_s=bound,
+                    note="swapping now; their clients are closed when they end",
+                )
+            previous = self.runtime.clients.by_source
+            rebuilt = sorted(n for n, c in runtime.clients.by_source.items() if previous.get(n) is not c)
+            retired = self.runtime.clients.retired_by(runtime.clients)
+            self._swap(runtime)
+        await self.gate.retire(retired)
+        sdnotify.ready(f"reloaded; watching {len(cfg.sources)} source(s)")
+        log.info("config_reloaded", sources=[s.name for s in cfg.sources], clients_rebuilt=rebuilt)
+        return True
+
+    def _swap(self, runtime: Runtime) -> None:
+        """Put ``runtime`` in force. No await: no task sees half a configuration."""
+        cfg = runtime.cfg
+        self.runtime = runtime
+        self.cfg, self.targets, self.renderer = cfg, runtime.targets, runtime.renderer
+        self.clients = runtime.clients.by_source
+        self.pipeline = Pipeline(cfg, self.store, runtime.renderer, runtime.targets.by_receiver, self.metrics)
+        self.delivery.replace_targets(runtime.targets.by_name)
         for source in cfg.sources:
             self.health.setdefault(source.name, SourceHealth())
             task = self._poll_tasks.get(source.name)
-            if task is None or task.done():
+            if self._running and (task is None or task.done()):
                 self._poll_tasks[source.name] = asyncio.create_task(
                     self._poll_loop(source.name), name=f"poll:{source.name}"
                 )
         self.config_ok = True
         self.metrics.config_reloaded(True)
-        await asyncio.gather(*(c.close() for c in retired), return_exceptions=True)
-        sdnotify.ready(f"reloaded; watching {len(cfg.sources)} source(s)")
-        log.info("config_reloaded", sources=[s.name for s in cfg.sources])
-        return True
 
     def readiness(self) -> tuple[bool, str]:
         """Ready when the config is valid, not stopping, and every source polled well lately."""

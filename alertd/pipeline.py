@@ -48,7 +48,11 @@ class PipelineState(PollStore, FlushStore, Protocol):
 
 @dataclass(frozen=True, slots=True)
 class PollResult:
-    """The outcome of polling one source once."""
+    """The outcome of polling one source once.
+
+    ``watermark``: after a successful poll, the newest EndTime read from the source so far (what
+    self-monitoring's stale-data check watches).
+    """
 
     source: str
     ok: bool
@@ -56,7 +60,6 @@ class PollResult:
     new: int = 0
     error_kind: str | None = None
     error: str | None = None
-    #: The newest EndTime read from the source so far (its watermark), after this poll.
     watermark: datetime | None = None
 
 

@@ -20,9 +20,8 @@ from alertd.matchers import Matcher, matches_all
 class Route:
     """A compiled route.
 
-    ``key`` identifies the route in stored state (group keys, held alerts, incidents) across
-    reloads: its ``name`` when given, otherwise a digest of what it matches and where it sends,
-    so inserting or reordering routes never moves stored alerts to another route.
+    ``key`` identifies the route in stored state (group keys, held alerts, incidents, recoveries
+    owed) across reloads; see `route_key`.
     """
 
     index: int
@@ -43,23 +42,32 @@ class Route:
         return f"{self.key}|" + "|".join(parts)
 
 
-def route_key(cfg: RouteConfig) -> str:
-    """The stable identity of a route (see Route)."""
+def route_key(cfg: RouteConfig, rank: int = 1) -> str:
+    """The stable identity of a route in stored state.
+
+    A named route is its ``name``. An unnamed route is what it matches plus its position, where
+    the position is its ``rank`` among the unnamed routes with the same matchers (1 for the first
+    such route in the file), not its index in the file. So editing an unnamed route's receivers,
+    grouping, ``continue`` or hold keeps its held alerts, incidents and recoveries owed; inserting,
+    removing or reordering routes that match something else never moves them; only adding or
+    removing an unnamed route with the very same matchers ahead of it shifts it (name routes whose
+    state matters: ``check-config`` warns about unnamed ones that hold state). Matchers compare in
+    their canonical form and in any order.
+    """
     if cfg.name is not None:
         return f"name:{cfg.name}"
-    what = json.dumps([cfg.matchers, cfg.receivers, cfg.group_by, cfg.continue_], separators=(",", ":"))
-    return "r:" + hashlib.sha256(what.encode()).hexdigest()[:12]
+    canonical = sorted({str(m) for m in cfg.parsed_matchers()})
+    digest = "r:" + hashlib.sha256(json.dumps(canonical).encode()).hexdigest()[:12]
+    return digest if rank == 1 else f"{digest}#{rank}"
 
 
 def compile_routes(configs: Sequence[RouteConfig]) -> tuple[Route, ...]:
     """Compile validated route configs."""
     routes = []
-    seen: dict[str, int] = {}
+    ranks: dict[str, int] = {}
     for i, c in enumerate(configs):
-        key = route_key(c)
-        seen[key] = seen.get(key, 0) + 1
-        if seen[key] > 1:  # identical routes: tell them apart by their rank among equals
-            key = f"{key}#{seen[key]}"
+        first = route_key(c)
+        ranks[first] = ranks.get(first, 0) + 1
         routes.append(
             Route(
                 i,
@@ -72,7 +80,7 @@ def compile_routes(configs: Sequence[RouteConfig]) -> tuple[Route, ...]:
                 c.notify_recovered_on_retry,
                 c.send_resolved,
                 c.mute_time_intervals,
-                key,
+                route_key(c, ranks[first]),
             )
         )
     return tuple(routes)

@@ -6,7 +6,8 @@ and a SIGHUP reload all build them the same way.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -101,31 +102,87 @@ def vbr_connection(source: VBRSourceConfig) -> VBRConnection:
     )
 
 
-def build_client(source: SourceConfig, clock: Clock = utc_now) -> Source:
-    """The reader of one source; ``clock`` is alertd's (the source measures its skew against it)."""
-    if isinstance(source, VBRSourceConfig):
-        return VBRSource.from_connection(vbr_connection(source), clock=clock)
-    return EMSource.from_connection(connection(source), clock=clock)
+@dataclass(frozen=True)
+class ClientSpec:
+    """Everything one source's client is built from, file contents included.
 
-
-def build_clients(
-    cfg: Config,
-    reuse: Mapping[str, tuple[SourceConfig, Source]] | None = None,
-    clock: Clock = utc_now,
-) -> dict[str, Source]:
-    """One EM client per source, reusing a running one whose settings did not change.
-
-    Raises ConfigError naming the key when a client cannot be built (an unreadable ca_file, ...).
+    The password is the one ``password_file`` holds now and the CA is a digest of ``ca_file``'s
+    bytes now, so two equal specs build interchangeable clients and a reload reuses a running
+    client only when its spec is unchanged: a rotated password_file or a ca_file replaced at the
+    same path builds a new client, while a changed poll_interval or overlap keeps the old one.
     """
-    clients: dict[str, Source] = {}
+
+    connection: EMConnection | VBRConnection
+    ca_sha256: str | None
+
+
+class SpecError(ValueError):
+    """A file a source names cannot be read; ``key`` is the source key naming it."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+def client_spec(source: SourceConfig) -> ClientSpec:
+    """Read ``source``'s password_file and ca_file now; raises SpecError naming the unreadable one."""
+    try:
+        conn: EMConnection | VBRConnection = (
+            vbr_connection(source) if isinstance(source, VBRSourceConfig) else connection(source)
+        )
+    except ValueError as err:
+        raise SpecError("password_file", str(err)) from err
+    ca_sha256 = None
+    if source.ca_file is not None and source.verify_tls:
+        path = _expand(source.ca_file)
+        try:
+            ca_sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError as err:
+            raise SpecError("ca_file", f"cannot read {path}: {err.strerror or err}") from err
+    return ClientSpec(conn, ca_sha256)
+
+
+def build_client(spec: ClientSpec, clock: Clock = utc_now) -> Source:
+    """The reader a spec describes; ``clock`` is alertd's (the source measures its skew against it)."""
+    if isinstance(spec.connection, VBRConnection):
+        return VBRSource.from_connection(spec.connection, clock=clock)
+    return EMSource.from_connection(spec.connection, clock=clock)
+
+
+@dataclass
+class Clients:
+    """One running reader per source, with the spec it was built from."""
+
+    by_source: dict[str, Source] = field(default_factory=dict)
+    specs: dict[str, ClientSpec] = field(default_factory=dict)
+
+    def retired_by(self, new: Clients) -> list[Source]:
+        """The readers of ``self`` that ``new`` does not keep."""
+        kept = {id(c) for c in new.by_source.values()}
+        return [c for c in self.by_source.values() if id(c) not in kept]
+
+
+def build_clients(cfg: Config, previous: Clients | None = None, clock: Clock = utc_now) -> Clients:
+    """One reader per source, reusing a running one of ``previous`` whose `ClientSpec` is unchanged.
+
+    Every call re-reads password_file and ca_file. Raises ConfigError naming the key when a client
+    cannot be built (an unreadable password_file or ca_file, a ca_file that is no PEM bundle, ...).
+    """
+    clients = Clients()
     problems = []
     for i, source in enumerate(cfg.sources):
-        previous = (reuse or {}).get(source.name)
-        if previous is not None and previous[0] == source:
-            clients[source.name] = previous[1]
+        try:
+            spec = client_spec(source)
+        except SpecError as err:
+            problems.append(f"sources[{i}].{err.key}: {err}")
+            continue
+        if previous is not None and previous.specs.get(source.name) == spec:
+            clients.by_source[source.name] = previous.by_source[source.name]
+            clients.specs[source.name] = spec
             continue
         try:
-            clients[source.name] = build_client(source, clock)
+            clients.by_source[source.name] = build_client(spec, clock)
+            clients.specs[source.name] = spec
         except SourceError as err:
             key = "ca_file" if err.kind == "tls" else "url"
             problems.append(f"sources[{i}].{key}: {err}")
@@ -134,6 +191,31 @@ def build_clients(
     if problems:
         raise ConfigError(problems)
     return clients
+
+
+@dataclass
+class Runtime:
+    """The live objects one configuration builds; all built before any is swapped in."""
+
+    cfg: Config
+    targets: Targets
+    renderer: Renderer
+    clients: Clients
+
+
+def build_runtime(cfg: Config, previous: Runtime | None = None, clock: Clock = utc_now) -> Runtime:
+    """Build what ``cfg`` describes, re-reading every file it names (password_file, urls_file,
+    ca_file, templates) and reusing from ``previous`` only what those contents leave unchanged.
+
+    Raises ConfigError (naming keys) and builds nothing usable when any part fails.
+    """
+    targets = build_targets(cfg)
+    try:
+        renderer = build_renderer(cfg)
+    except TemplateError as err:
+        raise ConfigError([f"receivers: templates: {err}"]) from None
+    clients = build_clients(cfg, previous.clients if previous is not None else None, clock)
+    return Runtime(cfg, targets, renderer, clients)
 
 
 def validate_fully(cfg: Config) -> None:

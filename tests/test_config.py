@@ -73,6 +73,7 @@ def _bad(tmp_path: Path, path: str, value: Any) -> dict[str, Any]:
         ("delivery.fallback", "pager", "delivery.fallback: unknown receiver 'pager'"),
         ("self_alerts.receiver", "pager", "self_alerts.receiver: unknown receiver 'pager'"),
         ("sources.0.results", [], "sources[0].results: must name at least one"),
+        ("self_alerts.stale_after", "0s", "self_alerts.stale_after: must be a positive duration"),
     ],
 )
 def test_bad_config_names_the_key(tmp_path: Path, path: str, value: Any, expected: str) -> None:
@@ -216,3 +217,81 @@ def test_check_config_renders_override_templates(tmp_path: Path) -> None:
     assert proc.returncode == 2 and "no_such_name" in proc.stderr
     (tpl / "alert_chat.md.j2").write_text("{{ title }}: {{ total }} VMs")
     assert _cli("check-config", "--config", str(path)).returncode == 0
+
+
+def test_duplicate_route_and_time_interval_names_are_refused(tmp_path: Path) -> None:
+    """Two routes (or time intervals) with one name are each reported at the later one's key, like sources and receivers."""
+    doc = config_doc(tmp_path)
+    doc["routes"] = [
+        {"name": "sql", "matchers": ['job_name="SQL"'], "receivers": ["ops"]},
+        {"receivers": ["ops"]},
+        {"name": "sql", "receivers": ["ops"]},
+        {"receivers": ["ops"]},
+    ]
+    window = {"times": [{"start_time": "02:00", "end_time": "04:00"}]}
+    doc["time_intervals"] = [{"name": "night", "time_intervals": [window]}] * 2
+    assert problems_of(doc) == [
+        "routes[2].name: duplicate name 'sql'",
+        "time_intervals[1].name: duplicate name 'night'",
+    ]
+
+
+def test_duplicate_route_names_exit_2_from_check_config_and_run(tmp_path: Path) -> None:
+    """check-config and run both refuse two routes named alike: exit 2, the key on stderr, no traceback."""
+    doc = config_doc(tmp_path)
+    doc["routes"] = [{"name": "all", "receivers": ["ops"]}, {"name": "all", "receivers": ["ops"]}]
+    path = tmp_path / "alertd.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    for command in ("check-config", "run"):
+        proc = _cli(command, "--config", str(path))
+        assert proc.returncode == 2, (command, proc.stderr)
+        assert proc.stderr.splitlines() == ["routes[1].name: duplicate name 'all'"]
+
+
+def test_check_config_warns_about_unnamed_routes_that_hold_state(tmp_path: Path) -> None:
+    """check-config warns (exit 0) about an unnamed route using wait_for_retry or send_resolved; a named one is fine."""
+    doc = config_doc(tmp_path)
+    doc["routes"] = [
+        {"matchers": ['job_name="SQL"'], "receivers": ["ops"], "wait_for_retry": "40m"},
+        {"name": "kept", "receivers": ["ops"], "send_resolved": True},
+        {"receivers": ["ops"], "send_resolved": True},
+    ]
+    path = tmp_path / "alertd.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    proc = _cli("check-config", "--config", str(path))
+    assert proc.returncode == 0, proc.stderr
+    warnings = proc.stderr.splitlines()
+    assert [w.split(":")[0:2] for w in warnings] == [
+        ["warning", " routes[0].name"],
+        ["warning", " routes[2].name"],
+    ]
+    assert (
+        "wait_for_retry" in warnings[0] and "send_resolved" in warnings[1] and "give it a name" in warnings[1]
+    )
+
+
+@pytest.mark.parametrize(
+    ("variable", "section", "in_yaml"),
+    [
+        ("ALERTD_HTTP__LISTEN", "http", {"listen": "127.0.0.1:9478"}),
+        ("ALERTD_DELIVERY__FALLBACK", "delivery", {"fallback": "ops"}),
+        ("ALERTD_SELF_ALERTS__RECEIVER", "self_alerts", {"receiver": "ops"}),
+        ("ALERTD_SELF_ALERTS__STALE_AFTER", "self_alerts", {"stale_after": "1h"}),
+    ],
+)
+def test_env_null_means_null_for_nullable_keys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, variable: str, section: str, in_yaml: dict[str, str]
+) -> None:
+    """ALERTD_X__Y=null sets a nullable key to null, as `y: null` does in the YAML (not to the string 'null')."""
+    monkeypatch.setenv(variable, "null")
+    cfg = load_document(config_doc(tmp_path, **{section: in_yaml}))
+    [key] = in_yaml
+    assert getattr(getattr(cfg, section), key) is None
+
+
+def test_env_null_for_a_key_that_cannot_be_null_names_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ALERTD_STATE__PATH=null is refused at state.path, as `path: null` in the YAML would be."""
+    monkeypatch.setenv("ALERTD_STATE__PATH", "null")
+    assert problems_of(config_doc(tmp_path)) == ["state.path: Input should be a valid string"]

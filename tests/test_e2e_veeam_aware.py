@@ -397,3 +397,27 @@ async def test_failure_and_retry_first_seen_together_after_downtime_is_not_sent(
         store.close()
     assert webhook.received == []
     assert members == []
+
+
+async def test_resolved_message_survives_a_receiver_edit_of_an_unnamed_route(tmp_path: Path) -> None:
+    """An unnamed send_resolved route whose receivers are edited (and a route inserted before it) still owes, and sends, the Resolved message."""
+    clock = FakeClock(now())
+    with WebhookCollector() as ops, WebhookCollector() as dba:
+        receivers = [{"name": "ops", "urls": [ops.url]}, {"name": "dba", "urls": [dba.url]}]
+        async with SimulatedEM() as sim:
+            failed_run(sim, "dbserver01", clock.now - timedelta(minutes=30))
+            route = {"matchers": ['job_name="SQL Daily"'], "group_wait": "0s", "send_resolved": True}
+            before = [{**route, "receivers": ["ops"]}, {"receivers": ["ops"]}]
+            cfg = e2e_config(tmp_path, sim.url, [], receivers=receivers, routes=before)
+            assert await run_once(cfg, clock=clock) == 0
+            assert len(ops.received) == 1
+            after = [
+                {"matchers": ['vm="other"'], "receivers": ["dba"]},
+                {**route, "receivers": ["ops", "dba"]},
+                {"receivers": ["ops"]},
+            ]
+            cfg = e2e_config(tmp_path, sim.url, [], receivers=receivers, routes=after)
+            ok_run(sim, "dbserver01", clock.advance(minutes=5))
+            assert await run_once(cfg, clock=clock) == 0
+    resolved = texts(ops)[1:]
+    assert len(resolved) == 1 and "Resolved" in resolved[0] and "dbserver01" in resolved[0]

@@ -308,3 +308,21 @@ async def test_stop_while_flush_is_woken_does_not_hang(tmp_path: Path, webhook: 
         daemon.stop_event.set()
         async with asyncio.timeout(15):
             assert await task == 0
+
+
+async def test_run_with_env_listen_null_starts_without_http(
+    tmp_path: Path, webhook: WebhookCollector
+) -> None:
+    """`ALERTD_HTTP__LISTEN=null alertd run` runs with the HTTP endpoints off (it used to try to listen on 'null' and exit 2)."""
+    async with SimulatedEM() as sim:
+        doc = doc_for(tmp_path, sim.url, [webhook.url], http={"listen": "127.0.0.1:9478"})
+        proc = AlertdProcess(tmp_path, doc, env={"ALERTD_HTTP__LISTEN": "null"})
+        proc.start()
+        try:
+            sim.add_task_session(vm="x", result="Failed", end_time=now() - timedelta(minutes=1))
+            await proc.wait_for(lambda: len(webhook.received) == 1, what="the alert")
+            proc.signal(signal.SIGTERM)
+            assert await proc.wait_exit(10) == 0
+        finally:
+            proc.kill()
+    assert "http_bind_failed" not in proc.output() and "http_listening" not in proc.output()

@@ -99,3 +99,43 @@ def test_route_keys_survive_reordering() -> None:
     assert compile_routes([a])[0].group_key({"source": "em1"}).startswith(before[0] + "|")
     twins = compile_routes([a, a])
     assert twins[0].key != twins[1].key
+
+
+def route(**doc: object) -> RouteConfig:
+    return RouteConfig.model_validate({"receivers": ["ops"], **doc})
+
+
+def test_unnamed_route_keeps_its_identity_when_its_receivers_change() -> None:
+    """An unnamed route's key comes from its matchers (in any order) only: new receivers, grouping or holds keep it."""
+    before = compile_routes([route(matchers=['job_name="A"', 'result="Failed"'])])[0].key
+    edited = route(
+        matchers=['result="Failed"', 'job_name="A"'],
+        receivers=["ops", "dba"],
+        group_by=["job_name"],
+        group_wait="5m",
+        wait_for_retry="40m",
+        send_resolved=True,
+        **{"continue": True},
+    )
+    assert compile_routes([edited])[0].key == before
+    assert compile_routes([route(matchers=['job_name="B"', 'result="Failed"'])])[0].key != before
+
+
+def test_inserting_a_route_before_an_unnamed_route_keeps_its_identity() -> None:
+    """Position is the rank among unnamed routes with the same matchers: inserting other routes (or a named twin) ahead changes nothing."""
+    sql = route(matchers=['job_name="SQL"'], send_resolved=True)
+    catch_all = route()
+    before = [r.key for r in compile_routes([sql, catch_all])]
+    after = compile_routes(
+        [
+            route(matchers=['vm="db1"'], receivers=["dba"]),
+            route(name="sql-named", matchers=['job_name="SQL"'], receivers=["dba"]),
+            sql,
+            route(matchers=['result="Warning"']),
+            catch_all,
+        ]
+    )
+    assert [after[2].key, after[4].key] == before
+    # Only an unnamed route with the very same matchers ahead of it takes its place (and state).
+    shifted = compile_routes([route(matchers=['job_name="SQL"'], receivers=["dba"]), sql])
+    assert shifted[0].key == before[0] and shifted[1].key == before[0] + "#2"

@@ -54,7 +54,9 @@ def outbox_state(path: Path) -> tuple[int, int]:
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
     try:
         pending = db.execute("SELECT COUNT(*) FROM deliveries WHERE status='pending'").fetchone()[0]
-        open_members = db.execute("SELECT COUNT(*) FROM members WHERE message_group IS NULL").fetchone()[0]
+        open_members = db.execute(
+            "SELECT COUNT(*) FROM members WHERE flush_id IS NULL AND closed IS NULL"
+        ).fetchone()[0]
         return int(pending), int(open_members)
     except sqlite3.OperationalError:  # schema not created yet
         return (1, 1)

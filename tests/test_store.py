@@ -24,6 +24,7 @@ from alertd.records import (
     RecordedAlert,
     SourceCursor,
 )
+from alertd.selfmon import Check, CheckState
 from alertd.state import SCHEMA_VERSION, SQLiteStore, StateError
 from alertd.state.schema import MIGRATIONS
 
@@ -303,4 +304,22 @@ def test_migrates_v3_open_members_incidents_and_owed_recoveries(tmp_path: Path) 
     assert (inc.streak, inc.results, inc.result_times, inc.job_name) == (3, "FFF", (T0,), s1.job_name)
     [owed] = states[0].notified[key]
     assert (owed.route, owed.alert_end) == ("name:r", T0 - timedelta(days=2))
+    store.close()
+
+
+def test_self_check_and_its_message_are_written_together(tmp_path: Path) -> None:
+    """A self-monitoring check is stored in one transaction with the message it sends; a cleared check is removed."""
+    store = SQLiteStore(tmp_path / "state.db")
+    failing = CheckState(T0, "503 Service Unavailable", alerted=True)
+    broken = PlannedMessage("ops", 1, 0, "t", (PlannedDelivery("ops", None, MSG),))  # type: ignore[arg-type]
+    with pytest.raises(StateError):
+        store.save_check("em1", Check.POLL, failing, T0, ("self|em1|poll|failing", broken))
+    assert store.self_checks() == {} and store.outbox_depth() == 0
+    planned = PlannedMessage("ops", 1, 0, "t", (PlannedDelivery("ops", "ops[0]", MSG),))
+    store.save_check("em1", Check.POLL, failing, T0, ("self|em1|poll|failing", planned))
+    store.close()
+    store = SQLiteStore(tmp_path / "state.db")
+    assert store.self_checks() == {("em1", Check.POLL): failing} and store.outbox_depth() == 1
+    store.save_check("em1", Check.POLL, CheckState(), T0 + timedelta(hours=1))
+    assert store.self_checks() == {}
     store.close()

@@ -27,6 +27,7 @@ from alertd.records import (
     SourceCursor,
     WatchRow,
 )
+from alertd.selfmon import Check, CheckState
 
 
 class PollStore(Protocol):
@@ -71,7 +72,21 @@ class Outbox(Protocol):
     def prune_history(self, now: datetime, keep_history: timedelta) -> None: ...
 
 
-class StateStore(PollStore, FlushStore, Outbox, Protocol):
+class SelfMonitorStore(Protocol):
+    """What self-monitoring reads at start and writes after each poll (`alertd.selfmon`)."""
+
+    def self_checks(self) -> dict[tuple[str, Check], CheckState]: ...
+    def save_check(
+        self,
+        source: str,
+        check: Check,
+        state: CheckState,
+        now: datetime,
+        message: tuple[str, PlannedMessage] | None = None,
+    ) -> None: ...
+
+
+class StateStore(PollStore, FlushStore, Outbox, SelfMonitorStore, Protocol):
     """Everything the daemon needs from its state."""
 
     def close(self) -> None: ...

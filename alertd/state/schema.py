@@ -5,7 +5,7 @@ Columns are named after the fields of the value objects they hold (`alertd.state
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -258,6 +258,19 @@ MIGRATIONS: dict[int, str] = {
         job_key TEXT NOT NULL,
         checked_until TEXT NOT NULL,
         PRIMARY KEY (source, job_key)
+    ) WITHOUT ROWID;
+    """,
+    # v5: self-monitoring state, so a restart neither repeats a self-alert nor loses its recovery.
+    # Self-contained (one new table), so it can be renumbered if another migration lands first.
+    5: """
+    CREATE TABLE self_checks (
+        source TEXT NOT NULL,
+        check_name TEXT NOT NULL,
+        failing_since TEXT,
+        detail TEXT,
+        alerted INTEGER NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (source, check_name)
     ) WITHOUT ROWID;
     """,
 }
