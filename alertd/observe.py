@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
 import structlog
 
 from alertd.decide import Decision
+from alertd.planner import RenderFailure, Substitution
 from alertd.reading import Fetched
-from alertd.records import AlertStatus
+from alertd.records import AlertStatus, FlushPlan
+from alertd.window import ReadPlan
 
 log = structlog.get_logger(__name__)
 
@@ -33,10 +36,69 @@ class PipelineMetrics(Protocol):
 SKEW_WARNING = timedelta(seconds=60)
 
 
+def report_plan(source: str, plan: ReadPlan) -> None:
+    """Say when a configured window was cut back to what alertd still remembers."""
+    if plan.clamped_from is not None:
+        log.warning(
+            "window_clamped",
+            source=source,
+            wanted=plan.clamped_from.isoformat(),
+            start=plan.start.isoformat(),
+            note="a widened overlap cannot reach before what alertd still remembers; nothing there is re-alerted",
+        )
+
+
+def report_flush(flush: FlushPlan) -> None:
+    """One line per message a flush wrote to the outbox."""
+    for msg in flush.messages:
+        log.info(
+            "group_flushed",
+            group=flush.group_key,
+            receiver=msg.receiver,
+            alerts=msg.alert_count,
+            title=msg.title,
+        )
+
+
+def report_substitutions(group_key: str, substitutions: Sequence[Substitution]) -> None:
+    """A receiver of a group is missing: say where its messages go instead."""
+    for sub in substitutions:
+        note = "sent to delivery.fallback" if sub.instead else "kept until the receiver is configured again"
+        log.warning(
+            "receiver_missing", receiver=sub.receiver, group=group_key, fallback=sub.instead, note=note
+        )
+
+
+def report_render_failures(failures: Sequence[RenderFailure]) -> None:
+    """A receiver's template override failed; the default template was used."""
+    for failure in failures:
+        log.error(
+            "template_failed",
+            receiver=failure.receiver,
+            template=failure.template,
+            error=failure.error,
+            note="sent with the default template; fix the receiver's templates directory",
+        )
+
+
 def report_poll(
-    source: str, decision: Decision, fetched: Fetched, now: datetime, metrics: PipelineMetrics | None
+    source: str,
+    decision: Decision,
+    fetched: Fetched,
+    added: int,
+    plan: ReadPlan,
+    now: datetime,
+    metrics: PipelineMetrics | None,
 ) -> None:
     """Log and count what one poll read and decided that no message will show."""
+    if added:
+        log.info(
+            "alerts_new",
+            source=source,
+            new=added,
+            read=len(fetched.failures),
+            window_start=plan.start.isoformat(),
+        )
     for session, late_by in decision.late:
         log.warning(
             "late_session",

@@ -16,21 +16,28 @@ from typing import Protocol
 import structlog
 
 from alertd.config import Config, SourceConfig
-from alertd.decide import ActiveSilence, Decision
+from alertd.decide import Decision
 from alertd.grouping import DueGroup, due_group, schedule
-from alertd.matchers import MatcherError, parse_matcher
-from alertd.model import MATCHER_LABELS, JobRun, TaskSession
-from alertd.observe import PipelineMetrics, report_poll
-from alertd.planner import RenderFailure, Substitution, TargetInfo, choose_receivers, plan_group
+from alertd.model import JobRun
+from alertd.observe import (
+    PipelineMetrics,
+    report_flush,
+    report_plan,
+    report_poll,
+    report_render_failures,
+    report_substitutions,
+)
+from alertd.planner import RenderFailure, TargetInfo, choose_receivers, plan_group
 from alertd.polling import PollContext, decide_poll, incident_keys
 from alertd.reading import read_source
-from alertd.records import PollRecord, PollState, Silence
+from alertd.records import PollRecord, PollState
 from alertd.render import Renderer
-from alertd.routing import compile_routes, match_routes
+from alertd.routing import compile_routes
+from alertd.silences import SilenceParser
 from alertd.source import Source
 from alertd.state import FlushStore, PollStore, StateError
-from alertd.timeintervals import DEFAULT_HORIZON, any_active, next_change
-from alertd.watch import success_queries
+from alertd.timeactive import mute_end
+from alertd.watch import held_for_retry, success_queries
 from alertd.window import plan_read
 
 #: Forgotten state is pruned at most this often per source (pruning scans; polls should not).
@@ -90,7 +97,7 @@ class Pipeline:
         self.metrics = metrics
         self._intervals = cfg.intervals()
         self._last_prune: dict[str, datetime] = {}
-        self._silences: dict[int, ActiveSilence | None] = {}
+        self._silences = SilenceParser()
         self._warned: set[str] = set()
 
     # -- poll: read, decide, record -------------------------------------------------------------
@@ -101,6 +108,7 @@ class Pipeline:
         Nothing is recorded unless every page of the failures was read: a failed cycle is read
         again next time. ``now`` is alertd's clock; windows run on the source's.
         """
+        routes = tuple(self.routes.values())
         cursor = self.state.cursor(source.name)
         plan = plan_read(
             cursor,
@@ -110,14 +118,7 @@ class Pipeline:
             reconcile_window=source.reconcile_window,
             now=now + (reader.clock_skew or timedelta(0)),
         )
-        if plan.clamped_from is not None:
-            log.warning(
-                "window_clamped",
-                source=source.name,
-                wanted=plan.clamped_from.isoformat(),
-                start=plan.start.isoformat(),
-                note="a widened overlap cannot reach before what alertd still remembers; nothing there is re-alerted",
-            )
+        report_plan(source.name, plan)
         watched = self.state.watched(source.name, now - INCIDENT_WATCH)
         fetched = await read_source(
             source.name,
@@ -125,7 +126,7 @@ class Pipeline:
             plan,
             source.results,
             lambda uids: self.state.job_runs(source.name, uids),
-            lambda failures: success_queries(watched, self._held_now(failures), source.overlap),
+            lambda failures: success_queries(watched, held_for_retry(failures, routes), source.overlap),
             now,
         )
         prune = self._prune_due(source.name, now)
@@ -133,8 +134,7 @@ class Pipeline:
 
         def decide(state: PollState) -> PollRecord:
             nonlocal decision
-            routes = tuple(self.routes.values())
-            ctx = PollContext(source, routes, self.cfg.flapping, self._active_silences(state.silences), prune)
+            ctx = PollContext(source, routes, self.cfg.flapping, self._silences.active(state.silences), prune)
             decision = decide_poll(ctx, state, fetched, plan, now)
             return decision.record
 
@@ -146,30 +146,9 @@ class Pipeline:
             decide,
             self.cfg.state.keep_history,
         )
-        report_poll(source.name, decision, fetched, now, self.metrics)
-        if added:
-            log.info(
-                "alerts_new",
-                source=source.name,
-                new=added,
-                read=len(fetched.failures),
-                window_start=plan.start.isoformat(),
-            )
+        report_poll(source.name, decision, fetched, added, plan, now, self.metrics)
         watermark = decision.record.cursor.watermark if decision.record.cursor else None
         return PollResult(source.name, True, read=len(fetched.failures), new=added, watermark=watermark)
-
-    def _held_now(self, failures: Sequence[TaskSession]) -> list[TaskSession]:
-        """Failures that a route will hold for Veeam's own retry (their successes are read at once)."""
-        holding = [r for r in self.routes.values() if r.wait_for_retry is not None]
-        if not holding:
-            return []
-        routes = tuple(self.routes.values())
-        return [
-            s
-            for s in failures
-            if s.result == "Failed"
-            and any(r.wait_for_retry for r in match_routes(routes, {**s.labels(), "streak": "1"}))
-        ]
 
     def _prune_due(self, source: str, now: datetime) -> bool:
         """Pruning scans; it runs at most every PRUNE_INTERVAL per source."""
@@ -178,17 +157,6 @@ class Pipeline:
             return False
         self._last_prune[source] = now
         return True
-
-    def _active_silences(self, silences: Sequence[Silence]) -> list[ActiveSilence]:
-        """Silences in force, each parsed once (a silence's matchers never change after it is added)."""
-        active = []
-        for silence in silences:
-            if silence.id not in self._silences:
-                self._silences[silence.id] = _parse_silence(silence)
-            parsed = self._silences[silence.id]
-            if parsed is not None:
-                active.append(parsed)
-        return active
 
     # -- flush: group, render, write the outbox -------------------------------------------------
 
@@ -202,7 +170,9 @@ class Pipeline:
                 receivers, substitutions = choose_receivers(
                     group.receivers, self.targets, self.cfg.delivery.fallback
                 )
-                self._warn_substitutions(key, substitutions)
+                if substitutions and key not in self._warned:
+                    self._warned.add(key)
+                    report_substitutions(key, substitutions)
                 if receivers is None:
                     continue
                 history = {r: self.state.group_history(key, r) for r in receivers}
@@ -217,7 +187,7 @@ class Pipeline:
                     failures,
                     self._runs(group),
                 )
-                _log_render_failures(failures)
+                report_render_failures(failures)
                 self.state.flush_group(flush, now)
             except StateError as err:
                 log.error("group_flush_failed", group=key, error=str(err))
@@ -226,11 +196,12 @@ class Pipeline:
                 log.exception("group_flush_crashed", group=key, error=repr(err))
                 continue
             written += len(flush.messages)
-            for msg in flush.messages:
-                log.info(
-                    "group_flushed", group=key, receiver=msg.receiver, alerts=msg.alert_count, title=msg.title
-                )
+            report_flush(flush)
         return FlushResult(written, plan.next_check)
+
+    def _mute_end(self, route_key: str, now: datetime) -> datetime | None:
+        route = self.routes.get(route_key)
+        return None if route is None else mute_end(self._intervals, route.mute_time_intervals, now)
 
     def _runs(self, group: DueGroup) -> dict[str, JobRun]:
         """The cached job runs of the group's job sessions."""
@@ -239,64 +210,3 @@ class Pipeline:
             uids = {m.session.job_session_uid for m in group.members if m.session.source == source}
             runs.update(self.state.job_runs(source, uids))
         return runs
-
-    def _mute_end(self, route_key: str, now: datetime) -> datetime | None:
-        """When the route's mute window ends (None when it is not muted now)."""
-        route = self.routes.get(route_key)
-        if route is None or not any_active(self._intervals, route.mute_time_intervals, now):
-            return None
-        ends = [
-            next_change(self._intervals[name], now) or now + DEFAULT_HORIZON
-            for name in route.mute_time_intervals
-            if any_active(self._intervals, (name,), now)
-        ]
-        return min(ends)
-
-    def _warn_substitutions(self, group_key: str, substitutions: Sequence[Substitution]) -> None:
-        """Say once per group that a receiver is missing, and where its messages go instead."""
-        if substitutions and group_key not in self._warned:
-            self._warned.add(group_key)
-            for sub in substitutions:
-                note = (
-                    "sent to delivery.fallback"
-                    if sub.instead
-                    else "kept until the receiver is configured again"
-                )
-                log.warning(
-                    "receiver_missing",
-                    receiver=sub.receiver,
-                    group=group_key,
-                    fallback=sub.instead,
-                    note=note,
-                )
-
-
-def _final(sessions: Sequence[TaskSession], results: Sequence[str], source: str = "") -> list[TaskSession]:
-    """Completed sessions with one of ``results`` and an EndTime.
-
-    The source's query already asks for these; checking again keeps a lax server from causing
-    alerts on running sessions or the wrong results.
-    """
-    for odd in (s for s in sessions if s.state == "Completed" and s.end_time is None):
-        log.warning("session_without_end_time", source=source, uid=odd.uid, vm=odd.vm, note="skipped")
-    return [s for s in sessions if s.state == "Completed" and s.result in results and s.end_time is not None]
-
-
-def _parse_silence(silence: Silence) -> ActiveSilence | None:
-    try:
-        matchers = tuple(parse_matcher(m, MATCHER_LABELS) for m in silence.matchers)
-    except MatcherError as err:
-        log.warning("silence_invalid", silence=silence.id, error=str(err))
-        return None
-    return ActiveSilence(silence.id, matchers, silence.until_resolved)
-
-
-def _log_render_failures(failures: Sequence[RenderFailure]) -> None:
-    for failure in failures:
-        log.error(
-            "template_failed",
-            receiver=failure.receiver,
-            template=failure.template,
-            error=failure.error,
-            note="sent with the default template; fix the receiver's templates directory",
-        )

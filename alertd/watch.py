@@ -10,13 +10,14 @@ broken and what is new, not the size of the estate or the age of an incident.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from alertd.incidents import job_key
 from alertd.model import JobRef, TaskSession
 from alertd.records import WatchRow
+from alertd.routing import Route, match_routes
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,3 +47,18 @@ def success_queries(
         name, start = since.get(key, (session.job_name, end))
         since[key] = (name, min(start, end))
     return [SuccessQuery(key, _ref(key, name), when) for key, (name, when) in sorted(since.items())]
+
+
+def held_for_retry(failures: Iterable[TaskSession], routes: Sequence[Route]) -> list[TaskSession]:
+    """Failures a route will hold for Veeam's own retry (their job's successes are read at once).
+
+    The streak is not known before the decision; routes are matched as for a first failure.
+    """
+    if not any(r.wait_for_retry is not None for r in routes):
+        return []
+    return [
+        s
+        for s in failures
+        if s.result == "Failed"
+        and any(r.wait_for_retry for r in match_routes(routes, {**s.labels(), "streak": "1"}))
+    ]

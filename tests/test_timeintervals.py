@@ -11,15 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from alertd.timeintervals import (
-    NamedTimeInterval,
-    TimeIntervalSpec,
-    UnknownTimeIntervalError,
-    any_active,
-    interval_active,
-    next_change,
-    spec_contains,
-)
+from alertd.timeactive import any_active, interval_active, next_change, spec_contains
+from alertd.timeintervals import NamedTimeInterval, TimeIntervalSpec, UnknownTimeIntervalError
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
