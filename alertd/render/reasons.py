@@ -1,0 +1,55 @@
+"""Normalised reasons: Veeam's failure texts with their per-VM parts folded, so alike failures count together.
+
+"Error: There is not enough space on the disk. Failed to write \\\\nas01\\backups\\sql001.vbk" and the
+same error for ``sql002`` are one reason. Folded: GUIDs, Windows and Unix paths, URLs, quoted
+names, hex and decimal numbers (sizes, ports, percentages, times). The folded text, with "…" in
+place of what was folded, is what "Top reasons" shows and what the email groups its rows by.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from alertd.render.text import clean, one_line
+
+#: How many reasons "Top reasons" names.
+TOP_REASONS = 3
+
+_FOLD = "…"
+_PATTERNS = (
+    re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.I),  # GUID
+    re.compile(r"\b[a-z][a-z0-9+.\-]*://\S+", re.I),  # URL
+    re.compile(r"(?:\\\\|\b[a-z]:\\)[^\s'\"]*", re.I),  # UNC or drive path
+    re.compile(r"(?<![\w.])/(?:[^\s/'\"]+/)+[^\s'\"]*"),  # Unix path (two segments or more)
+    re.compile(r"'[^'\n]{1,200}'|\"[^\"\n]{1,200}\"|\[[^\]\n]{1,200}\]|<[^>\n]{1,200}>"),  # quoted
+    re.compile(r"\b0x[0-9a-f]+\b", re.I),  # hex
+    re.compile(r"(?<![A-Za-z])\d+(?:[.,:]\d+)*"),  # numbers, versions, times, IPs
+)
+_RUNS = re.compile(rf"{_FOLD}(?:[\s,./:-]*{_FOLD})+")
+
+
+def normalise(reason: str) -> str:
+    """The reason with per-VM parts folded to "…", on one line (empty when there is no reason)."""
+    text = one_line(clean(reason), 10_000)
+    for pattern in _PATTERNS:
+        text = pattern.sub(_FOLD, text)
+    return _RUNS.sub(_FOLD, text)
+
+
+@dataclass(frozen=True, slots=True)
+class ReasonCount:
+    """A normalised reason and how many VMs of the message failed with it."""
+
+    number: int
+    reason: str
+    count: int
+
+
+def top_reasons(reasons: Iterable[str], limit: int = TOP_REASONS) -> list[ReasonCount]:
+    """The most common normalised reasons shared by two VMs or more, numbered from 1."""
+    counts = Counter(r for r in (normalise(x) for x in reasons) if r)
+    shared = [(r, c) for r, c in counts.most_common() if c >= 2][:limit]
+    return [ReasonCount(i, r, c) for i, (r, c) in enumerate(shared, start=1)]
