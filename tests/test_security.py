@@ -225,7 +225,6 @@ def test_sandbox_blocks_tricks_in_templates_loaded_through_config(
         doc_with_templates(tmp_path, "https://em:9398", ["json://127.0.0.1:9/hook"], templates)
     )
     renderer = build_renderer(cfg)
-    renderer.validate()  # compiles: the sandbox acts at render time
     alerts = (session("vm1"),)
     group = AlertGroup(key="k", receiver="ops", alerts=alerts, sequence=1, earlier_count=0, labels={})
     with pytest.raises(TemplateError) as err:

@@ -31,9 +31,13 @@ _PATTERNS = (
 _RUNS = re.compile(rf"{_FOLD}(?:[\s,./:-]*{_FOLD})+")
 
 
+#: Only the start of a reason decides its group (Veeam's reasons say what failed first).
+KEY_CHARS = 500
+
+
 def normalise(reason: str) -> str:
     """The reason with per-VM parts folded to "…", on one line (empty when there is no reason)."""
-    text = one_line(clean(reason), 10_000)
+    text = one_line(clean(reason[: KEY_CHARS * 4]), KEY_CHARS)
     for pattern in _PATTERNS:
         text = pattern.sub(_FOLD, text)
     return _RUNS.sub(_FOLD, text)
@@ -48,8 +52,8 @@ class ReasonCount:
     count: int
 
 
-def top_reasons(reasons: Iterable[str], limit: int = TOP_REASONS) -> list[ReasonCount]:
-    """The most common normalised reasons shared by two VMs or more, numbered from 1."""
-    counts = Counter(r for r in (normalise(x) for x in reasons) if r)
+def top_reasons(keys: Iterable[str], limit: int = TOP_REASONS) -> list[ReasonCount]:
+    """The most common normalised reasons (``normalise`` keys) shared by two VMs or more, numbered from 1."""
+    counts = Counter(k for k in keys if k)
     shared = [(r, c) for r, c in counts.most_common() if c >= 2][:limit]
     return [ReasonCount(i, r, c) for i, (r, c) in enumerate(shared, start=1)]

@@ -47,12 +47,14 @@ def clean(text: object) -> str:
     Newlines and tabs are kept (reasons are multi-line); ``one_line`` folds them where needed.
     """
     stripped = _STRIP.sub("", str(text))
-    return _JOINER.sub("", stripped)
+    if "\u200c" in stripped or "\u200d" in stripped:
+        return _JOINER.sub("", stripped)
+    return stripped
 
 
 def has_rtl(text: str) -> bool:
     """True when ``text`` holds a strong right-to-left character (Hebrew, Arabic, ...)."""
-    return any(unicodedata.bidirectional(ch) in ("R", "AL") for ch in text)
+    return not text.isascii() and any(unicodedata.bidirectional(ch) in ("R", "AL") for ch in text)
 
 
 def isolate(text: str) -> str:
@@ -62,9 +64,15 @@ def isolate(text: str) -> str:
 
 def one_line(text: object, limit: int = 200) -> str:
     """Collapse whitespace (EM reasons carry CR/LF) and shorten to ``limit`` characters with "…"."""
-    flat = _WS.sub(" ", str(text)).strip()
+    raw = str(text)
     if limit <= 0:
         return ""
+    if len(raw) > 4 * limit + 64:
+        # Long reasons (EM allows kilobytes): fold only what can be shown.
+        head = _WS.sub(" ", raw[: 4 * limit + 64]).strip()
+        if len(head) > limit:
+            return head[: limit - 1].rstrip() + ELLIPSIS
+    flat = _WS.sub(" ", raw).strip()
     if len(flat) <= limit:
         return flat
     return flat[: limit - 1].rstrip() + ELLIPSIS

@@ -93,11 +93,11 @@ def natural(name: str) -> list[int | str]:
 
 def vm_name(alert: TaskSession) -> str:
     """The VM's display name (EM's Name is ``vm@YYYY-MM-DD hh:mm:ss``)."""
-    return clean(alert.vm or alert.name.split("@", 1)[0] or alert.uid)
+    return one_line(clean(alert.vm or alert.name.split("@", 1)[0] or alert.uid), 10_000)
 
 
 def _single_or_count(values: Sequence[str], what: str) -> str:
-    distinct = sorted({clean(v) for v in values if v})
+    distinct = sorted({one_line(clean(v), 10_000) for v in values if v})
     if len(distinct) == 1:
         return distinct[0]
     return f"{len(distinct)} {what}s" if distinct else f"unknown {what}"
@@ -171,20 +171,21 @@ def build_view(
     alerts = sorted(group.alerts, key=lambda a: (rank(a.result), natural(vm_name(a)), a.uid))
     failed = sum(1 for a in alerts if rank(a.result) == 0)
     warnings = sum(1 for a in alerts if rank(a.result) == 1)
-    top = top_reasons(a.reason for a in alerts)
+    keys = [normalise(a.reason) for a in alerts]
+    top = top_reasons(keys)
     ref = {t.reason: t.number for t in top}
     rows = []
-    for a in alerts:
+    for a, key in zip(alerts, keys, strict=True):
         detail = group.detail(a.uid)
-        key = normalise(a.reason)
+        reason = clean(a.reason).strip()
         since, end = detail.since, a.end_time
         row = VmRow(
             name=vm_name(a),
-            result=clean(a.result),
+            result=one_line(clean(a.result), 40),
             failed=rank(a.result) == 0,
-            reason=clean(a.reason).strip(),
+            reason=reason,
             reason_key=key,
-            reason_short=one_line(clean(a.reason), REASON_SHORT),
+            reason_short=one_line(reason, REASON_SHORT),
             reason_ref=ref.get(key, 0),
             start=a.creation_time,
             end=a.end_time,
