@@ -95,6 +95,11 @@ def _query(parts: object) -> dict[str, str]:
     return {k.lower(): v for k, v in parse_qsl(getattr(parts, "query", ""), keep_blank_values=True)}
 
 
+def _split(text: str) -> list[str]:
+    """Channel lists as apprise writes them: ``#a/#b``, ``a,b``."""
+    return [c for c in re.split(r"[\s,#/\\]+", unquote(text)) if c]
+
+
 def _one_channel(candidates: list[str], where: str) -> str | None:
     names = [c for c in (unquote(x).strip() for x in candidates) if c]
     if len(names) > 1:
@@ -113,7 +118,7 @@ def _apprise_slack(url: str, where: str) -> NativeSpec | None:
     userinfo, _, host = parts.netloc.rpartition("@")
     token = unquote(host)
     entries = [unquote(p) for p in parts.path.split("/") if p]
-    channels = entries + [parts.fragment] + [c for c in re.split(r"[\s,]+", query.get("to", "")) if c]
+    channels = entries + _split(parts.fragment) + _split(query.get("to", ""))
     if token.lower().startswith("xo"):
         if not _BOT_TOKEN.match(token):
             raise TargetError(f"{where}: invalid slack:// URL (a bot token looks like xoxb-…)")
