@@ -109,7 +109,7 @@ async def test_email_arrives_with_subject_and_html(smtp_server: SmtpServer) -> N
     html = msg.get_body(preferencelist=("html",))
     text = msg.get_body(preferencelist=("plain",))
     assert html is not None and "<strong>SQL Daily</strong>" in html.get_content()
-XX
+    assert text is not None and text.get_content().replace("\r", "").strip() == EMAIL.text  # alertd's part
     assert smtp_server.mails[0].rcpt_tos == ("ops@example.com",)
 
 
