@@ -171,9 +171,12 @@ class AppriseTarget:
         if not self._apprise.add(plugin):  # pragma: no cover - add() of a plugin object succeeds
             raise TargetError(f"{where}: apprise refused the {scheme}:// URL")
         self.scheme = scheme
-        apprise_privacy = str(plugin.url(privacy=True))  # type: ignore[no-untyped-call]
-        self._secrets = apprise_logs.secret_parts(url, apprise_privacy)
-        self._privacy = privacy_form(apprise_privacy)
+        self._privacy = privacy_form(str(plugin.url(privacy=True)))  # type: ignore[no-untyped-call]
+        # Everything of the URL the privacy form does not show is redacted from details: every
+        # path segment and query value (a generic webhook's path is its token), passwords.
+        canonical = str(plugin.url(privacy=False))  # type: ignore[no-untyped-call]
+        self._secrets = apprise_logs.secret_parts(url, self._privacy)
+        self._secrets += [p for p in apprise_logs.secret_parts(canonical, self._privacy) if p not in self._secrets]
         self._lock = asyncio.Lock()
 
     @property

@@ -498,3 +498,46 @@ async def test_hostile_em_error_message_quoting_secrets_is_bounded(
         assert await run_once(cfg, deliver_timeout=1) == 1
     [failed] = [e for e in logs if e["event"] == "poll_failed"]
     assert "A" * 500 in failed["error"] and "A" * 501 not in failed["error"]
+
+
+PATH_SECRET = "hookpath-SECRET-4242"
+QUERY_SECRET = "qryval-SECRET-5353"
+HEADER_SECRET = "hdrval-SECRET-6464"
+
+
+async def test_debug_run_never_prints_target_secrets(tmp_path: Path) -> None:
+    """`alertd run` at debug level, through a failed then a successful delivery, prints no webhook path, query value, header value, EM or SMTP password."""
+    sim = SimulatedEM(username="svc", password=EM_PASSWORD)
+    # The webhook first fails quoting its own path back (as some services do), then accepts.
+    echo = f"unknown hook /{PATH_SECRET}?token={QUERY_SECRET}"
+    with (
+        WebhookCollector([Reply(500, body=echo)], path=f"/{PATH_SECRET}") as hook,
+        SmtpServer(auth=("alertd", SMTP_PASSWORD)) as smtp,
+    ):
+        hook_url = f"json://127.0.0.1:{hook.port}/{PATH_SECRET}?+X-Api-Key={HEADER_SECRET}&-token={QUERY_SECRET}"
+        async with sim:
+            sim.add_task_session(vm="vm1", result="Failed", end_time=now() - timedelta(minutes=1))
+            doc: dict[str, Any] = {
+                "sources": [{"name": "em1", "url": sim.url, "username": "svc", "password": EM_PASSWORD, "poll_interval": "1s"}],
+                "state": {"path": str(tmp_path / "state.db")},
+                "receivers": [{"name": "ops", "urls": [hook_url, smtp.url]}],
+                "routes": [{"receivers": ["ops"], "group_wait": "100ms"}],
+                "delivery": {"min_interval": "10ms", "max_backoff": "200ms", "retry_for": "5m"},
+                "http": {"listen": None},
+                "log": {"format": "json", "level": "debug"},
+            }
+            proc = AlertdProcess(tmp_path, doc)
+            proc.start()
+            try:
+                await proc.wait_for(lambda: 200 in hook.statuses and len(smtp.mails) == 1, what="delivery")
+                await proc.wait_for(lambda: proc.output().count('"delivery_sent"') >= 2, what="log")
+                proc.signal(signal.SIGTERM)
+                assert await proc.wait_exit(10) == 0
+            finally:
+                proc.kill()
+    output = proc.output()
+    assert '"delivery_retry"' in output and '"level": "debug"' in output
+    assert hook.requests[0].headers.get("X-Api-Key") == HEADER_SECRET  # the secrets were used
+    for secret in (PATH_SECRET, QUERY_SECRET, HEADER_SECRET, EM_PASSWORD, SMTP_PASSWORD):
+        for form in secret_forms(secret):
+            assert form not in output, f"{form!r} in the log"
