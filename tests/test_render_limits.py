@@ -130,7 +130,7 @@ def test_hostile_text_stays_inert_everywhere(channel: Channel) -> None:
     msg = render(5 * len(HOSTILE), "hostile", channel)
     for pattern in LIVE[channel]:
         assert not re.search(pattern, msg.body), (channel, pattern)
-    for invisible in ("\u202e", "\u200b"):
+    for invisible in ("\u202e", "zero\u200bwidth"):
         assert invisible not in msg.body + (msg.text or "")
     if channel is Channel.EMAIL:  # every VM listed: the override is gone, the name is there
         assert "vm-exe.txt" in msg.body

@@ -21,7 +21,7 @@ from alertd.render.view import AlertView, VmRow, rank
 #: Past this many VMs an email shows a summary and attaches the full list as CSV.
 EMAIL_FULL_LIST = 200
 #: In the summary, each reason names this many VMs before "and N more".
-SUMMARY_NAMES = 12
+SUMMARY_NAMES = 40
 #: Per-VM reason characters, tried in turn until the HTML fits.
 REASON_STEPS = (600, 240, 100, 0)
 #: Spreadsheet programs run a cell that starts with these as a formula (CSV injection).

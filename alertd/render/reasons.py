@@ -1,8 +1,8 @@
 """Normalised reasons: Veeam's failure texts with their per-VM parts folded, so alike failures count together.
 
 "Error: There is not enough space on the disk. Failed to write \\\\nas01\\backups\\sql001.vbk" and the
-same error for ``sql002`` are one reason. Folded: GUIDs, Windows and Unix paths, URLs, quoted
-names, hex and decimal numbers (sizes, ports, percentages, times). The folded text, with "…" in
+same error for ``sql002`` are one reason. Folded: the VM's own name, GUIDs, Windows and Unix
+paths, URLs, quoted names, hex and decimal numbers (sizes, ports, percentages, times). The folded text, with "…" in
 place of what was folded, is what "Top reasons" shows and what the email groups its rows by.
 """
 
@@ -23,6 +23,7 @@ _PATTERNS = (
     re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.I),  # GUID
     re.compile(r"\b[a-z][a-z0-9+.\-]*://\S+", re.I),  # URL
     re.compile(r"(?:\\\\|\b[a-z]:\\)[^\s'\"]*", re.I),  # UNC or drive path
+    re.compile(r"(?<![^\s'\"])[^\s'\"\\]*+\\[^\s'\"]*"),  # the rest of a Windows path after a space ("SQL Daily\\vm.vbk")
     re.compile(r"(?<![\w.])/(?:[^\s/'\"]+/)+[^\s'\"]*"),  # Unix path (two segments or more)
     re.compile(r"'[^'\n]{1,200}'|\"[^\"\n]{1,200}\"|\[[^\]\n]{1,200}\]|<[^>\n]{1,200}>"),  # quoted
     re.compile(r"\b0x[0-9a-f]+\b", re.I),  # hex
@@ -35,9 +36,11 @@ _RUNS = re.compile(rf"{_FOLD}(?:[\s,./:-]*{_FOLD})+")
 KEY_CHARS = 500
 
 
-def normalise(reason: str) -> str:
-    """The reason with per-VM parts folded to "…", on one line (empty when there is no reason)."""
+def normalise(reason: str, vm: str = "") -> str:
+    """The reason with per-VM parts (the VM's own name too) folded to "…", on one line ("" for none)."""
     text = one_line(clean(reason[: KEY_CHARS * 4]), KEY_CHARS)
+    if len(vm) >= 3:
+        text = re.sub(re.escape(vm), _FOLD, text, flags=re.I)
     for pattern in _PATTERNS:
         text = pattern.sub(_FOLD, text)
     return _RUNS.sub(_FOLD, text)

@@ -297,7 +297,7 @@ class Renderer:
         name = csv_name(view) if summary else ""
         html = ""
         for chars in REASON_STEPS:
-            for names in (SUMMARY_NAMES, 4, 1) if summary else (None,):
+            for names in (SUMMARY_NAMES, 10, 1) if summary else (None,):
                 groups = reason_groups(view, chars, names)
                 html = self._render("alert_email.html.j2", receiver, {**ctx, "reason_groups": groups, "csv_name": name})
                 if len(html.encode()) <= EMAIL_HTML_BYTES:

@@ -49,6 +49,18 @@ def ac_inert(text: str) -> str:
     return "\u00a0" + inert if re.match(r"\s*(?:[-+#>]|\d+[.)])\s", inert) else inert
 
 
+_LONG_WORD = re.compile(r"[^\s\-/\\.,;:]{24,}")
+
+
+def breakable(text: str) -> str:
+    """Long unbroken words (a 150-character VM name) get invisible break points every 24 characters.
+
+    Teams does not wrap a word longer than its column; it clips it. Only words of 24 characters
+    or more without a space, hyphen or separator are touched.
+    """
+    return _LONG_WORD.sub(lambda m: "\u200b".join(m.group(0)[i : i + 24] for i in range(0, len(m.group(0)), 24)), text)
+
+
 def run(text: str, **style: Any) -> dict[str, Any]:
     """A TextRun: shown exactly as given (Teams applies no Markdown to it)."""
     return {"type": "TextRun", "text": text, **style}
@@ -66,7 +78,7 @@ def text_block(text: str, **props: Any) -> dict[str, Any]:
 
 def title_bar(title: str, severity: str) -> dict[str, Any]:
     """The coloured bar with the wrapped title."""
-    title_run = run(f"{EMOJI.get(severity, '')} {isolate(title)}".strip(), weight="Bolder", size="Medium")
+    title_run = run(breakable(f"{EMOJI.get(severity, '')} {isolate(title)}".strip()), weight="Bolder", size="Medium")
     return {"type": "Container", "style": STYLES.get(severity, "accent"), "bleed": True, "items": [rich(title_run)]}
 
 
@@ -121,7 +133,7 @@ def _cell(*items: dict[str, Any]) -> dict[str, Any]:
 
 
 def _vm_row(view: AlertView, row: VmRow, reason_chars: int) -> dict[str, Any]:
-    name = rich(run(isolate(one_line(row.name, NAME_CHARS)), weight="Bolder"))
+    name = rich(run(breakable(isolate(one_line(row.name, NAME_CHARS))), weight="Bolder"))
     if view.kind is GroupKind.FIRING:
         colour = "Attention" if row.failed else "Warning"
         status = rich(run(one_line(row.result, 20), color=colour), *([run(" · " + row.note, isSubtle=True)] if row.note else []))
@@ -129,7 +141,7 @@ def _vm_row(view: AlertView, row: VmRow, reason_chars: int) -> dict[str, Any]:
     else:
         status = rich(run(one_line(row.result, 20), isSubtle=True))
         detail = row.note
-    return {"type": "TableRow", "cells": [_cell(name, status), _cell(rich(run(isolate(detail) or "—")))]}
+    return {"type": "TableRow", "cells": [_cell(name, status), _cell(rich(run(breakable(isolate(detail)) or "—")))]}
 
 
 def _table(view: AlertView, rows: list[VmRow], reason_chars: int) -> dict[str, Any]:

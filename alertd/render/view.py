@@ -171,7 +171,7 @@ def build_view(
     alerts = sorted(group.alerts, key=lambda a: (rank(a.result), natural(vm_name(a)), a.uid))
     failed = sum(1 for a in alerts if rank(a.result) == 0)
     warnings = sum(1 for a in alerts if rank(a.result) == 1)
-    keys = [normalise(a.reason) for a in alerts]
+    keys = [normalise(a.reason, vm_name(a)) for a in alerts]
     top = top_reasons(keys)
     ref = {t.reason: t.number for t in top}
     rows = []
