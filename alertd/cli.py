@@ -62,10 +62,16 @@ def _parser() -> argparse.ArgumentParser:
     s_expire = silence_sub.add_parser("expire", help="end a silence now")
     s_expire.add_argument("--config", "-c")
     s_expire.add_argument("id", type=int)
-    preview = with_config("preview", "write each target's message for a sample job run to files, without sending")
+    preview = with_config(
+        "preview", "write each target's message for a sample job run to files, without sending"
+    )
     preview.add_argument("--receiver", help="only this receiver (default: all)")
-    preview.add_argument("--out", default="alertd-preview", help="directory to write to (default: ./alertd-preview)")
-    preview.add_argument("--from-state", action="store_true", help="the last real job run instead of a sample")
+    preview.add_argument(
+        "--out", default="alertd-preview", help="directory to write to (default: ./alertd-preview)"
+    )
+    preview.add_argument(
+        "--from-state", action="store_true", help="the last real job run instead of a sample"
+    )
     preview.add_argument("--vms", type=int, default=5, help="VMs in the sample job run (default: 5)")
     history = with_config("history", "what was sent, where, when, after how many attempts")
     history.add_argument("--limit", type=int, default=30)

@@ -90,18 +90,23 @@ if not any(isinstance(f, _HoldApprise) for f in logging.getLogger("apprise").fil
 # email plugin's HTML-to-text conversion returns it. apprise copies context variables into its
 # worker threads, so concurrent sends to different targets each see their own text.
 _EMAIL_TEXT: ContextVar[str | None] = ContextVar("alertd_email_text", default=None)
-_CONVERT: Final[Callable[..., Any]] = getattr(apprise_email.convert_between, "__wrapped__", apprise_email.convert_between)
+_ORIGINAL: Callable[..., Any] = getattr(apprise_email, "convert_between")  # noqa: B009 - not re-exported
+_CONVERT: Final[Callable[..., Any]] = getattr(_ORIGINAL, "__wrapped__", _ORIGINAL)
 
 
 def _convert_between(from_format: Any, to_format: Any, content: Any, *args: Any, **kwargs: Any) -> Any:
     text = _EMAIL_TEXT.get()
-    if text is not None and from_format == apprise.NotifyFormat.HTML and to_format == apprise.NotifyFormat.TEXT:
+    if (
+        text is not None
+        and from_format == apprise.NotifyFormat.HTML
+        and to_format == apprise.NotifyFormat.TEXT
+    ):
         return text
     return _CONVERT(from_format, to_format, content, *args, **kwargs)
 
 
 _convert_between.__wrapped__ = _CONVERT  # type: ignore[attr-defined]
-apprise_email.convert_between = _convert_between
+setattr(apprise_email, "convert_between", _convert_between)  # noqa: B010 - see above
 
 
 @contextmanager
@@ -176,7 +181,9 @@ class AppriseTarget:
         # path segment and query value (a generic webhook's path is its token), passwords.
         canonical = str(plugin.url(privacy=False))  # type: ignore[no-untyped-call]
         self._secrets = apprise_logs.secret_parts(url, self._privacy)
-        self._secrets += [p for p in apprise_logs.secret_parts(canonical, self._privacy) if p not in self._secrets]
+        self._secrets += [
+            p for p in apprise_logs.secret_parts(canonical, self._privacy) if p not in self._secrets
+        ]
         self._lock = asyncio.Lock()
 
     @property
@@ -215,7 +222,10 @@ class AppriseTarget:
     async def send(self, msg: RenderedMessage, timeout: float = 30) -> SendOutcome:
         """Send one message; never raises for a delivery failure (the outcome says what happened)."""
         email = self.channel is Channel.EMAIL
-        attach = [AttachMemory(content=a.content, name=a.name, mimetype=a.mime_type) for a in msg.attachments]
+        attach = [
+            AttachMemory(content=a.content, name=a.name, mimetype=a.mime_type)  # type: ignore[no-untyped-call]
+            for a in msg.attachments
+        ]
         async with self._lock:
             try:
                 with _email_text(msg.text if email and msg.body_format is BodyFormat.HTML else None):
@@ -233,7 +243,14 @@ class AppriseTarget:
             else:
                 with result:
                     outcome = self._outcome(result, timeout)
-        log.debug("notify.send", target=self.name, url=self.privacy_url, ok=outcome.ok, retryable=outcome.retryable, detail=outcome.detail)
+        log.debug(
+            "notify.send",
+            target=self.name,
+            url=self.privacy_url,
+            ok=outcome.ok,
+            retryable=outcome.retryable,
+            detail=outcome.detail,
+        )
         return outcome
 
     # ---- internals -----------------------------------------------------------------------
@@ -248,7 +265,9 @@ class AppriseTarget:
         if result.status == AppriseResultStatus.TIMEOUT:
             return SendOutcome(False, True, apprise_logs.join(f"timed out after {timeout:g}s", detail))
         email = self.channel is Channel.EMAIL
-        return SendOutcome(False, apprise_logs.retryable(email, lines), detail or "apprise reported a failure")
+        return SendOutcome(
+            False, apprise_logs.retryable(email, lines), detail or "apprise reported a failure"
+        )
 
     def _redact(self, text: str) -> str:
         # Parts of the raw URL that apprise masks are secrets; so are the paths and query

@@ -24,7 +24,10 @@ from alertd.render import DisplayOptions, Renderer, RouteLinks, TemplateError
 from alertd.render.limits import slack_problems, teams_problems
 
 _REASONS = (
-    ("Failed", "Error: There is not enough space on the disk. Failed to write \\\\nas01\\backups\\SQL Daily\\{vm}.vbk"),
+    (
+        "Failed",
+        "Error: There is not enough space on the disk. Failed to write \\\\nas01\\backups\\SQL Daily\\{vm}.vbk",
+    ),
     ("Failed", "Error: Failed to create VM snapshot of '{vm}'. Timed out after 900 seconds"),
     ("Warning", "Changed block tracking is disabled for {vm}: the next run reads every disk in full"),
 )
@@ -60,8 +63,17 @@ def sample_group(receiver: str, vms: int = 5, now: datetime | None = None) -> Al
     details = {alerts[0].uid: AlertDetail(attempts=3, streak=4)} if alerts else {}
     if len(alerts) > 3:
         details[alerts[3].uid] = AlertDetail(late_by=timedelta(minutes=47))
-    job_run = JobRun(uid=run, job_uid="urn:veeam:Job:preview", job_name="SQL Daily", creation_time=start, end_time=end, task_count=max(40, vms))
-    return AlertGroup(key="preview", receiver=receiver, alerts=tuple(alerts), details=details, job_runs={run: job_run})
+    job_run = JobRun(
+        uid=run,
+        job_uid="urn:veeam:Job:preview",
+        job_name="SQL Daily",
+        creation_time=start,
+        end_time=end,
+        task_count=max(40, vms),
+    )
+    return AlertGroup(
+        key="preview", receiver=receiver, alerts=tuple(alerts), details=details, job_runs={run: job_run}
+    )
 
 
 def display_options(cfg: Config, config_path: Path) -> DisplayOptions:
@@ -92,7 +104,9 @@ def last_group(cfg: Config, receiver: str) -> AlertGroup | None:
     try:
         finder = getattr(store, "last_alert_group", None)
         if finder is None:
-            raise LookupError("this version's state database cannot return the last job run (Store.last_alert_group)")
+            raise LookupError(
+                "this version's state database cannot return the last job run (Store.last_alert_group)"
+            )
         group = finder(receiver)
         return group if isinstance(group, AlertGroup) else None
     finally:
@@ -109,11 +123,15 @@ def eml(msg: RenderedMessage, receiver: str) -> bytes:
     mail.add_alternative(msg.body, subtype="html", cte="quoted-printable")
     for attachment in msg.attachments:
         maintype, _, subtype = attachment.mime_type.partition("/")
-        mail.add_attachment(attachment.content.encode(), maintype=maintype, subtype=subtype, filename=attachment.name)
+        mail.add_attachment(
+            attachment.content.encode(), maintype=maintype, subtype=subtype, filename=attachment.name
+        )
     return mail.as_bytes()
 
 
-def _write(out: Path, stem: str, channel: Channel, msg: RenderedMessage, target: object) -> list[tuple[Path, list[str]]]:
+def _write(
+    out: Path, stem: str, channel: Channel, msg: RenderedMessage, target: object
+) -> list[tuple[Path, list[str]]]:
     written: list[tuple[Path, list[str]]] = []
     if channel is Channel.SLACK:
         payload = target.payload(msg)  # type: ignore[attr-defined]

@@ -105,8 +105,19 @@ TEAMS_HOST = {
     "spacing": {"small": 4, "default": 8, "medium": 12, "large": 16, "extraLarge": 24, "padding": 12},
     "fontSizes": {"small": 12, "default": 14, "medium": 16, "large": 20, "extraLarge": 24},
     "containerStyles": {
-        "default": {"backgroundColor": "#ffffff", "foregroundColors": {"default": {"default": "#242424", "subtle": "#616161"}, "attention": {"default": "#c4314b"}, "warning": {"default": "#835c00"}, "good": {"default": "#237b4b"}}},
-        "emphasis": {"backgroundColor": "#f5f5f5", "foregroundColors": {"default": {"default": "#242424", "subtle": "#616161"}}},
+        "default": {
+            "backgroundColor": "#ffffff",
+            "foregroundColors": {
+                "default": {"default": "#242424", "subtle": "#616161"},
+                "attention": {"default": "#c4314b"},
+                "warning": {"default": "#835c00"},
+                "good": {"default": "#237b4b"},
+            },
+        },
+        "emphasis": {
+            "backgroundColor": "#f5f5f5",
+            "foregroundColors": {"default": {"default": "#242424", "subtle": "#616161"}},
+        },
         "attention": {"backgroundColor": "#fcf4f6", "foregroundColors": {"default": {"default": "#242424"}}},
         "warning": {"backgroundColor": "#fbf6d9", "foregroundColors": {"default": {"default": "#242424"}}},
         "good": {"backgroundColor": "#e7f2da", "foregroundColors": {"default": {"default": "#242424"}}},
@@ -143,19 +154,27 @@ def card_page(workflows_message: str) -> str:
     assert script is not None
     card = json.loads(workflows_message)["attachments"][0]["content"]
     # "</script>" inside EM text must not end the page's script element ("<\\/" is the same JSON).
-    return _CARD_PAGE.format(script=script.as_uri(), host=json.dumps(TEAMS_HOST), card=json.dumps(card).replace("</", "<\\/"))
+    return _CARD_PAGE.format(
+        script=script.as_uri(), host=json.dumps(TEAMS_HOST), card=json.dumps(card).replace("</", "<\\/")
+    )
 
 
 def _run(args: list[str], profile: str) -> str:
     binary = chromium()
     assert binary is not None
     done = subprocess.run(
-        [binary, *FLAGS, f"--user-data-dir={profile}", *args], capture_output=True, text=True, timeout=90, check=False
+        [binary, *FLAGS, f"--user-data-dir={profile}", *args],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
     )
     return done.stdout
 
 
-def measure(html: str, width: int, visible: list[str], unbroken: list[str], screenshot: Path | None = None) -> Layout:
+def measure(
+    html: str, width: int, visible: list[str], unbroken: list[str], screenshot: Path | None = None
+) -> Layout:
     """Open ``html`` at ``width`` pixels; report overflow and which expected texts are not visible."""
     expected = json.dumps({"visible": visible, "unbroken": unbroken}).replace("</", "<\\/")
     tag = f'<script type="application/json" id="alertd-expected">{expected}</script>{_CHECK_JS}'
@@ -166,12 +185,22 @@ def measure(html: str, width: int, visible: list[str], unbroken: list[str], scre
         size = f"--window-size={width},1400"
         dom = _run([size, "--virtual-time-budget=5000", "--dump-dom", path.as_uri()], str(Path(tmp) / "p1"))
         if screenshot is not None:
-            path.write_text(html if "</body>" in html else html)
+            path.write_text(html)
             height = 2200 if width > 500 else 2600
-            _run([f"--window-size={width},{height}", f"--screenshot={screenshot}", "--virtual-time-budget=5000", path.as_uri()], str(Path(tmp) / "p2"))
+            _run(
+                [
+                    f"--window-size={width},{height}",
+                    f"--screenshot={screenshot}",
+                    "--virtual-time-budget=5000",
+                    path.as_uri(),
+                ],
+                str(Path(tmp) / "p2"),
+            )
     found = re.search(r'<pre id="alertd-check">(.*?)</pre>', dom, re.S)
     assert found, f"the check script did not run: {dom[-500:]}"
-    data = json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">"))
+    data = json.loads(
+        found.group(1).replace("&quot;", '"').replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">")
+    )
     return Layout(float(data["overflow"]), list(data["missing"]), list(data["broken"]))
 
 
@@ -182,8 +211,13 @@ def main(out: str) -> None:
     from alertd.preview import sample_group
     from alertd.render import DisplayOptions, Renderer, RouteLinks
 
-    renderer = Renderer(display=DisplayOptions(timezone="Europe/Berlin", config_path="/etc/alertd/alertd.yaml"))
-    links = RouteLinks("https://wiki.example.com/runbooks/{{ job_name }}", "https://grafana.example.com/d/veeam?var-job={{ job_name }}")
+    renderer = Renderer(
+        display=DisplayOptions(timezone="Europe/Berlin", config_path="/etc/alertd/alertd.yaml")
+    )
+    links = RouteLinks(
+        "https://wiki.example.com/runbooks/{{ job_name }}",
+        "https://grafana.example.com/d/veeam?var-job={{ job_name }}",
+    )
     target = Path(out)
     target.mkdir(parents=True, exist_ok=True)
     for vms in (5, 250):
@@ -194,7 +228,13 @@ def main(out: str) -> None:
             measure(email.body, width, [], [], target / f"email-{vms}-{name}.png")
             if adaptivecards_js() is not None:
                 measure(card_page(teams.body), width, [], [], target / f"teams-{vms}-{name}.png")
-        (target / f"slack-{vms}.json").write_text(json.dumps(json.loads(renderer.render(group, Channel.SLACK, links=links).body), ensure_ascii=False, indent=2))
+        (target / f"slack-{vms}.json").write_text(
+            json.dumps(
+                json.loads(renderer.render(group, Channel.SLACK, links=links).body),
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -17,7 +17,9 @@ from alertd.model import Channel, RenderedMessage
 from alertd.preview import sample_group
 from alertd.render import Renderer, RouteLinks
 
-pytestmark = pytest.mark.skipif(chromium() is None, reason="Chromium is not installed (apt-get install chromium)")
+pytestmark = pytest.mark.skipif(
+    chromium() is None, reason="Chromium is not installed (apt-get install chromium)"
+)
 LINKS = RouteLinks("https://wiki.example.com/runbooks/{{ job_name }}", "https://grafana.example.com/d/veeam")
 RUNS = {
     "1 VM": lambda: sample_group("ops", 1),
@@ -40,16 +42,24 @@ def shown_vms(msg: RenderedMessage) -> list[str]:
 def test_email_fits_the_screen_and_shows_every_vm(run: str, width: str) -> None:
     """The email never scrolls sideways; its title and every VM listed are visible; ordinary VM names are not broken."""
     msg = Renderer().render(RUNS[run](), Channel.EMAIL, links=LINKS)
-    names = [line.split('<span class="name">', 1)[1].split("</span>", 1)[0] for line in msg.body.split("\n") if '<span class="name">' in line]
+    names = [
+        line.split('<span class="name">', 1)[1].split("</span>", 1)[0]
+        for line in msg.body.split("\n")
+        if '<span class="name">' in line
+    ]
     names = [n for chunk in names for n in chunk.split('</span>, <span class="name">')]
     plain = [n for n in names if "&" not in n]  # the check compares laid-out text, not HTML entities
-    layout = measure(msg.body, WIDTHS[width], [msg.title.split(":")[0], *plain], [n for n in plain if len(n) < 30])
+    layout = measure(
+        msg.body, WIDTHS[width], [msg.title.split(":")[0], *plain], [n for n in plain if len(n) < 30]
+    )
     assert layout.overflow <= 0, f"{layout.overflow}px horizontal overflow"
     assert layout.missing == []
     assert layout.broken == []
 
 
-@pytest.mark.skipif(adaptivecards_js() is None, reason="the adaptivecards npm package is not installed (.ci/run installs it)")
+@pytest.mark.skipif(
+    adaptivecards_js() is None, reason="the adaptivecards npm package is not installed (.ci/run installs it)"
+)
 @pytest.mark.parametrize("width", list(WIDTHS))
 @pytest.mark.parametrize("run", list(RUNS))
 def test_teams_card_fits_the_screen_and_shows_every_vm(run: str, width: str) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from email.utils import format_datetime
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 
 import pytest
 from render_data import group, session
@@ -66,7 +66,9 @@ async def test_slack_bot_posts_with_bearer_token(webhook: WebhookCollector) -> N
 async def test_slack_ok_false_is_permanent_with_reason(webhook: WebhookCollector, error: str) -> None:
     """chat.postMessage answering 200 {"ok": false, "error": ...} is a permanent failure naming Slack's reason."""
     webhook.script(Reply(200, body=json.dumps({"ok": False, "error": error})))
-    outcome = await make_target("ops", slack_bot(webhook), "bot").send(Renderer().render_test("ops", Channel.SLACK))
+    outcome = await make_target("ops", slack_bot(webhook), "bot").send(
+        Renderer().render_test("ops", Channel.SLACK)
+    )
     assert (outcome.ok, outcome.retryable) == (False, False)
     assert outcome.detail == f"Slack refused the message: {error}"
 
@@ -74,7 +76,11 @@ async def test_slack_ok_false_is_permanent_with_reason(webhook: WebhookCollector
 @pytest.mark.parametrize(
     ("reply", "retryable", "detail"),
     [
-        (Reply(404, body="channel_not_found"), False, "Slack refused the message (HTTP 404): channel_not_found"),
+        (
+            Reply(404, body="channel_not_found"),
+            False,
+            "Slack refused the message (HTTP 404): channel_not_found",
+        ),
         (Reply(400, body="invalid_blocks"), False, "Slack refused the message (HTTP 400): invalid_blocks"),
         (Reply(410, body="channel_is_archived"), False, "(HTTP 410): channel_is_archived"),
         (Reply(403, body="action_prohibited"), False, "(HTTP 403): action_prohibited"),
@@ -132,9 +138,16 @@ async def test_teams_workflow_receives_a_valid_card(webhook: WebhookCollector) -
 
 async def test_teams_schema_mismatch_is_permanent_with_reason(webhook: WebhookCollector) -> None:
     """Workflows' 400 TriggerInputSchemaMismatch is permanent; the detail carries its code and message."""
-    error = {"error": {"code": "TriggerInputSchemaMismatch", "message": "The input body does not match the schema."}}
+    error = {
+        "error": {
+            "code": "TriggerInputSchemaMismatch",
+            "message": "The input body does not match the schema.",
+        }
+    }
     webhook.script(Reply(400, body=json.dumps(error)))
-    outcome = await make_target("dba", teams_hook(webhook), "t").send(Renderer().render_test("dba", Channel.TEAMS))
+    outcome = await make_target("dba", teams_hook(webhook), "t").send(
+        Renderer().render_test("dba", Channel.TEAMS)
+    )
     assert (outcome.ok, outcome.retryable) == (False, False)
     assert "TriggerInputSchemaMismatch The input body does not match the schema." in outcome.detail
 
@@ -148,15 +161,22 @@ async def test_network_failures_are_retryable(webhook: WebhookCollector, kind: s
     assert (refused.ok, refused.retryable) == (False, True) and "cannot connect" in refused.detail
     webhook.script(Reply(200, delay=5))
     slow_url = slack_hook(webhook) if kind == "slack" else teams_hook(webhook)
-    slow = await make_target("ops", slow_url, "x").send(Renderer().render_test("ops", Channel.TEAMS), timeout=0.3)
+    slow = await make_target("ops", slow_url, "x").send(
+        Renderer().render_test("ops", Channel.TEAMS), timeout=0.3
+    )
     assert (slow.ok, slow.retryable, slow.detail) == (False, True, "timed out after 0.3s")
 
 
 @pytest.mark.parametrize(
     ("form", "secret"),
-    [("slack+http://{bot}@127.0.0.1:{port}/hook#alerts", BOT), ("teams+http://127.0.0.1:{port}/hook?sig=SIGsecret123", "SIGsecret123")],
+    [
+        ("slack+http://{bot}@127.0.0.1:{port}/hook#alerts", BOT),
+        ("teams+http://127.0.0.1:{port}/hook?sig=SIGsecret123", "SIGsecret123"),
+    ],
 )
-async def test_echoed_secrets_are_redacted_from_details(webhook: WebhookCollector, form: str, secret: str) -> None:
+async def test_echoed_secrets_are_redacted_from_details(
+    webhook: WebhookCollector, form: str, secret: str
+) -> None:
     """A service quoting the token or signature back in its error never puts it in the detail."""
     webhook.script(Reply(400, body=f"bad credential {secret} in {webhook.http_url}?sig={secret}"))
     target = make_target("ops", form.format(bot=BOT, port=webhook.port), "x")
@@ -168,10 +188,26 @@ async def test_echoed_secrets_are_redacted_from_details(webhook: WebhookCollecto
 @pytest.mark.parametrize(
     ("url", "channel", "endpoint"),
     [
-        ("https://hooks.slack.com/services/T0/B0/XyZ123", Channel.SLACK, "https://hooks.slack.com/services/T0/B0/XyZ123"),
-        ("slack://T1/B2/C3xyz/#alerts", Channel.SLACK, "https://hooks.slack.com/services/T1/B2/C3xyz|channel=#alerts"),
-        ("slack://alertd@T1/B2/C3xyz?mode=gov-hook", Channel.SLACK, "https://hooks.slack-gov.com/services/T1/B2/C3xyz"),
-        (f"slack://{BOT}/#ops", Channel.SLACK, f"https://slack.com/api/chat.postMessage|token={BOT}|channel=#ops"),
+        (
+            "https://hooks.slack.com/services/T0/B0/XyZ123",
+            Channel.SLACK,
+            "https://hooks.slack.com/services/T0/B0/XyZ123",
+        ),
+        (
+            "slack://T1/B2/C3xyz/#alerts",
+            Channel.SLACK,
+            "https://hooks.slack.com/services/T1/B2/C3xyz|channel=#alerts",
+        ),
+        (
+            "slack://alertd@T1/B2/C3xyz?mode=gov-hook",
+            Channel.SLACK,
+            "https://hooks.slack-gov.com/services/T1/B2/C3xyz",
+        ),
+        (
+            f"slack://{BOT}/#ops",
+            Channel.SLACK,
+            f"https://slack.com/api/chat.postMessage|token={BOT}|channel=#ops",
+        ),
         (
             "workflows://prod-01.westeurope.logic.azure.com:443/wfID/sigX/",
             Channel.TEAMS,
@@ -223,14 +259,20 @@ def test_malformed_native_urls_name_the_target_not_the_secret(url: str, expect: 
 @pytest.mark.parametrize(
     ("url", "shown"),
     [
-        ("https://hooks.slack.com/services/T0SECRET/B0SECRET/SECRETxyz", "https://hooks.slack.com/***/***/***/***"),
+        (
+            "https://hooks.slack.com/services/T0SECRET/B0SECRET/SECRETxyz",
+            "https://hooks.slack.com/***/***/***/***",
+        ),
         (f"slack://{BOT}/#SECRETchannel", "https://slack.com/***/***#***"),
         (
             "https://prod-00.westeurope.logic.azure.com:443/workflows/SECRETid/triggers/manual/paths/invoke?api-version=1&sig=SECRETsig",
             "https://prod-00.westeurope.logic.azure.com:443/***/***/***/***/***/***?api-version=***&sig=***",
         ),
         ("json://127.0.0.1:9/hook-SECRET?+X-Api-Key=SECRETkey&-token=SECRETq", "json://127.0.0.1:9/***?"),
-        ("mailtos://alertd:SECRETpw@smtp.example.com?to=ops@example.com", "mailtos://alertd:***@smtp.example.com/***?"),
+        (
+            "mailtos://alertd:SECRETpw@smtp.example.com?to=ops@example.com",
+            "mailtos://alertd:***@smtp.example.com/***?",
+        ),
     ],
 )
 def test_privacy_url_hides_every_path_segment_and_query_value(url: str, shown: str) -> None:
@@ -243,7 +285,10 @@ def test_privacy_url_hides_every_path_segment_and_query_value(url: str, shown: s
 
 def test_privacy_form_of_odd_urls() -> None:
     """privacy_form keeps scheme, host, port and keys, masks everything else, and survives a bad URL."""
-    assert privacy_form("https://u:p@h.example:8443/a/b/?k=v&e=#frag") == "https://u:***@h.example:8443/***/***/?k=***&e#***"
+    assert (
+        privacy_form("https://u:p@h.example:8443/a/b/?k=v&e=#frag")
+        == "https://u:***@h.example:8443/***/***/?k=***&e#***"
+    )
     assert privacy_form("json://[::1") == "json://***"
 
 
@@ -271,6 +316,10 @@ def test_slack_and_teams_only_config_never_imports_apprise() -> None:
     # alertd.runtime still imports alertd.notify until it builds targets with make_target.
     loaded = out.stdout.split()
     assert loaded[0] == loaded[1]
-    code_without_runtime = code.replace("import alertd.pipeline, alertd.runtime\n", "import alertd.pipeline\n")
-    out = subprocess.run([sys.executable, "-c", code_without_runtime], capture_output=True, text=True, timeout=60, check=True)
+    code_without_runtime = code.replace(
+        "import alertd.pipeline, alertd.runtime\n", "import alertd.pipeline\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code_without_runtime], capture_output=True, text=True, timeout=60, check=True
+    )
     assert out.stdout.split() == ["False", "False"]

@@ -117,7 +117,9 @@ async def test_email_carries_attachments_and_no_apprise_branding(smtp_server: Sm
     """A CSV attachment arrives as multipart/mixed; no header or name says Apprise."""
     csv = Attachment("alertd-SQL_Daily.csv", "text/csv", "vm,result\r\nsql01,Failed\r\n")
     outcome = await AppriseTarget("ops", "mail", smtp_server.url).send(
-        RenderedMessage(EMAIL.title, EMAIL.body, BodyFormat.HTML, NotifyType.WARNING, text="t", attachments=(csv,))
+        RenderedMessage(
+            EMAIL.title, EMAIL.body, BodyFormat.HTML, NotifyType.WARNING, text="t", attachments=(csv,)
+        )
     )
     assert outcome.ok
     [msg] = smtp_server.messages

@@ -40,7 +40,13 @@ def renderer() -> Renderer:
     ("failed", "warnings", "runs", "title", "notify_type"),
     [
         (37, 5, None, "[Failed] SQL Daily on vbr01.corp.local: 37 failed, 5 warnings", NotifyType.FAILURE),
-        (3, 2, 40, "[Failed] SQL Daily on vbr01.corp.local: 3 failed, 2 warnings of 40 VMs", NotifyType.FAILURE),
+        (
+            3,
+            2,
+            40,
+            "[Failed] SQL Daily on vbr01.corp.local: 3 failed, 2 warnings of 40 VMs",
+            NotifyType.FAILURE,
+        ),
         (1, 0, None, "[Failed] SQL Daily on vbr01.corp.local: 1 failed", NotifyType.FAILURE),
         (0, 1, 1, "[Warning] SQL Daily on vbr01.corp.local: 1 warning of 1 VM", NotifyType.WARNING),
         (0, 3, None, "[Warning] SQL Daily on vbr01.corp.local: 3 warnings", NotifyType.WARNING),
@@ -48,7 +54,13 @@ def renderer() -> Renderer:
 )
 @pytest.mark.parametrize("channel", list(Channel))
 def test_title_names_counts_job_context_and_worst_result(
-    renderer: Renderer, failed: int, warnings: int, runs: int | None, title: str, notify_type: NotifyType, channel: Channel
+    renderer: Renderer,
+    failed: int,
+    warnings: int,
+    runs: int | None,
+    title: str,
+    notify_type: NotifyType,
+    channel: Channel,
 ) -> None:
     """The title carries job, server, counts ("of 40 VMs" when the run's size is known) and worst result, on every channel."""
     msg = renderer.render(mixed(failed, warnings, task_count=runs), channel)
@@ -89,8 +101,18 @@ def test_long_title_is_cut_but_keeps_counts(renderer: Renderer) -> None:
             datetime(2025, 6, 5, 4, 0, tzinfo=timezone(timedelta(hours=2))),
             "2025-06-05 01:04 → 02:00 UTC",
         ),
-        ("Europe/Berlin", START, START + timedelta(minutes=87), "2025-06-05 03:04 → 04:31 CEST (01:04 → 02:31 UTC)"),
-        ("America/New_York", START, START + timedelta(hours=1), "2025-06-04 21:04 → 22:04 EDT (2025-06-05 01:04 → 02:04 UTC)"),
+        (
+            "Europe/Berlin",
+            START,
+            START + timedelta(minutes=87),
+            "2025-06-05 03:04 → 04:31 CEST (01:04 → 02:31 UTC)",
+        ),
+        (
+            "America/New_York",
+            START,
+            START + timedelta(hours=1),
+            "2025-06-04 21:04 → 22:04 EDT (2025-06-05 01:04 → 02:04 UTC)",
+        ),
         ("UTC", datetime(2025, 6, 5, 1, 4), None, "2025-06-05 01:04 UTC → still running"),
     ],
 )
@@ -114,7 +136,11 @@ def test_unknown_display_zone_is_refused() -> None:
 def test_duration_and_job_context_on_every_channel(renderer: Renderer, channel: Channel) -> None:
     """Every channel shows "3 failed, 2 warnings of 40 VMs" and the run's duration."""
     msg = renderer.render(mixed(3, 2, task_count=40), channel)
-    body = json.dumps(json.loads(msg.body), ensure_ascii=False) if msg.body_format is BodyFormat.JSON else msg.body
+    body = (
+        json.dumps(json.loads(msg.body), ensure_ascii=False)
+        if msg.body_format is BodyFormat.JSON
+        else msg.body
+    )
     assert "3 failed, 2 warnings of 40 VMs" in body
     assert "1h 30m" in body  # the job run's own start and end (EM's job-session entity)
 
@@ -180,7 +206,9 @@ def test_bad_link_templates_are_refused(template: str, error: str) -> None:
         ),
     ],
 )
-def test_silence_hint_is_the_exact_command(job: str, server: str | None, config: str | None, expected: str) -> None:
+def test_silence_hint_is_the_exact_command(
+    job: str, server: str | None, config: str | None, expected: str
+) -> None:
     """The silence hint is a paste-ready command: matchers escaped for alertd, words quoted for the shell."""
     assert silence_hint(job, server, config) == expected
 
@@ -190,7 +218,9 @@ def test_silence_hint_and_run_shown_for_firing_not_for_resolved(channel: Channel
     """Firing messages carry the silence hint (with --config when known); recovery messages do not."""
     renderer = Renderer(display=DisplayOptions(config_path="/etc/alertd/alertd.yaml"))
     firing = renderer.render(group(session(1)), channel).body
-    resolved = renderer.render(group(session(1, result="Success", reason=""), kind=GroupKind.RESOLVED), channel).body
+    resolved = renderer.render(
+        group(session(1, result="Success", reason=""), kind=GroupKind.RESOLVED), channel
+    ).body
     assert "silence add --config /etc/alertd/alertd.yaml" in firing
     assert "silence add" not in resolved
 
@@ -245,7 +275,9 @@ def test_sandbox_blocks_attribute_tricks(tmp_path: Path, trick: str) -> None:
         ("alert_teams.json.j2", '{"type": "message", "attachments": []}', Channel.TEAMS, "one attachment"),
     ],
 )
-def test_template_errors_name_the_template(tmp_path: Path, name: str, source: str, channel: Channel, error: str) -> None:
+def test_template_errors_name_the_template(
+    tmp_path: Path, name: str, source: str, channel: Channel, error: str
+) -> None:
     """Broken, undefined-variable or limit-breaking templates raise TemplateError naming the file."""
     (tmp_path / name).write_text(source)
     with pytest.raises(TemplateError, match=rf"'{name}'.*{error}"):
@@ -254,7 +286,9 @@ def test_template_errors_name_the_template(tmp_path: Path, name: str, source: st
 
 def test_override_directory_replaces_one_template_per_receiver(tmp_path: Path) -> None:
     """A receiver's directory overrides only the files it has and only for that receiver."""
-    (tmp_path / "alert_chat.md.j2").write_text("custom: {{ total }} VMs, worst {{ worst }}, {{ view.summary }}")
+    (tmp_path / "alert_chat.md.j2").write_text(
+        "custom: {{ total }} VMs, worst {{ worst }}, {{ view.summary }}"
+    )
     (tmp_path / "alert_title.txt.j2").write_text("{{ worst }}: {{ job_name }}")
     renderer = Renderer({"ops": tmp_path})
     ops = renderer.render(group(session(1), session(2)), Channel.CHAT)
@@ -295,23 +329,36 @@ def test_helper_messages_render_on_every_channel(renderer: Renderer, channel: Ch
     assert (test.title, test.notify_type) == ("[alertd] Test message for receiver ops", NotifyType.INFO)
     assert "2025-06-05 01:04:29 UTC" in test.body
     dead = renderer.render_dead_letter(
-        "ops", "json://127.0.0.1:9/***", "[Failed] SQL Daily: <1 failed>", "error=500", 6, START, channel=channel
+        "ops",
+        "json://127.0.0.1:9/***",
+        "[Failed] SQL Daily: <1 failed>",
+        "error=500",
+        6,
+        START,
+        channel=channel,
     )
     assert dead.notify_type is NotifyType.FAILURE
     assert dead.title == "[alertd] Undeliverable after 6 attempts to ops: [Failed] SQL Daily: <1 failed>"
     assert "error=500" in dead.body
     down = renderer.render_self_alert("em01", "EM API unreachable", START, recovered=False, channel=channel)
     up = renderer.render_self_alert("em01", "EM API unreachable", START, recovered=True, channel=channel)
-    assert (down.title, down.notify_type) == ("[alertd] Problem: em01: EM API unreachable", NotifyType.FAILURE)
+    assert (down.title, down.notify_type) == (
+        "[alertd] Problem: em01: EM API unreachable",
+        NotifyType.FAILURE,
+    )
     assert (up.title, up.notify_type) == ("[alertd] Recovered: em01: EM API unreachable", NotifyType.SUCCESS)
     assert "since 2025-06-05 01:04 UTC" in down.body
 
 
 def test_teams_dead_letter_lines_are_separate_elements(renderer: Renderer) -> None:
     """In Teams each dead-letter fact is its own element, so Markdown cannot run the lines together."""
-    msg = renderer.render_dead_letter("ops", "https://x/***", "title", "boom\nsecond line", 3, START, channel=Channel.TEAMS)
+    msg = renderer.render_dead_letter(
+        "ops", "https://x/***", "title", "boom\nsecond line", 3, START, channel=Channel.TEAMS
+    )
     body = json.loads(msg.body)["attachments"][0]["content"]["body"]
-    labels = [b["inlines"][0]["text"] for b in body if b["type"] == "RichTextBlock" and len(b["inlines"]) == 2]
+    labels = [
+        b["inlines"][0]["text"] for b in body if b["type"] == "RichTextBlock" and len(b["inlines"]) == 2
+    ]
     assert labels == ["Target: ", "Message: ", "Attempts: ", "Last error: "]
     assert all("\n" not in json.dumps(b) for b in body if b["type"] == "TextBlock")
 

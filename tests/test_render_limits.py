@@ -24,7 +24,9 @@ from alertd.render.limits import (
 
 SIZES = [1, 5, 250, 2000]
 SHAPES = ["realistic", "long names", "hostile"]
-LINKS = RouteLinks(runbook_url="https://wiki.example.com/{{ job_name }}", dashboard_url="https://d.example.com/")
+LINKS = RouteLinks(
+    runbook_url="https://wiki.example.com/{{ job_name }}", dashboard_url="https://d.example.com/"
+)
 _CACHE: dict[tuple[int, str, Channel], RenderedMessage] = {}
 
 
@@ -139,7 +141,9 @@ def test_hostile_text_stays_inert_everywhere(channel: Channel) -> None:
 def test_slack_puts_reasons_in_code_spans_without_backslashes() -> None:
     """Slack: reasons sit in single-line code spans; markup in names moves the name into one; never a backslash escape."""
     payload = json.loads(render(5 * len(HOSTILE), "hostile", Channel.SLACK).body)
-    lines = [ln for b in payload["blocks"][2:] if b["type"] == "section" for ln in b["text"]["text"].splitlines()]
+    lines = [
+        ln for b in payload["blocks"][2:] if b["type"] == "section" for ln in b["text"]["text"].splitlines()
+    ]
     assert all(line.count("`") % 2 == 0 for line in lines)
     assert any("`*x*-2`" in line for line in lines)  # a name Markdown would bold is shown as code
     assert "&lt;!channel&gt;" in json.dumps(payload, ensure_ascii=False)

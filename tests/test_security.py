@@ -514,11 +514,21 @@ async def test_debug_run_never_prints_target_secrets(tmp_path: Path) -> None:
         WebhookCollector([Reply(500, body=echo)], path=f"/{PATH_SECRET}") as hook,
         SmtpServer(auth=("alertd", SMTP_PASSWORD)) as smtp,
     ):
-        hook_url = f"json://127.0.0.1:{hook.port}/{PATH_SECRET}?+X-Api-Key={HEADER_SECRET}&-token={QUERY_SECRET}"
+        hook_url = (
+            f"json://127.0.0.1:{hook.port}/{PATH_SECRET}?+X-Api-Key={HEADER_SECRET}&-token={QUERY_SECRET}"
+        )
         async with sim:
             sim.add_task_session(vm="vm1", result="Failed", end_time=now() - timedelta(minutes=1))
             doc: dict[str, Any] = {
-                "sources": [{"name": "em1", "url": sim.url, "username": "svc", "password": EM_PASSWORD, "poll_interval": "1s"}],
+                "sources": [
+                    {
+                        "name": "em1",
+                        "url": sim.url,
+                        "username": "svc",
+                        "password": EM_PASSWORD,
+                        "poll_interval": "1s",
+                    }
+                ],
                 "state": {"path": str(tmp_path / "state.db")},
                 "receivers": [{"name": "ops", "urls": [hook_url, smtp.url]}],
                 "routes": [{"receivers": ["ops"], "group_wait": "100ms"}],

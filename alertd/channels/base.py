@@ -110,7 +110,9 @@ def redact(text: str, secrets: list[str], limit: int = 500) -> str:
     """``text`` with every secret replaced by ``***`` and any URL's path cut, at most ``limit`` chars."""
     for secret in secrets:
         text = text.replace(secret, MASK)
-    text = re.sub(r"\b([a-z][a-z0-9+.\-]*://[^/\s'\"?#]*)[^\s'\"]*", lambda m: m.group(1) + "/" + MASK, text, flags=re.I)
+    text = re.sub(
+        r"\b([a-z][a-z0-9+.\-]*://[^/\s'\"?#]*)[^\s'\"]*", lambda m: m.group(1) + "/" + MASK, text, flags=re.I
+    )
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

@@ -52,18 +52,28 @@ async def post_json(
     endpoint: str, body: str, timeout: float, headers: dict[str, str] | None = None
 ) -> Response | SendOutcome:
     """POST ``body`` (JSON text) to ``endpoint``: the response, or a retryable outcome on a network error."""
-    all_headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": USER_AGENT, **(headers or {})}
+    all_headers = {
+        "Content-Type": "application/json; charset=utf-8",
+        "User-Agent": USER_AGENT,
+        **(headers or {}),
+    }
     try:
         async with (
             aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout), trust_env=True) as session,
             session.post(endpoint, data=body.encode(), headers=all_headers, allow_redirects=False) as resp,
         ):
             raw = await resp.content.read(BODY_MAX)
-            return Response(resp.status, parse_retry_after(resp.headers.get("Retry-After")), raw.decode("utf-8", "replace"))
+            return Response(
+                resp.status,
+                parse_retry_after(resp.headers.get("Retry-After")),
+                raw.decode("utf-8", "replace"),
+            )
     except TimeoutError:
         return SendOutcome(False, True, f"timed out after {timeout:g}s")
     except aiohttp.ClientConnectorError as exc:
-        return SendOutcome(False, True, f"cannot connect: {exc.os_error.strerror or type(exc.os_error).__name__}")
+        return SendOutcome(
+            False, True, f"cannot connect: {exc.os_error.strerror or type(exc.os_error).__name__}"
+        )
     except (aiohttp.ClientError, OSError, asyncio.IncompleteReadError) as exc:
         return SendOutcome(False, True, f"{type(exc).__name__}: {exc}")
 
@@ -87,7 +97,9 @@ def classify(resp: Response, service: str, secrets: list[str]) -> SendOutcome:
     said = f": {reason}" if reason else ""
     if resp.status == 429:
         wait = f", retry after {resp.retry_after:g}s" if resp.retry_after is not None else ""
-        return SendOutcome(False, True, f"{service} rate limited the target (HTTP 429{wait}){said}", resp.retry_after)
+        return SendOutcome(
+            False, True, f"{service} rate limited the target (HTTP 429{wait}){said}", resp.retry_after
+        )
     if resp.status >= 500 or resp.status in _RETRYABLE:
         return SendOutcome(False, True, f"{service} answered HTTP {resp.status}{said}", resp.retry_after)
     if 300 <= resp.status < 400:

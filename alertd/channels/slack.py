@@ -25,7 +25,9 @@ from alertd.render.text import one_line, slack_escape
 
 log = structlog.get_logger(__name__)
 
-_TRANSIENT = frozenset({"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"})
+_TRANSIENT = frozenset(
+    {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+)
 
 
 class SlackTarget:
@@ -80,8 +82,17 @@ class SlackTarget:
         async with self._lock:
             answer = await post_json(self._spec.endpoint, body, timeout, headers)
         outcome = answer if isinstance(answer, SendOutcome) else self._outcome(answer)
-        outcome = SendOutcome(outcome.ok, outcome.retryable, redact(outcome.detail, self._secrets), outcome.retry_after)
-        log.debug("notify.send", target=self.name, url=self.privacy_url, ok=outcome.ok, retryable=outcome.retryable, detail=outcome.detail)
+        outcome = SendOutcome(
+            outcome.ok, outcome.retryable, redact(outcome.detail, self._secrets), outcome.retry_after
+        )
+        log.debug(
+            "notify.send",
+            target=self.name,
+            url=self.privacy_url,
+            ok=outcome.ok,
+            retryable=outcome.retryable,
+            detail=outcome.detail,
+        )
         return outcome
 
     def _outcome(self, resp: Response) -> SendOutcome:
@@ -94,5 +105,7 @@ class SlackTarget:
             return SendOutcome(True, False, "delivered")
         error = reason_text(resp) or "no reason given"
         if error in _TRANSIENT:
-            return SendOutcome(False, True, f"Slack could not take the message now: {error}", resp.retry_after)
+            return SendOutcome(
+                False, True, f"Slack could not take the message now: {error}", resp.retry_after
+            )
         return SendOutcome(False, False, f"Slack refused the message: {error}")

@@ -70,6 +70,15 @@ class TeamsTarget:
             outcome = SendOutcome(True, False, "delivered")
         else:
             outcome = classify(answer, "Teams (Workflows)", self._secrets)
-        outcome = SendOutcome(outcome.ok, outcome.retryable, redact(outcome.detail, self._secrets), outcome.retry_after)
-        log.debug("notify.send", target=self.name, url=self.privacy_url, ok=outcome.ok, retryable=outcome.retryable, detail=outcome.detail)
+        outcome = SendOutcome(
+            outcome.ok, outcome.retryable, redact(outcome.detail, self._secrets), outcome.retry_after
+        )
+        log.debug(
+            "notify.send",
+            target=self.name,
+            url=self.privacy_url,
+            ok=outcome.ok,
+            retryable=outcome.retryable,
+            detail=outcome.detail,
+        )
         return outcome

@@ -34,7 +34,9 @@ SLACK_HOOKS = {"": "https://hooks.slack.com/services", "gov": "https://hooks.sla
 SLACK_API = "https://slack.com/api/chat.postMessage"
 _TOKEN = re.compile(r"^[A-Za-z0-9]+$")
 _BOT_TOKEN = re.compile(r"^(?:xoxe\.)?xox[abp]-[A-Za-z0-9-]+$")
-_SLACK_NATIVE = re.compile(r"^https://hooks\.slack(?:-gov)?\.com/services/[A-Za-z0-9]+/[A-Za-z0-9]+/[A-Za-z0-9]+/?$", re.I)
+_SLACK_NATIVE = re.compile(
+    r"^https://hooks\.slack(?:-gov)?\.com/services/[A-Za-z0-9]+/[A-Za-z0-9]+/[A-Za-z0-9]+/?$", re.I
+)
 _TEAMS_NATIVE = re.compile(
     r"^https?://[A-Z0-9_.-]+\.(?:logic\.azure\.[A-Z]{2,12}|(?:power|apps)platform(?:\.[A-Z0-9-]{2,24}){1,3})"
     r"(?::[0-9]{1,5})?(?:/powerautomate/automations/direct(?:/cu/[0-9]+)?)?"
@@ -132,7 +134,11 @@ def _apprise_slack(url: str, where: str) -> NativeSpec | None:
     base = SLACK_HOOKS["gov" if query.get("mode", "").lower().startswith("gov") else ""]
     channel = _one_channel(channels[2:], where)
     return NativeSpec(
-        Channel.SLACK, "slack-webhook", f"{base}/{'/'.join(tokens)}", slack_channel=channel, username=unquote(userinfo) or None
+        Channel.SLACK,
+        "slack-webhook",
+        f"{base}/{'/'.join(tokens)}",
+        slack_channel=channel,
+        username=unquote(userinfo) or None,
     )
 
 
@@ -145,15 +151,33 @@ def _apprise_workflows(url: str, where: str) -> NativeSpec | None:
     workflow = entries[0] if entries else query.get("workflow", "")
     signature = entries[1] if len(entries) > 1 else query.get("signature", "")
     host = parts.hostname
-    if not host or not re.match(r"^[A-Za-z0-9_-]+$", workflow) or not re.match(r"^[A-Za-z0-9_-]+$", signature):
-        raise TargetError(f"{where}: invalid workflows:// URL (expected workflows://HOST/WORKFLOW_ID/SIGNATURE/)")
-    power_automate = query.get("pa", query.get("powerautomate", "no")).lower() in ("yes", "y", "1", "true", "on")
+    if (
+        not host
+        or not re.match(r"^[A-Za-z0-9_-]+$", workflow)
+        or not re.match(r"^[A-Za-z0-9_-]+$", signature)
+    ):
+        raise TargetError(
+            f"{where}: invalid workflows:// URL (expected workflows://HOST/WORKFLOW_ID/SIGNATURE/)"
+        )
+    power_automate = query.get("pa", query.get("powerautomate", "no")).lower() in (
+        "yes",
+        "y",
+        "1",
+        "true",
+        "on",
+    )
     route = query.get("route") or query.get("routeid")
     path = "/powerautomate/automations/direct" if power_automate else ""
     if path and route and route.isdecimal():
         path += f"/cu/{route}"
-    version = query.get("ver") or query.get("api-version") or (_POWER_AUTOMATE_VERSION if power_automate else _WORKFLOW_VERSION)
-    params = urlencode({"api-version": version, "sp": "/triggers/manual/run", "sv": "1.0", "sig": signature}, quote_via=quote)
+    version = (
+        query.get("ver")
+        or query.get("api-version")
+        or (_POWER_AUTOMATE_VERSION if power_automate else _WORKFLOW_VERSION)
+    )
+    params = urlencode(
+        {"api-version": version, "sp": "/triggers/manual/run", "sv": "1.0", "sig": signature}, quote_via=quote
+    )
     port = f":{parts.port}" if parts.port else ""
     endpoint = f"https://{host}{port}{path}/workflows/{workflow}/triggers/manual/paths/invoke?{params}"
     return NativeSpec(Channel.TEAMS, "teams-workflow", endpoint)

@@ -51,7 +51,9 @@ def fit(render: Callable[[dict[str, Any]], str], ctx: dict[str, Any]) -> str:
     return body if chat_fits(body) else cut(body, len(rows) - shown)
 
 
-def _builder(render: Callable[[dict[str, Any]], str], ctx: dict[str, Any], rows: list[VmRow]) -> Callable[[int], str]:
+def _builder(
+    render: Callable[[dict[str, Any]], str], ctx: dict[str, Any], rows: list[VmRow]
+) -> Callable[[int], str]:
     return lambda n: render({**ctx, "vms": rows[:n], "hidden_count": len(rows) - n})
 
 

@@ -51,7 +51,9 @@ def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + ELLIPSIS
 
 
-def reason_groups(view: AlertView, reason_chars: int, names_per_group: int | None = None) -> list[ReasonGroup]:
+def reason_groups(
+    view: AlertView, reason_chars: int, names_per_group: int | None = None
+) -> list[ReasonGroup]:
     """The view's rows grouped by (result, normalised reason): failures first, larger groups first."""
     buckets: dict[tuple[int, str], list[VmRow]] = {}
     for row in view.rows:
@@ -95,7 +97,19 @@ def csv_attachment(view: AlertView) -> Attachment:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(
-        ["vm", "result", "reason", "start_utc", "end_utc", "size_bytes", "attempts", "streak", "job", "backup_server", "task_session"]
+        [
+            "vm",
+            "result",
+            "reason",
+            "start_utc",
+            "end_utc",
+            "size_bytes",
+            "attempts",
+            "streak",
+            "job",
+            "backup_server",
+            "task_session",
+        ]
     )
     for r in view.rows:
         end = r.end.isoformat() if r.end is not None else ""

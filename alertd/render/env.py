@@ -41,7 +41,9 @@ def message_env(override: Path | None, filters: dict[str, Callable[..., Any]]) -
     dirs = [override] if override is not None else []
     env = sandbox.ImmutableSandboxedEnvironment(
         loader=jinja2.FileSystemLoader([*dirs, DEFAULT_TEMPLATES]),
-        autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2",), default_for_string=False, default=False),
+        autoescape=jinja2.select_autoescape(
+            enabled_extensions=("html.j2",), default_for_string=False, default=False
+        ),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,

@@ -74,32 +74,42 @@ def slack_problems(payload: dict[str, Any]) -> list[str]:
     elif len(text) > SLACK_TEXT_CHARS:
         problems.append(f"top-level text has {len(text)} characters")
     groups = [("blocks", payload.get("blocks", []))]
-    groups += [(f"attachments[{i}].blocks", a.get("blocks", [])) for i, a in enumerate(payload.get("attachments", []))]
+    groups += [
+        (f"attachments[{i}].blocks", a.get("blocks", []))
+        for i, a in enumerate(payload.get("attachments", []))
+    ]
     for where, blocks in groups:
         if len(blocks) > SLACK_MAX_BLOCKS:
             problems.append(f"{where}: {len(blocks)} blocks")
         for i, block in enumerate(blocks):
-            kind = block.get("type")
-            texts = _texts(block.get("text"))
-            if kind == "header":
-                if block["text"].get("type") != "plain_text" or len(texts[0]) > SLACK_HEADER_CHARS:
-                    problems.append(f"{where}[{i}]: header must be plain_text of <= 150 characters")
-            elif kind == "section":
-                fields = [t for f in block.get("fields", []) for t in _texts(f)]
-                if not texts and not fields:
-                    problems.append(f"{where}[{i}]: section without text")
-                if any(len(t) > SLACK_SECTION_CHARS for t in texts) or any(len(t) > 2000 for t in fields):
-                    problems.append(f"{where}[{i}]: section text over 3,000 characters")
-            elif kind == "context":
-                elements = block.get("elements", [])
-                if not elements or len(elements) > SLACK_CONTEXT_ELEMENTS:
-                    problems.append(f"{where}[{i}]: context needs 1 to 10 elements")
-                if any(len(t) > SLACK_SECTION_CHARS for e in elements for t in _texts(e)):
-                    problems.append(f"{where}[{i}]: context element over 3,000 characters")
-            elif kind != "divider":
-                problems.append(f"{where}[{i}]: unexpected block type {kind!r}")
-            if any("\\" + c in t for t in texts for c in "*_~`[]<>"):
-                problems.append(f"{where}[{i}]: backslash escape (Slack shows it literally)")
+            problems += [f"{where}[{i}]: {p}" for p in _block_problems(block)]
+    return problems
+
+
+def _block_problems(block: dict[str, Any]) -> list[str]:
+    """What one block breaks."""
+    kind = block.get("type")
+    texts = _texts(block.get("text"))
+    problems = []
+    if kind == "header":
+        if block["text"].get("type") != "plain_text" or len(texts[0]) > SLACK_HEADER_CHARS:
+            problems.append("header must be plain_text of <= 150 characters")
+    elif kind == "section":
+        fields = [t for f in block.get("fields", []) for t in _texts(f)]
+        if not texts and not fields:
+            problems.append("section without text")
+        if any(len(t) > SLACK_SECTION_CHARS for t in texts) or any(len(t) > 2000 for t in fields):
+            problems.append("section text over 3,000 characters")
+    elif kind == "context":
+        elements = block.get("elements", [])
+        if not elements or len(elements) > SLACK_CONTEXT_ELEMENTS:
+            problems.append("context needs 1 to 10 elements")
+        if any(len(t) > SLACK_SECTION_CHARS for e in elements for t in _texts(e)):
+            problems.append("context element over 3,000 characters")
+    elif kind != "divider":
+        problems.append(f"unexpected block type {kind!r}")
+    if any("\\" + c in t for t in texts for c in "*_~`[]<>"):
+        problems.append("backslash escape (Slack shows it literally)")
     return problems
 
 

@@ -23,7 +23,9 @@ _PATTERNS = (
     re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.I),  # GUID
     re.compile(r"\b[a-z][a-z0-9+.\-]*://\S+", re.I),  # URL
     re.compile(r"(?:\\\\|\b[a-z]:\\)[^\s'\"]*", re.I),  # UNC or drive path
-    re.compile(r"(?<![^\s'\"])[^\s'\"\\]*+\\[^\s'\"]*"),  # the rest of a Windows path after a space ("SQL Daily\\vm.vbk")
+    re.compile(
+        r"(?<![^\s'\"])[^\s'\"\\]*+\\[^\s'\"]*"
+    ),  # the rest of a Windows path after a space ("SQL Daily\\vm.vbk")
     re.compile(r"(?<![\w.])/(?:[^\s/'\"]+/)+[^\s'\"]*"),  # Unix path (two segments or more)
     re.compile(r"'[^'\n]{1,200}'|\"[^\"\n]{1,200}\"|\[[^\]\n]{1,200}\]|<[^>\n]{1,200}>"),  # quoted
     re.compile(r"\b0x[0-9a-f]+\b", re.I),  # hex

@@ -79,7 +79,9 @@ class Renderer:
 
     # ---- public API ----------------------------------------------------------------------
 
-    def render(self, group: AlertGroup, channel: Channel | str, *, links: RouteLinks | None = None) -> RenderedMessage:
+    def render(
+        self, group: AlertGroup, channel: Channel | str, *, links: RouteLinks | None = None
+    ) -> RenderedMessage:
         """Render one job run's group of failed/warning task sessions for one channel."""
         if not group.alerts:
             raise ValueError("cannot render an empty alert group")
@@ -94,15 +96,21 @@ class Renderer:
             return custom
         if channel is Channel.SLACK:
             payload = slack.alert(view, title)
-            return RenderedMessage(title, _json(payload), BodyFormat.JSON, view.notify_type, text=payload["text"])
+            return RenderedMessage(
+                title, _json(payload), BodyFormat.JSON, view.notify_type, text=payload["text"]
+            )
         if channel is Channel.TEAMS:
-            return RenderedMessage(title, teams.alert(view, title), BodyFormat.JSON, view.notify_type, text=title)
+            return RenderedMessage(
+                title, teams.alert(view, title), BodyFormat.JSON, view.notify_type, text=title
+            )
         if channel is Channel.EMAIL:
             return self._email(group.receiver, view, ctx)
         body = chat.fit(lambda c: self._render("alert_chat.md.j2", group.receiver, c), ctx)
         return RenderedMessage(title, body, BodyFormat.MARKDOWN, view.notify_type)
 
-    def render_test(self, receiver: str, channel: Channel | str, *, now: datetime | None = None) -> RenderedMessage:
+    def render_test(
+        self, receiver: str, channel: Channel | str, *, now: datetime | None = None
+    ) -> RenderedMessage:
         """A harmless message proving a receiver's targets work (``alertd test-notify``)."""
         now = now or datetime.now(UTC)
         ctx: dict[str, Any] = {"receiver": clean(receiver), "now": now}
@@ -150,7 +158,14 @@ class Renderer:
             "The message is kept in the alertd outbox; check the target's configuration and the alertd log.",
         ]
         return self._simple(
-            "dead_letter", for_receiver or "", _channel(kind or channel), ctx, NotifyType.FAILURE, "failed", paragraphs, facts
+            "dead_letter",
+            for_receiver or "",
+            _channel(kind or channel),
+            ctx,
+            NotifyType.FAILURE,
+            "failed",
+            paragraphs,
+            facts,
         )
 
     def render_self_alert(
@@ -182,7 +197,14 @@ class Renderer:
         facts = [("Problem", ctx["problem_short"])]
         notify_type, severity = (NotifyType.SUCCESS, "ok") if recovered else (NotifyType.FAILURE, "failed")
         return self._simple(
-            "self_alert", for_receiver or "", _channel(kind or channel), ctx, notify_type, severity, paragraphs, facts
+            "self_alert",
+            for_receiver or "",
+            _channel(kind or channel),
+            ctx,
+            notify_type,
+            severity,
+            paragraphs,
+            facts,
         )
 
     # ---- internals -----------------------------------------------------------------------
@@ -254,7 +276,13 @@ class Renderer:
             payload = slack.simple(title, severity, paragraphs, facts)
             return RenderedMessage(title, _json(payload), BodyFormat.JSON, notify_type, text=payload["text"])
         if channel is Channel.TEAMS:
-            return RenderedMessage(title, teams.simple(title, severity, paragraphs, facts), BodyFormat.JSON, notify_type, text=title)
+            return RenderedMessage(
+                title,
+                teams.simple(title, severity, paragraphs, facts),
+                BodyFormat.JSON,
+                notify_type,
+                text=title,
+            )
         if channel is Channel.EMAIL:
             html = self._render(f"{message}_email.html.j2", receiver, ctx)
             text = self._render(f"{message}_email.txt.j2", receiver, ctx)
@@ -291,6 +319,17 @@ class Renderer:
             "hidden_count": 0,
         }
 
+    def _fewest_groups(self, receiver: str, ctx: dict[str, Any], groups: list[Any], name: str) -> str:
+        """Thousands of distinct reasons: the HTML naming as many reason groups as fit (the CSV has all)."""
+
+        def build(n: int) -> str:
+            return self._render(
+                "alert_email.html.j2", receiver, {**ctx, "reason_groups": groups[:n], "csv_name": name}
+            )
+
+        html, _ = largest_fitting(build, lambda h: len(h.encode()) <= EMAIL_HTML_BYTES, len(groups))
+        return html
+
     def _email(self, receiver: str, view: AlertView, ctx: dict[str, Any]) -> RenderedMessage:
         summary = view.total > EMAIL_FULL_LIST
         attachments: tuple[Attachment, ...] = (csv_attachment(view),) if summary else ()
@@ -299,27 +338,24 @@ class Renderer:
         for chars in REASON_STEPS:
             for names in (SUMMARY_NAMES, 10, 1) if summary else (None,):
                 groups = reason_groups(view, chars, names)
-                html = self._render("alert_email.html.j2", receiver, {**ctx, "reason_groups": groups, "csv_name": name})
+                html = self._render(
+                    "alert_email.html.j2", receiver, {**ctx, "reason_groups": groups, "csv_name": name}
+                )
                 if len(html.encode()) <= EMAIL_HTML_BYTES:
                     break
             if len(html.encode()) <= EMAIL_HTML_BYTES:
                 break
         else:
             # Thousands of distinct reasons: name fewer reason groups (the CSV holds them all).
-            groups = reason_groups(view, 0, 1)
-            html, _ = largest_fitting(
-                lambda n: self._render(
-                    "alert_email.html.j2", receiver, {**ctx, "reason_groups": groups[:n], "csv_name": name}
-                ),
-                lambda h: len(h.encode()) <= EMAIL_HTML_BYTES,
-                len(groups),
-            )
+            html = self._fewest_groups(receiver, ctx, reason_groups(view, 0, 1), name)
             if not attachments:
                 attachments = (csv_attachment(view),)
         shown = list(view.rows[:EMAIL_FULL_LIST])
         text_ctx = {**ctx, "text_vms": shown, "text_hidden": view.total - len(shown), "csv_name": name}
         text = self._render("alert_email.txt.j2", receiver, text_ctx)
-        return RenderedMessage(ctx["title"], html, BodyFormat.HTML, view.notify_type, text=text, attachments=attachments)
+        return RenderedMessage(
+            ctx["title"], html, BodyFormat.HTML, view.notify_type, text=text, attachments=attachments
+        )
 
 
 def _utc(value: datetime | None, seconds: bool = False) -> str:

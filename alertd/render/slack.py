@@ -82,7 +82,9 @@ def _first_section(view: AlertView) -> str:
     if view.late_count:
         lines.append(f"_{view.late_count} collected late by Enterprise Manager_")
     if view.kind is GroupKind.FLAPPING:
-        lines.append("These VMs keep switching between success and failure; alertd stays quiet until they settle.")
+        lines.append(
+            "These VMs keep switching between success and failure; alertd stays quiet until they settle."
+        )
     return "\n".join(lines)
 
 
@@ -149,7 +151,10 @@ def alert(view: AlertView, title: str) -> dict[str, Any]:
 
     def fits(blocks: list[dict[str, Any]]) -> bool:
         vm_blocks = blocks[len(fixed) :]
-        return len(vm_blocks) <= room + 1 and sum(len(b.get("text", {}).get("text", "")) for b in vm_blocks) <= SLACK_VM_CHARS
+        return (
+            len(vm_blocks) <= room + 1
+            and sum(len(b.get("text", {}).get("text", "")) for b in vm_blocks) <= SLACK_VM_CHARS
+        )
 
     best: tuple[list[dict[str, Any]], int] | None = None
     for chars in REASON_STEPS:
@@ -162,14 +167,19 @@ def alert(view: AlertView, title: str) -> dict[str, Any]:
     return message(title, best[0], footer(view.severity, *_footer_texts(view)))
 
 
-def _bind(build: Callable[[int, int], list[dict[str, Any]]], chars: int) -> Callable[[int], list[dict[str, Any]]]:
+def _bind(
+    build: Callable[[int, int], list[dict[str, Any]]], chars: int
+) -> Callable[[int], list[dict[str, Any]]]:
     return lambda n: build(n, chars)
 
 
 def simple(title: str, severity: str, paragraphs: list[str], facts: list[tuple[str, str]]) -> dict[str, Any]:
     """A short message (test, dead letter, self-alert): each paragraph and fact on its own line."""
     blocks = [header(title, severity)]
-    lines = [f"*{slack_escape(label)}:* {slack_code(value) if code else slack_escape(value)}" for label, value, code in _facts(facts)]
+    lines = [
+        f"*{slack_escape(label)}:* {slack_code(value) if code else slack_escape(value)}"
+        for label, value, code in _facts(facts)
+    ]
     texts = [slack_escape(p) for p in paragraphs[:1]] + (["\n".join(lines)] if lines else [])
     texts += [slack_escape(p) for p in paragraphs[1:]]
     blocks += [section(t) for t in pack(texts)]
@@ -178,4 +188,6 @@ def simple(title: str, severity: str, paragraphs: list[str], facts: list[tuple[s
 
 def _facts(facts: list[tuple[str, str]]) -> list[tuple[str, str, bool]]:
     # Values that come from outside (errors, URLs, titles) go in code spans; short ones stay plain.
-    return [(label, one_line(value, 1000), label in ("Last error", "Problem", "Target")) for label, value in facts]
+    return [
+        (label, one_line(value, 1000), label in ("Last error", "Problem", "Target")) for label, value in facts
+    ]

@@ -31,7 +31,9 @@ REASON_STEPS = (300, 120, 60, 0)
 NAME_CHARS = 80
 
 _ACTIVE = re.compile(r"[*`~\[\]]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])|^\s*(?:[-+#>]|\d+[.)])\s")
-_INERT = str.maketrans({"*": "∗", "`": "ˋ", "~": "∼", "[": "［", "]": "］", "_": "＿"})
+_INERT = str.maketrans(
+    {"*": "\u2217", "`": "\u02cb", "~": "\u223c", "[": "\uff3b", "]": "\uff3d", "_": "\uff3f"}
+)
 
 
 def ac_inert(text: str) -> str:
@@ -58,7 +60,9 @@ def breakable(text: str) -> str:
     Teams does not wrap a word longer than its column; it clips it. Only words of 24 characters
     or more without a space, hyphen or separator are touched.
     """
-    return _LONG_WORD.sub(lambda m: "\u200b".join(m.group(0)[i : i + 24] for i in range(0, len(m.group(0)), 24)), text)
+    return _LONG_WORD.sub(
+        lambda m: "\u200b".join(m.group(0)[i : i + 24] for i in range(0, len(m.group(0)), 24)), text
+    )
 
 
 def run(text: str, **style: Any) -> dict[str, Any]:
@@ -78,8 +82,15 @@ def text_block(text: str, **props: Any) -> dict[str, Any]:
 
 def title_bar(title: str, severity: str) -> dict[str, Any]:
     """The coloured bar with the wrapped title."""
-    title_run = run(breakable(f"{EMOJI.get(severity, '')} {isolate(title)}".strip()), weight="Bolder", size="Medium")
-    return {"type": "Container", "style": STYLES.get(severity, "accent"), "bleed": True, "items": [rich(title_run)]}
+    title_run = run(
+        breakable(f"{EMOJI.get(severity, '')} {isolate(title)}".strip()), weight="Bolder", size="Medium"
+    )
+    return {
+        "type": "Container",
+        "style": STYLES.get(severity, "accent"),
+        "bleed": True,
+        "items": [rich(title_run)],
+    }
 
 
 def envelope(card_body: list[dict[str, Any]], actions: list[dict[str, Any]]) -> str:
@@ -124,7 +135,9 @@ def _top_reasons(view: AlertView) -> list[dict[str, Any]]:
         return []
     items: list[dict[str, Any]] = [text_block("Top reasons", weight="Bolder", spacing="Medium")]
     for r in view.top_reasons:
-        items.append(rich(run(f"{r.count} VMs: ", weight="Bolder"), run(one_line(r.reason, 300)), spacing="Small"))
+        items.append(
+            rich(run(f"{r.count} VMs: ", weight="Bolder"), run(one_line(r.reason, 300)), spacing="Small")
+        )
     return items
 
 
@@ -136,12 +149,20 @@ def _vm_row(view: AlertView, row: VmRow, reason_chars: int) -> dict[str, Any]:
     name = rich(run(breakable(isolate(one_line(row.name, NAME_CHARS))), weight="Bolder"))
     if view.kind is GroupKind.FIRING:
         colour = "Attention" if row.failed else "Warning"
-        status = rich(run(one_line(row.result, 20), color=colour), *([run(" · " + row.note, isSubtle=True)] if row.note else []))
-        detail = one_line(row.reason, reason_chars) or (f"→ reason {row.reason_ref}" if row.reason_ref else "")
+        status = rich(
+            run(one_line(row.result, 20), color=colour),
+            *([run(" · " + row.note, isSubtle=True)] if row.note else []),
+        )
+        detail = one_line(row.reason, reason_chars) or (
+            f"→ reason {row.reason_ref}" if row.reason_ref else ""
+        )
     else:
         status = rich(run(one_line(row.result, 20), isSubtle=True))
         detail = row.note
-    return {"type": "TableRow", "cells": [_cell(name, status), _cell(rich(run(breakable(isolate(detail)) or "—")))]}
+    return {
+        "type": "TableRow",
+        "cells": [_cell(name, status), _cell(rich(run(breakable(isolate(detail)) or "—")))],
+    }
 
 
 def _table(view: AlertView, rows: list[VmRow], reason_chars: int) -> dict[str, Any]:
@@ -180,7 +201,9 @@ def alert(view: AlertView, title: str) -> str:
     rows = list(view.rows)
 
     def build(n: int, chars: int) -> str:
-        more = [text_block(f"+{len(rows) - n} more VMs, not listed here (the email has them all)", isSubtle=True)]
+        more = [
+            text_block(f"+{len(rows) - n} more VMs, not listed here (the email has them all)", isSubtle=True)
+        ]
         body = [*fixed, _table(view, rows[:n], chars), *(more if n < len(rows) else []), *_footer(view)]
         return envelope(body, actions)
 
@@ -207,6 +230,8 @@ def simple(title: str, severity: str, paragraphs: list[str], facts: list[tuple[s
     body: list[dict[str, Any]] = [title_bar(title, severity)]
     body += [rich(run(p), spacing="Small") for p in paragraphs[:1]]
     for label, value in facts:
-        body.append(rich(run(f"{label}: ", weight="Bolder"), run(isolate(one_line(value, 1000))), spacing="Small"))
+        body.append(
+            rich(run(f"{label}: ", weight="Bolder"), run(isolate(one_line(value, 1000))), spacing="Small")
+        )
     body += [rich(run(p), spacing="Small") for p in paragraphs[1:]]
     return envelope(body, [])

@@ -25,9 +25,7 @@ _BIDI = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061
 # Invisible characters that can make two names look alike: ZWSP, word joiner and the invisible
 # operators, BOM, Mongolian vowel separator, soft hyphen.
 _INVISIBLE = "\u200b\u2060\u2061\u2062\u2063\u2064\ufeff\u180e\u00ad"
-_STRIP = re.compile(
-    f"[{_BIDI}{_INVISIBLE}\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]"
-)
+_STRIP = re.compile(f"[{_BIDI}{_INVISIBLE}\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 # ZWNJ/ZWJ are part of emoji sequences and of Persian/Indic spelling; next to ASCII they only
 # serve to spoof ("sql\u200d01"), so they are kept only between two non-ASCII characters.
 _JOINER = re.compile(r"(?<![^\x00-\x7f])[\u200c\u200d]|[\u200c\u200d](?![^\x00-\x7f])")

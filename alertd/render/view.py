@@ -107,7 +107,9 @@ def _plural(n: int, word: str, plural: str | None = None) -> str:
     return f"{n} {word if n == 1 else plural or word + 's'}"
 
 
-def _counts(kind: GroupKind, view_total: int, failed: int, warnings: int, follow_up: bool, of: int | None) -> str:
+def _counts(
+    kind: GroupKind, view_total: int, failed: int, warnings: int, follow_up: bool, of: int | None
+) -> str:
     """``3 failed, 2 warnings of 40 VMs`` (firing) or what a resolved/flapping message reports."""
     if kind is GroupKind.RESOLVED:
         return f"{_plural(view_total, 'VM')} recovered"
@@ -211,7 +213,9 @@ def build_view(
     hint = ""
     if group.kind in (GroupKind.FIRING, GroupKind.FLAPPING) and len({a.job_name for a in alerts}) == 1:
         servers = {a.backup_server for a in alerts}
-        hint = silence_hint(alerts[0].job_name, next(iter(servers)) if len(servers) == 1 else None, config_path)
+        hint = silence_hint(
+            alerts[0].job_name, next(iter(servers)) if len(servers) == 1 else None, config_path
+        )
     return AlertView(
         kind=group.kind,
         badge=badge,
