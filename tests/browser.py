@@ -39,6 +39,12 @@ _CHECK_JS = r"""
 <script>
 (function () {
   function clipped(rect, el) {
+    let box = el;  // the text must stay inside its own block box (not run into the next column)
+    while (box && getComputedStyle(box).display.startsWith("inline")) box = box.parentElement;
+    if (box) {
+      const b = box.getBoundingClientRect();
+      if (rect.left < b.left - 1 || rect.right > b.right + 1) return true;
+    }
     for (let a = el; a && a !== document.documentElement; a = a.parentElement) {
       const s = getComputedStyle(a);
       if (s.display === "none" || s.visibility === "hidden" || s.opacity === "0") return true;

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -105,8 +104,3 @@ def classify(resp: Response, service: str, secrets: list[str]) -> SendOutcome:
     if 300 <= resp.status < 400:
         return SendOutcome(False, False, f"{service} answered HTTP {resp.status} (a redirect: check the URL)")
     return SendOutcome(False, False, f"{service} refused the message (HTTP {resp.status}){said}")
-
-
-def safe_token(text: str) -> bool:
-    """True for a short machine reason like ``channel_not_found`` (safe to repeat as it is)."""
-    return bool(re.fullmatch(r"[a-z_]{2,60}", text))

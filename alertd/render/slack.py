@@ -174,20 +174,12 @@ def _bind(
 
 
 def simple(title: str, severity: str, paragraphs: list[str], facts: list[tuple[str, str]]) -> dict[str, Any]:
-    """A short message (test, dead letter, self-alert): each paragraph and fact on its own line."""
-    blocks = [header(title, severity)]
-    lines = [
-        f"*{slack_escape(label)}:* {slack_code(value) if code else slack_escape(value)}"
-        for label, value, code in _facts(facts)
-    ]
+    """A short message (test, dead letter, self-alert): each paragraph and fact on its own line.
+
+    Fact values (targets, titles, errors) may quote EM text, so they sit in code spans.
+    """
+    lines = [f"*{slack_escape(label)}:* {slack_code(one_line(value, 1000))}" for label, value in facts]
     texts = [slack_escape(p) for p in paragraphs[:1]] + (["\n".join(lines)] if lines else [])
     texts += [slack_escape(p) for p in paragraphs[1:]]
-    blocks += [section(t) for t in pack(texts)]
+    blocks = [header(title, severity), *(section(t) for t in pack(texts))]
     return message(title, blocks, footer(severity, "alertd"))
-
-
-def _facts(facts: list[tuple[str, str]]) -> list[tuple[str, str, bool]]:
-    # Values that come from outside (errors, URLs, titles) go in code spans; short ones stay plain.
-    return [
-        (label, one_line(value, 1000), label in ("Last error", "Problem", "Target")) for label, value in facts
-    ]

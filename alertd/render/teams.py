@@ -51,17 +51,19 @@ def ac_inert(text: str) -> str:
     return "\u00a0" + inert if re.match(r"\s*(?:[-+#>]|\d+[.)])\s", inert) else inert
 
 
-_LONG_WORD = re.compile(r"[^\s\-/\\.,;:]{24,}")
+_LONG_WORD = re.compile(r"[^\s\-]{20,}")
+_CHUNK = 12
 
 
 def breakable(text: str) -> str:
-    """Long unbroken words (a 150-character VM name) get invisible break points every 24 characters.
+    """Long unbroken words (a 150-character VM name) get invisible break points every 12 characters.
 
-    Teams does not wrap a word longer than its column; it clips it. Only words of 24 characters
-    or more without a space, hyphen or separator are touched.
+    Teams does not wrap a word longer than its column: it clips it or runs it into the next
+    column (a phone's VM column holds about 14 characters). Only runs of 20 characters or more
+    without a space or hyphen are touched; a break point is used only where the line is full.
     """
     return _LONG_WORD.sub(
-        lambda m: "\u200b".join(m.group(0)[i : i + 24] for i in range(0, len(m.group(0)), 24)), text
+        lambda m: "\u200b".join(m.group(0)[i : i + _CHUNK] for i in range(0, len(m.group(0)), _CHUNK)), text
     )
 
 
