@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from alertd.durations import format_duration
@@ -77,7 +77,6 @@ class AlertView:
     silence_hint: str = ""
     late_count: int = 0
     receiver: str = ""
-    extra: dict[str, str] = field(default_factory=dict)
 
 
 def rank(result: str) -> int:
