@@ -1,4 +1,4 @@
-"""The ``alertd`` command line: run, once, check-config, test-notify, routes test, history, demo, healthcheck.
+"""The ``alertd`` command line: run, once, check-config, test-notify, preview, routes test, history, demo, healthcheck.
 
 Configuration problems print one line per problem naming the key and exit 2, never a traceback.
 """
@@ -62,6 +62,17 @@ def _parser() -> argparse.ArgumentParser:
     s_expire = silence_sub.add_parser("expire", help="end a silence now")
     s_expire.add_argument("--config", "-c")
     s_expire.add_argument("id", type=int)
+    preview = with_config(
+        "preview", "write each target's message for a sample job run to files, without sending"
+    )
+    preview.add_argument("--receiver", help="only this receiver (default: all)")
+    preview.add_argument(
+        "--out", default="alertd-preview", help="directory to write to (default: ./alertd-preview)"
+    )
+    preview.add_argument(
+        "--from-state", action="store_true", help="the last real job run instead of a sample"
+    )
+    preview.add_argument("--vms", type=int, default=5, help="VMs in the sample job run (default: 5)")
     history = with_config("history", "what was sent, where, when, after how many attempts")
     history.add_argument("--limit", type=int, default=30)
     demo = sub.add_parser(
@@ -116,6 +127,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _test_notify(cfg, args.receiver)
         if command == "history":
             return _history(cfg, args.limit)
+        if command == "preview":
+            from alertd.preview import run_preview
+
+            return run_preview(cfg, path, args.receiver, args.out, args.from_state, args.vms)
         from alertd.daemon import run_daemon
         from alertd.runtime import validate_fully
 
@@ -194,7 +209,7 @@ def _test_notify(cfg: Config, receiver: str) -> int:
                 timeout=cfg.delivery.send_timeout.total_seconds(),
             )
             status = "ok" if outcome.ok else f"FAILED: {outcome.detail}"
-            print(f"{info.name} {target.privacy_url}: {status}")
+            print(f"{target.name} {target.privacy_url}: {status}")
             all_ok = all_ok and outcome.ok
         return all_ok
 
@@ -274,8 +289,14 @@ def _silence(args: argparse.Namespace) -> int:
 
 
 def _history(cfg: Config, limit: int) -> int:
-    from alertd.runtime import state_path
+    from alertd.runtime import build_targets, state_path
     from alertd.state import SQLiteStore
+
+    try:
+        targets = build_targets(cfg)
+        label = targets.label
+    except ConfigError:
+        label = str  # a broken receiver URL must not hide the history
 
     store = SQLiteStore(state_path(cfg))
     try:
@@ -288,7 +309,7 @@ def _history(cfg: Config, limit: int) -> int:
     for row in rows:
         error = f"  error: {row['error']}" if row["error"] else ""
         print(
-            f"{row['created_at']}  #{row['message']} {row['receiver']} -> {row['target']}: {row['status']} "
+            f"{row['created_at']}  #{row['message']} {row['receiver']} -> {label(row['target'])}: {row['status']} "
             f"after {row['attempts']} attempt(s)  {row['title']}{error}"
         )
     return 0

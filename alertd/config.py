@@ -236,6 +236,40 @@ class ReceiverConfig(_Strict):
         return found
 
 
+class LinksConfig(_Strict):
+    """A route's links: URL templates (Jinja, every value percent-encoded) shown in its messages."""
+
+    runbook_url: str | None = None
+    dashboard_url: str | None = None
+
+    @model_validator(mode="after")
+    def _templates_expand(self) -> LinksConfig:
+        from alertd.render import check_link_template
+
+        for name in ("runbook_url", "dashboard_url"):
+            template = getattr(self, name)
+            if template:
+                try:
+                    check_link_template(name, template)
+                except Exception as err:
+                    raise ValueError(str(err)) from None
+        return self
+
+
+class DisplayConfig(_Strict):
+    """How messages show times."""
+
+    timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from alertd.render.timefmt import zone
+
+        zone(value)
+        return value
+
+
 class RouteConfig(_Strict):
     """One routing rule; routes are tried in order and the first match wins unless ``continue``."""
 
@@ -251,6 +285,7 @@ class RouteConfig(_Strict):
     notify_recovered_on_retry: bool = False
     send_resolved: bool = False
     mute_time_intervals: tuple[str, ...] = ()
+    links: LinksConfig | None = None
 
     @field_validator("group_by")
     @classmethod
@@ -354,6 +389,7 @@ class Config(BaseSettings):
     log: LogConfig = LogConfig()
     time_intervals: tuple[NamedTimeInterval, ...] = ()
     flapping: FlappingConfig = FlappingConfig()
+    display: DisplayConfig = DisplayConfig()
 
     @classmethod
     def settings_customise_sources(

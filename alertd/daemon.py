@@ -50,7 +50,7 @@ class Daemon:
         self.config_path = config_path
         self.clock = clock
         self.metrics = Metrics()
-        self.runtime: Runtime = build_runtime(cfg, clock=clock)
+        self.runtime: Runtime = build_runtime(cfg, clock=clock, config_path=config_path)
         self.targets: Targets = self.runtime.targets
         self.renderer = self.runtime.renderer
         self.clients: dict[str, Source] = self.runtime.clients.by_source
@@ -267,7 +267,7 @@ class Daemon:
             planned = self._planned(
                 receiver,
                 lambda renderer, channel: renderer.render_self_alert(
-                    name, problem, since, recovered, kind=channel, for_receiver=receiver
+                    name, problem, since, recovered, channel=channel, for_receiver=receiver
                 ),
             )
             message = (key, planned)
@@ -322,7 +322,7 @@ class Daemon:
                 reason,
                 row.attempts + 1,
                 row.created_at,
-                kind=channel,
+                channel=channel,
                 for_receiver=fallback,
             ),
         )
@@ -383,7 +383,7 @@ class Daemon:
             if self.config_path is None:
                 raise ConfigError(["--config: no configuration file to reload"])
             cfg = load_config(self.config_path)
-            runtime = build_runtime(cfg, self.runtime, clock=self.clock)
+            runtime = build_runtime(cfg, self.runtime, clock=self.clock, config_path=self.config_path)
         except ConfigError as err:
             self.config_ok = False
             self.metrics.config_reloaded(False)

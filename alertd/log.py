@@ -1,7 +1,9 @@
 """structlog setup: JSON lines when stderr is not a terminal, readable console output when it is.
 
-Standard-library loggers (aiohttp, apprise, asyncio) are routed through the same renderer; apprise
-is held at WARNING because its DEBUG output contains full target URLs.
+Standard-library loggers (aiohttp, apprise, asyncio) are routed through the same renderer. Target
+URLs are secrets, so third-party loggers that print request lines or URLs at DEBUG/INFO (apprise,
+urllib3, requests, aiohttp's client and access logs) are held at WARNING whatever ``log.level``
+says, and any URL left in a third-party record is cut to scheme and host.
 """
 
 from __future__ import annotations
@@ -18,12 +20,30 @@ _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARN
 # Scrub anything that looks like credentials in a URL (scheme://user:pass@ or token paths) that
 # slipped into a third-party log message; our own events only ever carry privacy URLs.
 _URL_SECRET = re.compile(r"(\b[a-z][a-z0-9+.-]*://)([^/@\s:]+):([^@\s/]+)@", re.IGNORECASE)
+# In third-party records, everything after a URL's host (path, query: where tokens live).
+_URL_REST = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^/\s'\"?#@]*@?[^/\s'\"?#]*)[/?#][^\s'\"]*", re.IGNORECASE)
+# Request lines as urllib3 and aiohttp print them: "POST /hook-TOKEN?x=y HTTP/1.1".
+_REQUEST_LINE = re.compile(r"\b(GET|POST|PUT|PATCH|DELETE|HEAD) /\S*", re.IGNORECASE)
+#: Third-party loggers that print request lines or URLs below WARNING.
+QUIET_LOGGERS = (
+    "apprise", "urllib3", "requests", "charset_normalizer",
+    "aiohttp.access", "aiohttp.client", "aiohttp.internal",
+)  # fmt: skip
 
 
 def _scrub(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key, value in event.items():
         if isinstance(value, str) and "://" in value:
             event[key] = _URL_SECRET.sub(r"\1\2:****@", value)
+    return event
+
+
+def _scrub_foreign(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    # Only records from other libraries: alertd's own events carry privacy URLs already.
+    for key, value in event.items():
+        if isinstance(value, str):
+            value = _URL_REST.sub(r"\1/***", value)
+            event[key] = _REQUEST_LINE.sub(r"\1 /***", value)
     return event
 
 
@@ -57,12 +77,12 @@ def configure(level: str = "info", fmt: str = "auto", stream: TextIO | None = No
     handler = logging.StreamHandler(out)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            foreign_pre_chain=shared,
+            foreign_pre_chain=[*shared, _scrub_foreign],
             processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *final],
         )
     )
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(_LEVELS.get(level, logging.INFO))
-    logging.getLogger("apprise").setLevel(logging.WARNING)
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from alertd.grouping import DueGroup
 from alertd.model import AlertGroup, Channel, GroupKind, JobRun, RenderedMessage, TaskSession
 from alertd.records import FlushPlan, Notified, PlannedDelivery, PlannedMessage
-from alertd.render import Renderer, TemplateError
+from alertd.render import Renderer, RouteLinks, TemplateError
 from alertd.routing import Route
 
 #: Renders one message for one channel with a given renderer.
@@ -121,8 +121,17 @@ def plan_message(
     return PlannedMessage(receiver, sequence, alert_count, title, tuple(deliveries))
 
 
-def _render_group(group: AlertGroup, renderer: Renderer, channel: Channel) -> RenderedMessage:
-    return renderer.render(group, channel)
+def _render_group(
+    group: AlertGroup, links: RouteLinks | None, renderer: Renderer, channel: Channel
+) -> RenderedMessage:
+    return renderer.render(group, channel, links=links)
+
+
+def route_links(route: Route | None) -> RouteLinks | None:
+    """The links a route's messages show (None when it has none)."""
+    if route is None or not (route.runbook_url or route.dashboard_url):
+        return None
+    return RouteLinks(route.runbook_url, route.dashboard_url)
 
 
 def plan_group(
@@ -142,6 +151,7 @@ def plan_group(
     """
     sessions = ordered([m.session for m in group.members])
     details = {m.session.uid: m.detail for m in group.members}
+    links = route_links(routes.get(group.members[0].route))
     messages = []
     for receiver in receivers:
         sent_before, alerts_before = history.get(receiver, (0, 0))
@@ -165,7 +175,7 @@ def plan_group(
                 receiver,
                 targets.get(receiver, ()),
                 renderer,
-                functools.partial(_render_group, alert_group),
+                functools.partial(_render_group, alert_group, links),
                 sequence=sent_before + 1,
                 alert_count=len(sessions),
                 failures=failures,

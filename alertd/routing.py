@@ -35,6 +35,9 @@ class Route:
     send_resolved: bool = False
     mute_time_intervals: tuple[str, ...] = ()
     key: str = ""
+    #: The route's ``links:`` templates (runbook, dashboard), rendered into its messages.
+    runbook_url: str | None = None
+    dashboard_url: str | None = None
 
     def group_key(self, labels: Mapping[str, str]) -> str:
         """The key that puts alerts with the same ``group_by`` label values into one message."""
@@ -81,6 +84,8 @@ def compile_routes(configs: Sequence[RouteConfig]) -> tuple[Route, ...]:
                 c.send_resolved,
                 c.mute_time_intervals,
                 route_key(c, ranks[first]),
+                c.links.runbook_url if c.links else None,
+                c.links.dashboard_url if c.links else None,
             )
         )
     return tuple(routes)

@@ -12,13 +12,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from alertd.channels import TargetError, make_target
+from alertd.channels.base import Target
 from alertd.config import Config, ConfigError, EMSourceConfig, SourceConfig, VBRSourceConfig, _expand
 from alertd.em.client import EMConnection
 from alertd.em.source import EMSource
 from alertd.model import AlertGroup, Channel, TaskSession
-from alertd.notify import AppriseTarget, TargetError
 from alertd.planner import TargetInfo
-from alertd.render import Renderer, TemplateError
+from alertd.render import DisplayOptions, Renderer, TemplateError
 from alertd.source import Source, SourceError
 from alertd.vbr.client import VBRConnection
 from alertd.vbr.source import VBRSource
@@ -33,37 +34,64 @@ def utc_now() -> datetime:
 
 @dataclass
 class Targets:
-    """Every delivery target of a config, by target name, plus what rendering needs per receiver."""
+    """Every delivery target of a config by its stable key, plus what rendering needs per receiver.
 
-    by_name: dict[str, AppriseTarget] = field(default_factory=dict)
+    A target's key is its receiver plus a digest of its normalised URL (``ops#3f2a9c1be07d``): the
+    outbox stores it, so a reload that adds, removes or reorders URLs never moves a pending row to
+    another URL. Logs name a target by its label (``ops[slack-1]``) and privacy URL instead.
+    """
+
+    by_name: dict[str, Target] = field(default_factory=dict)
     by_receiver: dict[str, list[TargetInfo]] = field(default_factory=dict)
+
+    def label(self, key: str) -> str:
+        """A target's name for people (its key when it is no longer configured)."""
+        target = self.by_name.get(key)
+        return target.name if target is not None else key
+
+
+def target_key(receiver: str, identity: str) -> str:
+    """The stable key of the target with normalised URL ``identity`` in ``receiver``."""
+    return f"{receiver}#{hashlib.sha256(identity.encode()).hexdigest()[:12]}"
 
 
 def build_targets(cfg: Config) -> Targets:
-    """One AppriseTarget per URL of every receiver; raises ConfigError naming each bad URL's key."""
+    """One target per distinct URL of every receiver; raises ConfigError naming each bad URL's key.
+
+    Targets are labelled by channel and rank (``ops[slack-1]``, ``ops[email-1]``); a URL listed
+    twice in one receiver is one target (it would otherwise get every message twice).
+    """
     targets = Targets()
     problems = []
     for i, receiver in enumerate(cfg.receivers):
         infos: list[TargetInfo] = []
+        ranks: dict[str, int] = {}
         for j, url in enumerate(receiver.all_urls()):
             try:
-                target = AppriseTarget(receiver.name, j, url)
+                target = make_target(receiver.name, url, str(j + 1))
+                channel = target.channel.value
+                ranks[channel] = ranks.get(channel, 0) + 1
+                target = make_target(receiver.name, url, f"{channel}-{ranks[channel]}")
             except TargetError as err:
                 key = f"receivers[{i}].urls[{j}]" if j < len(receiver.urls) else f"receivers[{i}].urls_file"
                 problems.append(f"{key}: {err}")
                 continue
-            targets.by_name[target.name] = target
-            infos.append(TargetInfo(target.name, target.kind))
+            key = target_key(receiver.name, target.identity)
+            if key in targets.by_name:
+                continue
+            targets.by_name[key] = target
+            infos.append(TargetInfo(key, target.channel))
         targets.by_receiver[receiver.name] = infos
     if problems:
         raise ConfigError(problems)
     return targets
 
 
-def build_renderer(cfg: Config) -> Renderer:
-    """The renderer with each receiver's template overrides."""
+def build_renderer(cfg: Config, config_path: Path | None = None) -> Renderer:
+    """The renderer with each receiver's template overrides and the display settings."""
     overrides = {r.name: _expand(r.templates) for r in cfg.receivers if r.templates}
-    return Renderer(overrides)
+    display = DisplayOptions(cfg.display.timezone, str(config_path) if config_path else None)
+    return Renderer(overrides, display=display)
 
 
 def connection(source: EMSourceConfig) -> EMConnection:
@@ -203,7 +231,9 @@ class Runtime:
     clients: Clients
 
 
-def build_runtime(cfg: Config, previous: Runtime | None = None, clock: Clock = utc_now) -> Runtime:
+def build_runtime(
+    cfg: Config, previous: Runtime | None = None, clock: Clock = utc_now, config_path: Path | None = None
+) -> Runtime:
     """Build what ``cfg`` describes, re-reading every file it names (password_file, urls_file,
     ca_file, templates) and reusing from ``previous`` only what those contents leave unchanged.
 
@@ -211,7 +241,7 @@ def build_runtime(cfg: Config, previous: Runtime | None = None, clock: Clock = u
     """
     targets = build_targets(cfg)
     try:
-        renderer = build_renderer(cfg)
+        renderer = build_renderer(cfg, config_path)
     except TemplateError as err:
         raise ConfigError([f"receivers: templates: {err}"]) from None
     clients = build_clients(cfg, previous.clients if previous is not None else None, clock)
@@ -234,13 +264,13 @@ def validate_fully(cfg: Config) -> None:
     for i, receiver in enumerate(cfg.receivers):
         if not receiver.templates:
             continue
-        for kind in (Channel.CHAT, Channel.EMAIL):
+        for channel in Channel:
             try:
-                renderer.render(_sample_group(receiver.name), kind)
-                renderer.render_test(receiver.name, kind)
+                renderer.render(_sample_group(receiver.name), channel)
+                renderer.render_test(receiver.name, channel)
                 when = datetime(2026, 1, 1, tzinfo=UTC)
                 renderer.render_self_alert(
-                    "em1", "sample problem", when, False, kind=kind, for_receiver=receiver.name
+                    "em1", "sample problem", when, False, channel=channel, for_receiver=receiver.name
                 )
                 renderer.render_dead_letter(
                     "ops",
@@ -249,7 +279,7 @@ def validate_fully(cfg: Config) -> None:
                     "error=500",
                     3,
                     when,
-                    kind=kind,
+                    channel=channel,
                     for_receiver=receiver.name,
                 )
             except TemplateError as err:

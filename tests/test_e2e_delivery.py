@@ -46,10 +46,10 @@ async def test_routing_with_continue(tmp_path: Path) -> None:
                 ],
             )
             assert await run_once(cfg) == 0
-    assert [p["title"] for p in dba.received] == ["[Failed] SQL Daily on vbr01.corp.local: 2 failed"]
+    assert [p["title"] for p in dba.received] == ["[Failed] SQL Daily on vbr01.corp.local: 2 failed of 2 VMs"]
     assert sorted(p["title"] for p in ops.received) == [
-        "[Failed] Exchange Nightly on vbr01.corp.local: 1 failed",
-        "[Failed] SQL Daily on vbr01.corp.local: 2 failed",
+        "[Failed] Exchange Nightly on vbr01.corp.local: 1 failed of 1 VM",
+        "[Failed] SQL Daily on vbr01.corp.local: 2 failed of 2 VMs",
     ]
 
 
@@ -211,8 +211,8 @@ def test_test_notify_cli(tmp_path: Path) -> None:
         proc = _cli("test-notify", "--config", str(path), "ops")
     lines = proc.stdout.splitlines()
     assert proc.returncode == 1
-    assert lines[0].startswith("ops[0] ") and lines[0].endswith(": ok")
-    assert lines[1].startswith("ops[1] ") and "FAILED" in lines[1] and "500" in lines[1]
+    assert lines[0].startswith("ops[chat-1] ") and lines[0].endswith(": ok")
+    assert lines[1].startswith("ops[chat-2] ") and "FAILED" in lines[1] and "500" in lines[1]
     assert len(good.received) == 1
     unknown = _cli("test-notify", "--config", str(path), "nobody")
     assert unknown.returncode == 2 and "not configured" in unknown.stderr
@@ -243,4 +243,4 @@ async def test_history_cli(tmp_path: Path, webhook: WebhookCollector) -> None:
         env=env_free,
     )
     assert proc.returncode == 0, proc.stderr
-    assert "ops -> ops[0]: sent after 2 attempt(s)" in proc.stdout
+    assert "ops -> ops[chat-1]: sent after 2 attempt(s)" in proc.stdout

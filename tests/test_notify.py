@@ -1,4 +1,4 @@
-"""Delivery through real apprise to loopback servers: outcomes, retry classes, secrets, throttle."""
+"""Delivery through real apprise to loopback servers: outcomes, retry classes, secrets, throttle, email parts, branding."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import structlog
 from support import Reply, SmtpServer, WebhookCollector
 from support.smtp import free_port
 
-from alertd.model import BodyFormat, NotifyType, RenderedMessage
+from alertd.model import Attachment, BodyFormat, Channel, NotifyType, RenderedMessage
 from alertd.notify import AppriseTarget, SendOutcome, TargetError
 
 CHAT = RenderedMessage(
@@ -23,6 +23,7 @@ EMAIL = RenderedMessage(
     body="<p>Job <strong>SQL Daily</strong></p><table><tr><td>sql01</td><td>Warning</td></tr></table>",
     body_format=BodyFormat.HTML,
     notify_type=NotifyType.WARNING,
+    text="SQL Daily on vbr01: 1 warning\n  ! sql01  Warning",
 )
 SLACK = "slack://T1SECRETA/B2SECRETB/c3secretsecretsecretsecret/#alerts"
 WORKFLOWS = "workflows://prod-01.westeurope.logic.azure.com:443/wf0SECRETID/sigSECRETSIG0/"
@@ -100,7 +101,7 @@ async def test_failing_target_does_not_resend_to_others() -> None:
 async def test_email_arrives_with_subject_and_html(smtp_server: SmtpServer) -> None:
     """An HTML message reaches the SMTP server as multipart/alternative with Subject = title."""
     target = AppriseTarget("ops", 0, smtp_server.url)
-    assert target.kind == "email"
+    assert target.channel is Channel.EMAIL
     assert (await target.send(EMAIL)).ok
     [msg] = smtp_server.messages
     assert msg["Subject"] == EMAIL.title
@@ -108,8 +109,33 @@ async def test_email_arrives_with_subject_and_html(smtp_server: SmtpServer) -> N
     html = msg.get_body(preferencelist=("html",))
     text = msg.get_body(preferencelist=("plain",))
     assert html is not None and "<strong>SQL Daily</strong>" in html.get_content()
-    assert text is not None and "SQL Daily" in text.get_content()
+    assert text is not None and text.get_content().replace("\r", "").strip() == EMAIL.text  # alertd's part
     assert smtp_server.mails[0].rcpt_tos == ("ops@example.com",)
+
+
+async def test_email_carries_attachments_and_no_apprise_branding(smtp_server: SmtpServer) -> None:
+    """A CSV attachment arrives as multipart/mixed; no header or name says Apprise."""
+    csv = Attachment("alertd-SQL_Daily.csv", "text/csv", "vm,result\r\nsql01,Failed\r\n")
+    outcome = await AppriseTarget("ops", "mail", smtp_server.url).send(
+        RenderedMessage(
+            EMAIL.title, EMAIL.body, BodyFormat.HTML, NotifyType.WARNING, text="t", attachments=(csv,)
+        )
+    )
+    assert outcome.ok
+    [msg] = smtp_server.messages
+    assert msg.get_content_type() == "multipart/mixed"
+    [part] = list(msg.iter_attachments())
+    assert (part.get_filename(), part.get_content_type()) == (csv.name, "text/csv")
+    assert part.get_content().replace("\r\n", "\n") == csv.content.replace("\r\n", "\n")
+    assert "apprise" not in msg.as_string().lower()
+    assert msg["X-Application"] == "alertd"
+
+
+async def test_chat_message_has_no_apprise_branding(webhook: WebhookCollector) -> None:
+    """A generic chat webhook payload mentions neither apprise nor its icon."""
+    assert (await AppriseTarget("ops", 0, webhook.url).send(CHAT)).ok
+    assert "apprise" not in webhook.requests[0].text.lower()
+    assert "apprise" not in webhook.requests[0].headers.get("User-Agent", "").lower()
 
 
 async def test_smtp_down_then_up() -> None:
@@ -176,10 +202,11 @@ def test_invalid_url_raises_target_error_without_secret(
         (WORKFLOWS, ["wf0SECRETID", "sigSECRETSIG0"]),
         ("mailtos://alertd:pa55w0rd-secret@smtp.example.com?to=ops@example.com", ["pa55w0rd-secret"]),
         ("json://user:jsonpassword@127.0.0.1:9/hook", ["jsonpassword"]),
+        ("json://127.0.0.1:9/hook-PATHTOKEN?+X-Api-Key=HEADERTOKEN&-token=QUERYTOKEN", ["TOKEN"]),
     ],
 )
 def test_privacy_url_hides_tokens(url: str, secrets: list[str]) -> None:
-    """privacy_url (the only URL form alertd shows) masks tokens and passwords."""
+    """privacy_url (the only URL form alertd shows) masks tokens, passwords, path segments and query values."""
     target = AppriseTarget("ops", 0, url)
     for secret in secrets:
         assert secret not in target.privacy_url
@@ -195,25 +222,24 @@ def test_apprise_throttle_is_disabled(url: str, default_throttle: float) -> None
     """apprise's blocking per-plugin throttle (5.5 s for workflows/email) is switched off."""
     target = AppriseTarget("ops", 0, url)
     assert type(target._plugin).request_rate_per_sec == default_throttle  # what we override
-    assert target.throttle_seconds == 0
+    assert target._plugin.request_rate_per_sec == 0
     assert target._plugin.retry == 0
 
 
 @pytest.mark.parametrize(
-    ("url", "kind", "body_format"),
+    ("url", "channel"),
     [
-        ("mailto://127.0.0.1:25?from=a@example.com&to=b@example.com&mode=insecure", "email", BodyFormat.HTML),
-        ("mailtos://u:p@smtp.example.com?to=ops@example.com", "email", BodyFormat.HTML),
-        ("sendgrid://apikey:alertd@example.com/ops@example.com", "email", BodyFormat.HTML),
-        (SLACK, "chat", BodyFormat.MARKDOWN),
-        (WORKFLOWS, "chat", BodyFormat.MARKDOWN),
-        ("json://127.0.0.1:9/hook", "chat", BodyFormat.MARKDOWN),
+        ("mailto://127.0.0.1:25?from=a@example.com&to=b@example.com&mode=insecure", Channel.EMAIL),
+        ("mailtos://u:p@smtp.example.com?to=ops@example.com", Channel.EMAIL),
+        ("sendgrid://apikey:alertd@example.com/ops@example.com", Channel.EMAIL),
+        ("json://127.0.0.1:9/hook", Channel.CHAT),
+        ("discord://1234567890/abcdefABCDEF", Channel.CHAT),
     ],
 )
-def test_kind_and_body_format(url: str, kind: str, body_format: BodyFormat) -> None:
-    """Email plugins are kind "email" (HTML); everything else is "chat" (Markdown)."""
+def test_channel(url: str, channel: Channel) -> None:
+    """Email plugins are the EMAIL channel (HTML with a text part); everything else is CHAT (Markdown)."""
     target = AppriseTarget("ops", 0, url)
-    assert (target.kind, target.body_format_for_kind) == (kind, body_format)
+    assert (target.channel, target.kind) == (channel, channel.value)
 
 
 async def test_secrets_stay_out_of_details_and_logs(caplog: pytest.LogCaptureFixture) -> None:

@@ -1,81 +1,34 @@
-"""Rendering: titles, chat size limits, email tables, UTC times, sandbox and template overrides."""
+"""Rendering: titles, job context, time zones, links and silence hint, templates and their sandbox."""
 
 from __future__ import annotations
 
 import json
-import re
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
-import apprise
 import pytest
-from apprise.plugins.workflows import NotifyWorkflows
 from jinja2.exceptions import SecurityError
+from render_data import START, group, mixed, session
 
-from alertd.model import AlertGroup, BodyFormat, NotifyType, TaskSession
+from alertd.model import AlertDetail, BodyFormat, Channel, GroupKind, NotifyType
 from alertd.render import (
-    CHAT_MAX_CHARS,
-    CHAT_MIN_VMS,
     TITLE_MAX_CHARS,
-    Kind,
+    DisplayOptions,
     Renderer,
+    RouteLinks,
     TemplateError,
-    chat_fits,
-    md_escape,
-    one_line,
+    TimeZoneError,
+    check_link_template,
 )
+from alertd.render.chat import chat_fits
+from alertd.render.links import silence_hint
 
-START = datetime(2025, 6, 5, 1, 4, 29, tzinfo=UTC)
-SNAPSHOT = "Error: Failed to create VM snapshot. Details: CBT data is invalid, failing over to full scan"
-TEAMS_CARD_LIMIT = 28 * 1024
-VM_LINE = re.compile(r"^- (❌|⚠️) ", re.MULTILINE)
-
-
-def session(
-    i: int,
-    result: str = "Failed",
-    reason: str = SNAPSHOT,
-    vm: str | None = None,
-    start: datetime = START,
-    end: datetime | None = START + timedelta(minutes=87),
-    job: str = "SQL Daily",
-) -> TaskSession:
-    """A task session as the EM client would produce it."""
-    name = vm if vm is not None else f"sql{i:03d}"
-    return TaskSession(
-        uid=f"urn:veeam:BackupTaskSession:{i:08d}",
-        name=f"{name}@2025-06-05 01:04:29",
-        vm=name,
-        vm_uid=f"urn:VMware:Vm:{i}",
-        job_session_uid="urn:veeam:BackupJobSession:1",
-        job_name=job,
-        backup_server="vbr01.corp.local",
-        creation_time=start,
-        end_time=end,
-        state="Completed",
-        result=result,
-        reason=reason,
-        total_size=1_073_741_824 * i,
-        source="em01",
-    )
-
-
-def group(*alerts: TaskSession, sequence: int = 1, earlier: int = 0, receiver: str = "ops") -> AlertGroup:
-    return AlertGroup(
-        key="vbr01/SQL Daily/1", receiver=receiver, alerts=alerts, sequence=sequence, earlier_count=earlier
-    )
-
-
-def mixed(failed: int, warnings: int, sequence: int = 1, earlier: int = 0) -> AlertGroup:
-    alerts = [session(i) for i in range(failed)]
-    alerts += [
-        session(failed + i, result="Warning", reason="Warning: low disk space") for i in range(warnings)
-    ]
-    return group(*alerts, sequence=sequence, earlier=earlier)
-
-
-def vm_lines(body: str) -> list[str]:
-    return VM_LINE.findall(body)
+FORMATS = {
+    Channel.CHAT: BodyFormat.MARKDOWN,
+    Channel.EMAIL: BodyFormat.HTML,
+    Channel.SLACK: BodyFormat.JSON,
+    Channel.TEAMS: BodyFormat.JSON,
+}
 
 
 @pytest.fixture
@@ -84,31 +37,40 @@ def renderer() -> Renderer:
 
 
 @pytest.mark.parametrize(
-    ("failed", "warnings", "title", "notify_type"),
+    ("failed", "warnings", "runs", "title", "notify_type"),
     [
-        (37, 5, "[Failed] SQL Daily on vbr01.corp.local: 37 failed, 5 warnings", NotifyType.FAILURE),
-        (1, 0, "[Failed] SQL Daily on vbr01.corp.local: 1 failed", NotifyType.FAILURE),
-        (1, 1, "[Failed] SQL Daily on vbr01.corp.local: 1 failed, 1 warning", NotifyType.FAILURE),
-        (0, 1, "[Warning] SQL Daily on vbr01.corp.local: 1 warning", NotifyType.WARNING),
-        (0, 3, "[Warning] SQL Daily on vbr01.corp.local: 3 warnings", NotifyType.WARNING),
+        (37, 5, None, "[Failed] SQL Daily on vbr01.corp.local: 37 failed, 5 warnings", NotifyType.FAILURE),
+        (
+            3,
+            2,
+            40,
+            "[Failed] SQL Daily on vbr01.corp.local: 3 failed, 2 warnings of 40 VMs",
+            NotifyType.FAILURE,
+        ),
+        (1, 0, None, "[Failed] SQL Daily on vbr01.corp.local: 1 failed", NotifyType.FAILURE),
+        (0, 1, 1, "[Warning] SQL Daily on vbr01.corp.local: 1 warning of 1 VM", NotifyType.WARNING),
+        (0, 3, None, "[Warning] SQL Daily on vbr01.corp.local: 3 warnings", NotifyType.WARNING),
     ],
 )
-@pytest.mark.parametrize("kind", ["chat", "email"])
-def test_title_names_counts_and_worst_result(
-    renderer: Renderer, failed: int, warnings: int, title: str, notify_type: NotifyType, kind: Kind
+@pytest.mark.parametrize("channel", list(Channel))
+def test_title_names_counts_job_context_and_worst_result(
+    renderer: Renderer,
+    failed: int,
+    warnings: int,
+    runs: int | None,
+    title: str,
+    notify_type: NotifyType,
+    channel: Channel,
 ) -> None:
-    """The title carries job, server, counts and worst result; FAILURE iff any Failed."""
-    msg = renderer.render(mixed(failed, warnings), kind)
-    assert msg.title == title
-    assert msg.notify_type is notify_type
-    assert msg.body_format is (BodyFormat.HTML if kind == "email" else BodyFormat.MARKDOWN)
+    """The title carries job, server, counts ("of 40 VMs" when the run's size is known) and worst result, on every channel."""
+    msg = renderer.render(mixed(failed, warnings, task_count=runs), channel)
+    assert (msg.title, msg.notify_type, msg.body_format) == (title, notify_type, FORMATS[channel])
 
 
 @pytest.mark.parametrize(
     ("failed", "warnings", "earlier", "title"),
     [
         (2, 0, 37, "[Failed] SQL Daily on vbr01.corp.local: 2 more failed (follow-up, 37 reported earlier)"),
-        (0, 1, 5, "[Warning] SQL Daily on vbr01.corp.local: 1 more warning (follow-up, 5 reported earlier)"),
         (1, 2, 0, "[Failed] SQL Daily on vbr01.corp.local: 1 more failed, 2 more warnings (follow-up)"),
     ],
 )
@@ -116,7 +78,7 @@ def test_follow_up_title_says_more_and_earlier_count(
     renderer: Renderer, failed: int, warnings: int, earlier: int, title: str
 ) -> None:
     """A follow-up (sequence > 1) says "more", "(follow-up)" and how many went out earlier."""
-    msg = renderer.render(mixed(failed, warnings, sequence=2, earlier=earlier), "chat")
+    msg = renderer.render(mixed(failed, warnings, sequence=2, earlier=earlier), Channel.CHAT)
     assert msg.title == title
     assert msg.body.startswith("**Follow-up 2**")
 
@@ -124,177 +86,226 @@ def test_follow_up_title_says_more_and_earlier_count(
 def test_long_title_is_cut_but_keeps_counts(renderer: Renderer) -> None:
     """Titles stay within 150 characters; job and server shrink before the counts do."""
     alerts = [session(i, job="Nightly " + "very long job name " * 20) for i in range(3)]
-    msg = renderer.render(group(*alerts), "chat")
+    msg = renderer.render(group(*alerts), Channel.CHAT)
     assert len(msg.title) <= TITLE_MAX_CHARS
     assert msg.title.endswith(": 3 failed")
 
 
-@pytest.mark.parametrize("total", [1, 20, 21, 42, 120, 500])
 @pytest.mark.parametrize(
-    "shape",
-    ["shared reason", "unique long reasons", "long names", "non-ascii"],
-)
-def test_chat_lists_at_least_20_vms_and_fits_limits(renderer: Renderer, total: int, shape: str) -> None:
-    """Chat shows >= 20 VMs (or all) before "+N more", and always fits Slack's 4,000 chars."""
-    alerts = []
-    for i in range(total):
-        if shape == "shared reason":
-            alerts.append(session(i))
-        elif shape == "unique long reasons":
-            alerts.append(session(i, reason=f"Error {i}: " + "disk write failed; " * 30))
-        elif shape == "long names":
-            alerts.append(session(i, vm=f"vm-{i}-" + "x" * 150, reason=f"Error {i}: " + "y" * 300))
-        else:
-            alerts.append(session(i, vm=f"сервер-БД-{i}-😀", reason=f"Ошибка {i}: 🔥 " + "нет места " * 30))
-    body = renderer.render(group(*alerts), "chat").body
-    shown = len(vm_lines(body))
-    assert shown >= min(CHAT_MIN_VMS, total)
-    assert len(body) <= CHAT_MAX_CHARS
-    assert chat_fits(body)
-    if shown < total:
-        assert body.rstrip().endswith(f"_+{total - shown} more (see email / alertd history)_")
-    else:
-        assert "more (see email" not in body
-
-
-def test_500_vm_group_fits_4000_chars_and_reports_the_rest(renderer: Renderer) -> None:
-    """A 500-VM job run stays under 4,000 characters and names how many VMs it left out."""
-    alerts = [
-        session(i) if i % 5 else session(i, result="Warning", reason="Warning: low disk") for i in range(500)
-    ]
-    body = renderer.render(group(*alerts), "chat").body
-    assert len(body) < 4000
-    shown = len(vm_lines(body))
-    assert f"+{500 - shown} more" in body
-    assert "1. 400 VMs: Error: Failed to create VM snapshot" in body  # top reasons, counted once
-    assert "2. 100 VMs: Warning: low disk" in body
-
-
-@pytest.mark.parametrize("vm", ["sql001", "сервер-БД-😀", 'q"uote\\back\u2028line'])
-def test_teams_card_stays_under_28_kb(renderer: Renderer, vm: str) -> None:
-    """apprise's Workflows (Teams) card JSON for a 500-VM chat message stays under 28 KB."""
-    alerts = [session(i, vm=f"{vm}-{i}", reason="🔥 Ошибка: " + "é" * 400 + f" {i}") for i in range(500)]
-    msg = renderer.render(group(*alerts), "chat")
-    workflows = apprise.Apprise.instantiate("workflows://prod-01.westeurope.logic.azure.com/abc123/sig456/")
-    assert isinstance(workflows, NotifyWorkflows)
-    payload = workflows.gen_payload(  # type: ignore[no-untyped-call]
-        body=msg.body, title=msg.title, notify_type=apprise.NotifyType.FAILURE
-    )
-    assert len(json.dumps(payload).encode()) < TEAMS_CARD_LIMIT
-
-
-def test_chat_orders_failures_first_and_shortens_reasons(renderer: Renderer) -> None:
-    """Failed VMs come before warnings; a multi-line reason becomes one line of <= 200 chars."""
-    long_reason = "Line one\r\nline two " + "z" * 400
-    msg = renderer.render(
-        group(
-            session(1, result="Warning", reason="Warning: low disk", vm="a-warn"),
-            session(2, reason=long_reason, vm="b-fail"),
-        ),
-        "chat",
-    )
-    lines = [line for line in msg.body.splitlines() if VM_LINE.match(line)]
-    assert "b-fail" in lines[0]
-    assert "a-warn" in lines[1]
-    reason_text = lines[0].split("Failed: ", 1)[1]
-    assert reason_text.startswith("Line one line two")
-    assert reason_text.endswith("…")
-    assert len(reason_text) <= 200
-
-
-def test_email_has_full_list_and_escapes_html(renderer: Renderer) -> None:
-    """Email lists every VM in an HTML table and escapes names and reasons (no live <script>)."""
-    alerts = [session(i) for i in range(499)]
-    alerts.append(session(499, vm="<script>alert(1)</script>", reason="<b>bad</b> & worse"))
-    msg = renderer.render(group(*alerts), "email")
-    assert msg.body_format is BodyFormat.HTML
-    assert msg.body.count("<tr>") == 500 + 1  # header row + every VM
-    for i in range(499):
-        assert f"<td>sql{i:03d}</td>" in msg.body
-    assert "<script>" not in msg.body
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in msg.body
-    assert "&lt;b&gt;bad&lt;/b&gt; &amp; worse" in msg.body
-    assert "more (see email" not in msg.body
-
-
-def test_chat_escapes_markup_and_mentions(renderer: Renderer) -> None:
-    """Data cannot ping a channel or break formatting in chat; plain VM names stay readable."""
-    msg = renderer.render(
-        group(session(1, vm="SQL_PROD_01", reason="<!channel> *urgent* [x](http://evil)")), "chat"
-    )
-    assert "**SQL_PROD_01**" in msg.body
-    assert "<!channel>" not in msg.body
-    assert r"\<!channel\> \*urgent\* \[x\](http://evil)" in msg.body
-
-
-@pytest.mark.parametrize(
-    ("start", "end", "expected"),
+    ("zone", "start", "end", "expected"),
     [
-        (START, START + timedelta(hours=1), "2025-06-05 01:04 UTC → 2025-06-05 02:04 UTC"),
+        ("UTC", START, START + timedelta(hours=1), "2025-06-05 01:04 → 02:04 UTC"),
         (
+            "UTC",
             datetime(2025, 6, 5, 3, 4, tzinfo=timezone(timedelta(hours=2))),
             datetime(2025, 6, 5, 4, 0, tzinfo=timezone(timedelta(hours=2))),
-            "2025-06-05 01:04 UTC → 2025-06-05 02:00 UTC",
+            "2025-06-05 01:04 → 02:00 UTC",
         ),
-        (datetime(2025, 6, 5, 1, 4), None, "2025-06-05 01:04 UTC → still running"),
+        (
+            "Europe/Berlin",
+            START,
+            START + timedelta(minutes=87),
+            "2025-06-05 03:04 → 04:31 CEST (01:04 → 02:31 UTC)",
+        ),
+        (
+            "America/New_York",
+            START,
+            START + timedelta(hours=1),
+            "2025-06-04 21:04 → 22:04 EDT (2025-06-05 01:04 → 02:04 UTC)",
+        ),
+        ("UTC", datetime(2025, 6, 5, 1, 4), None, "2025-06-05 01:04 UTC → still running"),
     ],
 )
-@pytest.mark.parametrize("kind", ["chat", "email"])
-def test_times_are_rendered_in_utc(
-    renderer: Renderer, start: datetime, end: datetime | None, expected: str, kind: Kind
+@pytest.mark.parametrize("channel", [Channel.CHAT, Channel.EMAIL])
+def test_run_times_in_display_zone_with_utc_in_brackets(
+    zone: str, start: datetime, end: datetime | None, expected: str, channel: Channel
 ) -> None:
-    """Job run start/end are shown in UTC with the zone named, whatever the input offset."""
-    msg = renderer.render(group(session(1, start=start, end=end)), kind)
-    assert f"Job run: {expected}" in msg.body
+    """The run's span shows in display.timezone (IANA) with UTC kept in brackets; naive times are UTC."""
+    renderer = Renderer(display=DisplayOptions(timezone=zone))
+    msg = renderer.render(group(session(1, start=start, end=end)), channel)
+    assert expected in msg.body
+
+
+def test_unknown_display_zone_is_refused() -> None:
+    """A display.timezone that is not an IANA zone fails when the Renderer is built, naming it."""
+    with pytest.raises(TimeZoneError, match="Mars/Olympus"):
+        Renderer(display=DisplayOptions(timezone="Mars/Olympus"))
+
+
+@pytest.mark.parametrize("channel", list(Channel))
+def test_duration_and_job_context_on_every_channel(renderer: Renderer, channel: Channel) -> None:
+    """Every channel shows "3 failed, 2 warnings of 40 VMs" and the run's duration."""
+    msg = renderer.render(mixed(3, 2, task_count=40), channel)
+    body = (
+        json.dumps(json.loads(msg.body), ensure_ascii=False)
+        if msg.body_format is BodyFormat.JSON
+        else msg.body
+    )
+    assert "3 failed, 2 warnings of 40 VMs" in body
+    assert "1h 30m" in body  # the job run's own start and end (EM's job-session entity)
+
+
+def test_job_context_degrades_without_the_job_run(renderer: Renderer) -> None:
+    """Without the job-session entity the counts leave out "of N VMs" and the span comes from the tasks."""
+    msg = renderer.render(mixed(3, 2), Channel.CHAT)
+    assert "3 failed, 2 warnings" in msg.body and " of " not in msg.title
+    assert "(1h 27m)" in msg.body
+
+
+LINKS = RouteLinks(
+    runbook_url="https://wiki.example.com/runbooks/{{ job_name }}",
+    dashboard_url="https://grafana.example.com/d/veeam?job={{ job_name }}&server={{ backup_server }}",
+)
 
 
 @pytest.mark.parametrize(
-    "trick",
+    ("channel", "expected"),
     [
-        "{{ ''.__class__.__mro__ }}",
-        "{{ group.__class__.__init__.__globals__ }}",
-        "{{ ''.format.__self__.__class__ }}",
-        "{{ '{0.__class__.__mro__}'.format(group) }}",
-        "{{ cycler.__init__.__globals__.os }}",
-        "{{ alerts.append(1) }}",
+        (Channel.CHAT, "[Runbook](https://wiki.example.com/runbooks/SQL%20%26%20%3Cb%3E%7Cx)"),
+        (Channel.EMAIL, 'href="https://wiki.example.com/runbooks/SQL%20%26%20%3Cb%3E%7Cx"'),
+        (Channel.SLACK, "<https://wiki.example.com/runbooks/SQL%20%26%20%3Cb%3E%7Cx|Runbook>"),
+        (Channel.TEAMS, '"url":"https://wiki.example.com/runbooks/SQL%20%26%20%3Cb%3E%7Cx"'),
     ],
 )
+def test_route_links_are_templated_and_encoded(channel: Channel, expected: str) -> None:
+    """A route's links expand per message; job names are percent-encoded so they cannot add parameters or break a link."""
+    msg = Renderer().render(group(session(1, job="SQL & <b>|x")), channel, links=LINKS)
+    assert expected in msg.body
+    assert "Dashboard" in msg.body
+
+
+@pytest.mark.parametrize(
+    ("template", "error"),
+    [
+        ("ftp://files.example.com/{{ job_name }}", "http"),
+        ("{{ job_name }}", "http"),
+        ("https://x.example/{{ no_such }}", "UndefinedError"),
+        ("https://x.example/{{ ''.__class__ }}", "SecurityError"),
+    ],
+)
+def test_bad_link_templates_are_refused(template: str, error: str) -> None:
+    """A link template that is not http(s), names an unknown variable or escapes the sandbox is a TemplateError."""
+    with pytest.raises(TemplateError, match=error):
+        check_link_template("runbook_url", template)
+
+
+@pytest.mark.parametrize(
+    ("job", "server", "config", "expected"),
+    [
+        (
+            "SQL Daily",
+            "vbr01",
+            None,
+            """alertd silence add 'backup_server="vbr01"' 'job_name="SQL Daily"' --for 4h --comment WHY""",
+        ),
+        (
+            'It\'s "odd" $(x)',
+            None,
+            "/etc/alertd/a.yaml",
+            """alertd silence add --config /etc/alertd/a.yaml 'job_name="It'"'"'s \\"odd\\" $(x)"' --for 4h --comment WHY""",
+        ),
+    ],
+)
+def test_silence_hint_is_the_exact_command(
+    job: str, server: str | None, config: str | None, expected: str
+) -> None:
+    """The silence hint is a paste-ready command: matchers escaped for alertd, words quoted for the shell."""
+    assert silence_hint(job, server, config) == expected
+
+
+@pytest.mark.parametrize("channel", list(Channel))
+def test_silence_hint_and_run_shown_for_firing_not_for_resolved(channel: Channel) -> None:
+    """Firing messages carry the silence hint (with --config when known); recovery messages do not."""
+    renderer = Renderer(display=DisplayOptions(config_path="/etc/alertd/alertd.yaml"))
+    firing = renderer.render(group(session(1)), channel).body
+    resolved = renderer.render(
+        group(session(1, result="Success", reason=""), kind=GroupKind.RESOLVED), channel
+    ).body
+    assert "silence add --config /etc/alertd/alertd.yaml" in firing
+    assert "silence add" not in resolved
+
+
+@pytest.mark.parametrize("channel", list(Channel))
+def test_streak_attempts_and_late_collection_are_shown(renderer: Renderer, channel: Channel) -> None:
+    """Per-VM notes: Veeam's attempts, the failed-run streak and "collected late" when EM was late."""
+    alert = session(1)
+    detail = AlertDetail(attempts=3, streak=4, late_by=timedelta(minutes=47))
+    body = renderer.render(group(alert, details={alert.uid: detail}), channel).body
+    for text in ("after 3 attempts", "4 runs in a row", "collected 47m late"):
+        assert text in body
+
+
+def test_resolved_message_tells_the_recovery(renderer: Renderer) -> None:
+    """A resolved group says how many runs failed and for how long, per VM."""
+    alert = session(1, result="Success", reason="")
+    detail = AlertDetail(failed_runs=2, since=START - timedelta(hours=14))
+    msg = renderer.render(group(alert, kind=GroupKind.RESOLVED, details={alert.uid: detail}), Channel.CHAT)
+    assert msg.title.startswith("[Resolved] ")
+    assert "recovered after 2 failed runs, 15h" in msg.body
+
+
+TRICKS = [
+    "{{ ''.__class__.__mro__ }}",
+    "{{ group.__class__.__init__.__globals__ }}",
+    "{{ ''.format.__self__.__class__ }}",
+    "{{ '{0.__class__.__mro__}'.format(group) }}",
+    "{{ cycler.__init__.__globals__.os }}",
+    "{{ alerts.append(1) }}",
+]
+
+
+@pytest.mark.parametrize("trick", TRICKS)
 def test_sandbox_blocks_attribute_tricks(tmp_path: Path, trick: str) -> None:
     """A template author cannot reach Python internals: TemplateError (cause SecurityError)."""
     (tmp_path / "alert_title.txt.j2").write_text(trick)
-    renderer = Renderer({"ops": tmp_path})
     with pytest.raises(TemplateError) as err:
-        renderer.render(group(session(1)), "chat")
+        Renderer({"ops": tmp_path}).render(group(session(1)), Channel.SLACK)
     assert err.value.template == "alert_title.txt.j2"
-    assert "alert_title.txt.j2" in str(err.value)
     assert isinstance(err.value.__cause__, SecurityError)
 
 
 @pytest.mark.parametrize(
-    ("source", "error"),
+    ("name", "source", "channel", "error"),
     [
-        ("{{ no_such_variable }}", "UndefinedError"),
-        ("{% if %}", "TemplateSyntaxError"),
-        ("{{ 1 / 0 }}", "ZeroDivisionError"),
+        ("alert_chat.md.j2", "{{ no_such_variable }}", Channel.CHAT, "UndefinedError"),
+        ("alert_email.html.j2", "{% if %}", Channel.EMAIL, "TemplateSyntaxError"),
+        ("alert_email.txt.j2", "{{ 1 / 0 }}", Channel.EMAIL, "ZeroDivisionError"),
+        ("alert_slack.json.j2", "{not json", Channel.SLACK, "not valid JSON"),
+        ("alert_slack.json.j2", '{"blocks": []}', Channel.SLACK, "no top-level text"),
+        ("alert_teams.json.j2", '{"type": "message", "attachments": []}', Channel.TEAMS, "one attachment"),
     ],
 )
-def test_template_errors_name_the_template(tmp_path: Path, source: str, error: str) -> None:
-    """Broken or undefined-variable templates raise our TemplateError naming the file."""
-    (tmp_path / "alert_chat.md.j2").write_text(source)
-    with pytest.raises(TemplateError, match=rf"'alert_chat\.md\.j2'.*{error}"):
-        Renderer({"ops": tmp_path}).render(group(session(1)), "chat")
+def test_template_errors_name_the_template(
+    tmp_path: Path, name: str, source: str, channel: Channel, error: str
+) -> None:
+    """Broken, undefined-variable or limit-breaking templates raise TemplateError naming the file."""
+    (tmp_path / name).write_text(source)
+    with pytest.raises(TemplateError, match=rf"'{name}'.*{error}"):
+        Renderer({"ops": tmp_path}).render(group(session(1)), channel)
 
 
-def test_override_directory_replaces_one_template(tmp_path: Path) -> None:
+def test_override_directory_replaces_one_template_per_receiver(tmp_path: Path) -> None:
     """A receiver's directory overrides only the files it has and only for that receiver."""
-    (tmp_path / "alert_chat.md.j2").write_text("custom: {{ total }} VMs, worst {{ worst }}")
+    (tmp_path / "alert_chat.md.j2").write_text(
+        "custom: {{ total }} VMs, worst {{ worst }}, {{ view.summary }}"
+    )
+    (tmp_path / "alert_title.txt.j2").write_text("{{ worst }}: {{ job_name }}")
     renderer = Renderer({"ops": tmp_path})
-    ops = renderer.render(group(session(1), session(2)), "chat")
-    assert ops.body == "custom: 2 VMs, worst Failed"
-    assert ops.title.startswith("[Failed] SQL Daily")  # default title still used
-    assert "<table" in renderer.render(group(session(1)), "email").body  # default email
-    other = renderer.render(group(session(1), receiver="dba"), "chat")
-    assert other.body.startswith("**SQL Daily**")
+    ops = renderer.render(group(session(1), session(2)), Channel.CHAT)
+    assert (ops.title, ops.body) == ("Failed: SQL Daily", "custom: 2 VMs, worst Failed, 2 failed")
+    slack = json.loads(renderer.render(group(session(1)), Channel.SLACK).body)
+    assert slack["text"] == "Failed: SQL Daily"  # the title override reaches the native layouts
+    assert "<table" in renderer.render(group(session(1)), Channel.EMAIL).body
+    assert renderer.render(group(session(1), receiver="dba"), Channel.CHAT).body.startswith("**SQL Daily**")
+
+
+def test_native_layout_override_is_used_when_valid(tmp_path: Path) -> None:
+    """A receiver's alert_slack.json.j2 replaces the Block Kit layout when it passes Slack's limits."""
+    (tmp_path / "alert_slack.json.j2").write_text(
+        '{"text": {{ title | tojson }}, "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": {{ (total ~ " VMs") | slack | tojson }}}}]}'
+    )
+    msg = Renderer({"ops": tmp_path}).render(group(session(1), session(2)), Channel.SLACK)
+    assert json.loads(msg.body)["blocks"][0]["text"]["text"] == "2 VMs"
 
 
 def test_missing_override_directory_is_rejected(tmp_path: Path) -> None:
@@ -303,34 +314,20 @@ def test_missing_override_directory_is_rejected(tmp_path: Path) -> None:
         Renderer({"ops": tmp_path / "nope"})
 
 
-def test_validate_compiles_every_template(tmp_path: Path) -> None:
-    """validate() finds a syntax error in any receiver's override before anything is rendered."""
-    Renderer().validate()
-    (tmp_path / "test_chat.md.j2").write_text("{% for %}")
-    with pytest.raises(TemplateError, match="test_chat"):
-        Renderer({"ops": tmp_path}).validate()
-
-
-def test_oversized_override_is_cut_to_fit(tmp_path: Path) -> None:
+def test_oversized_chat_override_is_cut_to_fit(tmp_path: Path) -> None:
     """Even a template that writes too much yields a chat body within the limits, cut with "…"."""
     (tmp_path / "alert_chat.md.j2").write_text("{{ 'x' * 10000 }}")
-    body = Renderer({"ops": tmp_path}).render(group(session(1)), "chat").body
+    body = Renderer({"ops": tmp_path}).render(group(session(1)), Channel.CHAT).body
     assert chat_fits(body)
-    assert body.endswith("x\n…\n_+1 more (see email / alertd history)_")
+    assert body.endswith("x\n…\n_+1 more (see the email or alertd history)_")
 
 
-@pytest.mark.parametrize("kind", ["chat", "email"])
-def test_helper_messages_render(renderer: Renderer, kind: Kind) -> None:
-    """Test, dead-letter and self-monitoring messages render for both kinds with the right type."""
-    body_format = BodyFormat.HTML if kind == "email" else BodyFormat.MARKDOWN
-    test = renderer.render_test("ops", kind, now=START)
-    assert (test.title, test.notify_type, test.body_format) == (
-        "[alertd] Test message for receiver ops",
-        NotifyType.INFO,
-        body_format,
-    )
+@pytest.mark.parametrize("channel", list(Channel))
+def test_helper_messages_render_on_every_channel(renderer: Renderer, channel: Channel) -> None:
+    """Test, dead-letter and self-monitoring messages render for every channel with the right type."""
+    test = renderer.render_test("ops", channel, now=START)
+    assert (test.title, test.notify_type) == ("[alertd] Test message for receiver ops", NotifyType.INFO)
     assert "2025-06-05 01:04:29 UTC" in test.body
-
     dead = renderer.render_dead_letter(
         "ops",
         "json://127.0.0.1:9/***",
@@ -338,16 +335,13 @@ def test_helper_messages_render(renderer: Renderer, kind: Kind) -> None:
         "error=500",
         6,
         START,
-        kind=kind,
+        channel=channel,
     )
     assert dead.notify_type is NotifyType.FAILURE
     assert dead.title == "[alertd] Undeliverable after 6 attempts to ops: [Failed] SQL Daily: <1 failed>"
     assert "error=500" in dead.body
-    assert "2025-06-05 01:04 UTC" in dead.body
-    assert "<1 failed>" not in dead.body  # escaped for HTML and for Markdown
-
-    down = renderer.render_self_alert("em01", "EM API unreachable", START, recovered=False, kind=kind)
-    up = renderer.render_self_alert("em01", "EM API unreachable", START, recovered=True, kind=kind)
+    down = renderer.render_self_alert("em01", "EM API unreachable", START, recovered=False, channel=channel)
+    up = renderer.render_self_alert("em01", "EM API unreachable", START, recovered=True, channel=channel)
     assert (down.title, down.notify_type) == (
         "[alertd] Problem: em01: EM API unreachable",
         NotifyType.FAILURE,
@@ -356,36 +350,34 @@ def test_helper_messages_render(renderer: Renderer, kind: Kind) -> None:
     assert "since 2025-06-05 01:04 UTC" in down.body
 
 
-@pytest.mark.parametrize(
-    ("text", "limit", "expected"),
-    [
-        ("a\r\n  b\tc", 200, "a b c"),
-        ("abcdef", 4, "abc…"),
-        ("abc", 0, ""),
-    ],
-)
-def test_one_line(text: str, limit: int, expected: str) -> None:
-    """Reasons collapse to one line and are cut with an ellipsis."""
-    assert one_line(text, limit) == expected
+def test_teams_dead_letter_lines_are_separate_elements(renderer: Renderer) -> None:
+    """In Teams each dead-letter fact is its own element, so Markdown cannot run the lines together."""
+    msg = renderer.render_dead_letter(
+        "ops", "https://x/***", "title", "boom\nsecond line", 3, START, channel=Channel.TEAMS
+    )
+    body = json.loads(msg.body)["attachments"][0]["content"]["body"]
+    labels = [
+        b["inlines"][0]["text"] for b in body if b["type"] == "RichTextBlock" and len(b["inlines"]) == 2
+    ]
+    assert labels == ["Target: ", "Message: ", "Attempts: ", "Last error: "]
+    assert all("\n" not in json.dumps(b) for b in body if b["type"] == "TextBlock")
 
 
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("SQL_PROD_01", "SQL_PROD_01"),
-        ("_tmp_", r"\_tmp\_"),
-        ("a*b", r"a\*b"),
-        ("<@U123>", r"\<@U123\>"),
-        (r"C:\Backup\job.vbk", r"C:\Backup\job.vbk"),
-        ("`x`", r"\`x\`"),
-    ],
-)
-def test_md_escape(text: str, expected: str) -> None:
-    """Markdown escaping neutralises markup but leaves names and Windows paths readable."""
-    assert md_escape(text) == expected
+def test_daemon_callers_passing_kind_still_work(renderer: Renderer) -> None:
+    """render_dead_letter/render_self_alert accept the former ``kind=`` keyword until every caller passes ``channel=``."""
+    msg = renderer.render_self_alert("em01", "down", START, False, kind="email", for_receiver="ops")
+    assert msg.body_format is BodyFormat.HTML and msg.text
 
 
 def test_empty_group_is_a_programming_error(renderer: Renderer) -> None:
     """An empty group is refused rather than rendered as a blank alert."""
     with pytest.raises(ValueError, match="empty"):
-        renderer.render(group(), "chat")
+        renderer.render(group(), Channel.CHAT)
+
+
+def test_times_default_to_utc_for_templates_using_the_utc_filter(tmp_path: Path) -> None:
+    """Custom templates using ``| utc`` keep getting UTC even with a display zone set."""
+    (tmp_path / "alert_chat.md.j2").write_text("{{ start | utc }} / {{ start | when }}")
+    renderer = Renderer({"ops": tmp_path}, display=DisplayOptions(timezone="Europe/Berlin"))
+    body = renderer.render(group(session(1, start=datetime(2025, 1, 5, 1, 4, tzinfo=UTC))), Channel.CHAT).body
+    assert body == "2025-01-05 01:04 UTC / 2025-01-05 02:04 CET (01:04 UTC)"

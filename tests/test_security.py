@@ -226,7 +226,6 @@ def test_sandbox_blocks_tricks_in_templates_loaded_through_config(
         doc_with_templates(tmp_path, "https://em:9398", ["json://127.0.0.1:9/hook"], templates)
     )
     renderer = build_renderer(cfg)
-    renderer.validate()  # compiles: the sandbox acts at render time
     alerts = (session("vm1"),)
     group = AlertGroup(key="k", receiver="ops", alerts=alerts, sequence=1, earlier_count=0, labels={})
     with pytest.raises(TemplateError) as err:
@@ -316,7 +315,10 @@ async def test_full_run_logs_and_state_hold_no_secrets(tmp_path: Path) -> None:
             proc = AlertdProcess(tmp_path, doc)
             proc.start()
             try:
-                await proc.wait_for(lambda: 200 in hook.statuses and len(smtp.mails) == 1, what="delivery")
+                await proc.wait_for(
+                    lambda: 200 in hook.statuses and len(smtp.mails) == 1,
+                    what="delivery",
+                )
                 sim.faults.unauthorized_next(1, path="/api/query")  # token refused: re-logon
                 sim.add_task_session(vm="vm2", result="Failed", end_time=now())
                 await proc.wait_for(lambda: hook.statuses.count(200) == 2, what="second alert")
@@ -500,3 +502,65 @@ async def test_hostile_em_error_message_quoting_secrets_is_bounded(
         assert await run_once(cfg, deliver_timeout=1) == 1
     [failed] = [e for e in logs if e["event"] == "poll_failed"]
     assert "A" * 500 in failed["error"] and "A" * 501 not in failed["error"]
+
+
+PATH_SECRET = "hookpath-SECRET-4242"
+QUERY_SECRET = "qryval-SECRET-5353"
+HEADER_SECRET = "hdrval-SECRET-6464"
+NATIVE_SECRET = "slackhook-SECRET-7575"
+
+
+async def test_debug_run_never_prints_target_secrets(tmp_path: Path) -> None:
+    """`alertd run` at debug level, through a failed then a successful delivery, prints no webhook path, query value, header value, EM or SMTP password."""
+    sim = SimulatedEM(username="svc", password=EM_PASSWORD)
+    # The webhook first fails quoting its own path back (as some services do), then accepts.
+    echo = f"unknown hook /{PATH_SECRET}?token={QUERY_SECRET}"
+    with (
+        WebhookCollector([Reply(500, body=echo)], path=f"/{PATH_SECRET}") as hook,
+        WebhookCollector(
+            [Reply(429, retry_after=0.2, body=f"slow down, /services/T0/B0/{NATIVE_SECRET}")],
+            path=f"/services/T0/B0/{NATIVE_SECRET}",
+        ) as slack,
+        SmtpServer(auth=("alertd", SMTP_PASSWORD)) as smtp,
+    ):
+        slack_url = f"slack+{slack.http_url}"
+        hook_url = (
+            f"json://127.0.0.1:{hook.port}/{PATH_SECRET}?+X-Api-Key={HEADER_SECRET}&-token={QUERY_SECRET}"
+        )
+        async with sim:
+            sim.add_task_session(vm="vm1", result="Failed", end_time=now() - timedelta(minutes=1))
+            doc: dict[str, Any] = {
+                "sources": [
+                    {
+                        "name": "em1",
+                        "url": sim.url,
+                        "username": "svc",
+                        "password": EM_PASSWORD,
+                        "poll_interval": "1s",
+                    }
+                ],
+                "state": {"path": str(tmp_path / "state.db")},
+                "receivers": [{"name": "ops", "urls": [hook_url, smtp.url, slack_url]}],
+                "routes": [{"receivers": ["ops"], "group_wait": "100ms"}],
+                "delivery": {"min_interval": "10ms", "max_backoff": "200ms", "retry_for": "5m"},
+                "http": {"listen": None},
+                "log": {"format": "json", "level": "debug"},
+            }
+            proc = AlertdProcess(tmp_path, doc)
+            proc.start()
+            try:
+                await proc.wait_for(
+                    lambda: 200 in hook.statuses and 200 in slack.statuses and len(smtp.mails) == 1,
+                    what="delivery",
+                )
+                await proc.wait_for(lambda: proc.output().count('"delivery_sent"') >= 3, what="log")
+                proc.signal(signal.SIGTERM)
+                assert await proc.wait_exit(10) == 0
+            finally:
+                proc.kill()
+    output = proc.output()
+    assert '"delivery_retry"' in output and '"level": "debug"' in output
+    assert hook.requests[0].headers.get("X-Api-Key") == HEADER_SECRET  # the secrets were used
+    for secret in (PATH_SECRET, QUERY_SECRET, HEADER_SECRET, NATIVE_SECRET, EM_PASSWORD, SMTP_PASSWORD):
+        for form in secret_forms(secret):
+            assert form not in output, f"{form!r} in the log"

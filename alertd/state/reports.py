@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import sqlite3
 
+from alertd.model import AlertGroup, GroupKind
 from alertd.records import OpenMember
 from alertd.state.db import Database, reading
-from alertd.state.polls import MEMBERS_FROM, open_member
+from alertd.state.polls import DETAIL, JOB_RUN, MEMBERS_FROM, SESSION, open_member
 
 
 class ReportsMixin(Database):
@@ -53,3 +54,44 @@ class ReportsMixin(Database):
     def open_members(self) -> list[OpenMember]:
         """Every group member not yet sent nor closed, oldest first."""
         return [open_member(r) for r in self._db.execute(f"{MEMBERS_FROM} ORDER BY m.id")]
+
+    @reading
+    def last_alert_group(self, receiver: str) -> AlertGroup | None:
+        """The last job run's group sent to ``receiver`` (for ``alertd preview --from-state``)."""
+        row = self._db.execute(
+            "SELECT m.group_key, m.flush_id, m.sequence FROM messages m WHERE m.receiver=? AND EXISTS "
+            "(SELECT 1 FROM members x WHERE x.flush_id = m.flush_id) ORDER BY m.id DESC LIMIT 1",
+            (receiver,),
+        ).fetchone()
+        if row is None:
+            return None
+        key, flush_id, sequence = row
+        rows = self._db.execute(
+            f"SELECT m.kind, {DETAIL.column_list('m')}, {SESSION.column_list('a')} FROM members m "
+            "JOIN alerts a ON a.source=m.source AND a.uid=m.uid WHERE m.flush_id=? AND m.group_key=? ORDER BY m.id",
+            (flush_id, key),
+        ).fetchall()
+        if not rows:
+            return None
+        sessions = tuple(SESSION.decode(r, 1 + len(DETAIL.columns)) for r in rows)
+        details = {s.uid: DETAIL.decode(r, 1) for s, r in zip(sessions, rows, strict=True)}
+        runs = {
+            run.uid: run
+            for run in (
+                JOB_RUN.decode(r)
+                for r in self._db.execute(
+                    f"SELECT {JOB_RUN.column_list()} FROM job_runs WHERE uid IN "
+                    f"({','.join('?' * len({s.job_session_uid for s in sessions}))})",
+                    tuple({s.job_session_uid for s in sessions}),
+                )
+            )
+        }
+        return AlertGroup(
+            key=key,
+            receiver=receiver,
+            alerts=sessions,
+            sequence=sequence,
+            kind=GroupKind(rows[0][0]),
+            details=details,
+            job_runs=runs,
+        )
