@@ -36,7 +36,10 @@ def _parser() -> argparse.ArgumentParser:
     once.add_argument(
         "--deliver-timeout", type=float, default=60.0, help="seconds to keep retrying deliveries"
     )
-    with_config("check-config", "validate the configuration and print every problem")
+    check = with_config("check-config", "validate the configuration and print every problem")
+    check.add_argument(
+        "--probe", action="store_true", help="also log on to each source and check its endpoints"
+    )
     notify = with_config("test-notify", "send a test message to every URL of a receiver")
     notify.add_argument("receiver")
     routes = sub.add_parser("routes", help="routing tools")
@@ -111,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         cfg, path = _load(args)
         configure(cfg.log.level, cfg.log.format)
         if command == "check-config":
-            return _check_config(cfg)
+            return _check_config(cfg, probe=args.probe)
         if command == "test-notify":
             return _test_notify(cfg, args.receiver)
         if command == "history":
@@ -132,7 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _check_config(cfg: Config) -> int:
+def _check_config(cfg: Config, *, probe: bool = False) -> int:
     from alertd.runtime import validate_fully
 
     validate_fully(cfg)
@@ -141,6 +144,10 @@ def _check_config(cfg: Config) -> int:
         f"configuration OK: {len(cfg.sources)} source(s), {len(cfg.receivers)} receiver(s) with {urls} URL(s), "
         f"{len(cfg.routes)} route(s)"
     )
+    if probe:
+        from alertd.probe import probe_sources
+
+        return probe_sources(cfg)
     return 0
 
 

@@ -3,7 +3,8 @@ and the VBR simulator: start it (EM over HTTP, VBR over HTTPS as the real API is
 run or a task that completes later, read what the simulator received, arm faults, and name the
 config keys alertd needs to reach it.
 
-The VBR adapter plugs the OpenAPI contract observer into its simulator: every exchange of a
+The ``src`` fixture (parametrised over both kinds) is in the plugin `blackbox_fixtures`. The VBR
+adapter plugs the OpenAPI contract observer into its simulator: every exchange of a
 black-box test is checked against Veeam's documents too (see ``vbr_contract``).
 """
 

@@ -18,34 +18,20 @@ from typing import Any
 
 import pytest
 import structlog
-from blackbox import KINDS, SourceUnderTest, VBRUnderTest
+from blackbox import SourceUnderTest, VBRUnderTest
 from e2e import e2e_config, now, run_once
 from process import AlertdProcess
 from support.webhook import Reply, WebhookCollector
-from vbr_support import Tls
 
 from alertd.config import Config
 from alertd.daemon import Daemon
 from alertd.pipeline import PollResult
 from alertd.state import SQLiteStore
 
-pytest_plugins = ["vbr_fixtures"]
+pytest_plugins = ["vbr_fixtures", "blackbox_fixtures"]
 
 Logs = list[dict[str, Any]]
 JOBS = {f"[Failed] Job {i}" for i in range(4)}
-
-
-@pytest.fixture(params=sorted(KINDS))
-async def src(request: pytest.FixtureRequest, tls: Tls) -> AsyncIterator[SourceUnderTest]:
-    """A running simulator of each kind: EM over HTTP, VBR over HTTPS (its only scheme)."""
-    under_test = KINDS[request.param](tls)
-    await under_test.start(https=request.param == "vbr")
-    try:
-        yield under_test
-    finally:
-        await under_test.stop()
-    if isinstance(under_test, VBRUnderTest):
-        assert under_test.contract.violations == [], "\n".join(under_test.contract.violations)
 
 
 def config(tmp_path: Path, src: SourceUnderTest, hook: WebhookCollector, **source: Any) -> Config:
