@@ -194,6 +194,8 @@ class Daemon:
             log.exception("poll_crashed", source=source.name, error=repr(err))
             result = PollResult(source.name, False, error_kind="internal", error=repr(err))
         self.metrics.poll_done(source.name, result.ok, loop.time() - started, result.error_kind)
+        if result.ok:
+            self.metrics.source_polled(source.name, source.kind, self.clients.get(source.name))
         self._self_monitor(source.name, result)
         return result
 
