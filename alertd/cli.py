@@ -68,9 +68,12 @@ def _parser() -> argparse.ArgumentParser:
     history = with_config("history", "what was sent, where, when, after how many attempts")
     history.add_argument("--limit", type=int, default=30)
     demo = sub.add_parser(
-        "demo", help="run alertd against the built-in EM simulator and show alerts arriving"
+        "demo", help="run alertd against a built-in simulator (EM, or VBR with --source vbr) and show alerts"
     )
     demo.add_argument("--for", dest="duration", type=float, default=None, help="stop after this many seconds")
+    demo.add_argument(
+        "--source", choices=("em", "vbr"), default="em", help="the simulator to watch (default: em)"
+    )
     health = sub.add_parser("healthcheck", help="exit 0 when the local /healthz answers (for Docker)")
     health.add_argument("--url", default="http://127.0.0.1:9478/healthz")
     return parser
@@ -103,7 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from alertd.demo import run_demo
 
             configure("info", "console")
-            return run_demo(args.duration)
+            return run_demo(args.duration, args.source)
         if command == "silence":
             return _silence(args)
         if command == "routes":
