@@ -108,6 +108,10 @@ class SourceUnderTest(ABC):
         """A finished job run; VMs missing from ``results`` succeed."""
 
     @abstractmethod
+    def run_ending(self, job: str, vm: str, result: str, end: datetime) -> None:
+        """A job run of one VM with ``result``, created 5 minutes before ``end`` and ending at ``end``."""
+
+    @abstractmethod
     def late_run(self, job: str, failed: str, running: str, start: datetime) -> Late:
         """A job run with ``failed`` done (Failed) and ``running`` still running."""
 
@@ -194,6 +198,17 @@ class EMUnderTest(SourceUnderTest):
     def failed_run(self, job: str, vms: Sequence[str], results: Mapping[str, str], start: datetime) -> None:
         self.sim.add_job_run(job_name=job, vms=vms, results=results, start=start)
 
+    def run_ending(self, job: str, vm: str, result: str, end: datetime) -> None:
+        self.sim.add_task_session(
+            job_name=job,
+            vm=vm,
+            result=result,
+            creation_time=end - timedelta(minutes=5),
+            end_time=end,
+            reason="" if result == "Success" else "Error: Failed to create VM snapshot",
+            job_session_uid=str(uuid.uuid4()),
+        )
+
     def late_run(self, job: str, failed: str, running: str, start: datetime) -> Late:
         run = str(uuid.uuid4())
         self.sim.add_task_session(
@@ -259,6 +274,24 @@ class VBRUnderTest(SourceUnderTest):
 
     def failed_run(self, job: str, vms: Sequence[str], results: Mapping[str, str], start: datetime) -> None:
         self.sim.add_job_run(job_name=job, vms=vms, results=results, start=start)
+
+    def run_ending(self, job: str, vm: str, result: str, end: datetime) -> None:
+        reason = "" if result == "Success" else "Error: Failed to create VM snapshot"
+        session = self.sim.add_session(
+            job_name=job,
+            result=result,
+            message=reason or "Success",
+            creation_time=end - timedelta(minutes=5),
+            end_time=end,
+        )
+        self.sim.add_task(
+            session,
+            name=vm,
+            result=result,
+            message=reason,
+            creation_time=end - timedelta(minutes=5),
+            end_time=end,
+        )
 
     def late_run(self, job: str, failed: str, running: str, start: datetime) -> Late:
         session = self.sim.add_session(

@@ -371,6 +371,100 @@ async def test_vbr_certificate_not_matching_the_pin(
     assert webhook.requests == []
 
 
+# --- clocks --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("hours", [3, -3], ids=["ahead", "behind"])
+async def test_source_clock_off_by_hours(
+    tmp_path: Path, webhook: WebhookCollector, src: SourceUnderTest, hours: int
+) -> None:
+    """A source whose clock is hours off alertd's: failures at its own 'now' are alerted once, and so are later ones.
+
+    (With the source behind, the very first poll's window is placed on alertd's clock before the
+    source's is known, so "first" may wait for the second poll: late by one poll, never lost.)
+    """
+    src.clock.advance(hours=hours)  # the simulator's clock; alertd keeps the wall clock
+    src.run_ending("SQL Daily", "first", "Failed", src.clock() - timedelta(minutes=3))
+    cfg = config(tmp_path, src, webhook)
+    assert await run_once(cfg) == 0
+    src.run_ending("File Servers", "second", "Failed", src.clock() - timedelta(seconds=5))
+    assert await run_once(cfg) == 0
+    assert await run_once(cfg) == 0
+    messages = delivered(webhook)
+    assert len(messages) == 2
+    assert [sum(vm in m for m in messages) for vm in ("first", "second")] == [1, 1]
+
+
+# --- Veeam-aware features ------------------------------------------------------------------------
+
+
+async def test_failure_recovered_on_retry_is_not_sent(
+    tmp_path: Path, webhook: WebhookCollector, src: SourceUnderTest
+) -> None:
+    """A failure whose retry succeeds inside wait_for_retry is not sent (here: one low-priority note only)."""
+    clock = src.clock
+    src.run_ending("SQL Daily", "dbserver01", "Failed", clock() - timedelta(minutes=2))
+    routes = [
+        {"receivers": ["ops"], "group_wait": "0s", "wait_for_retry": "40m", "notify_recovered_on_retry": True}
+    ]
+    cfg = e2e_config(tmp_path, src.url, [webhook.url], source=src.source(), routes=routes)
+    assert await run_once(cfg, clock=clock) == 0
+    assert webhook.received == []  # held
+    clock.advance(minutes=10)
+    src.run_ending("SQL Daily", "dbserver01", "Success", clock())
+    assert await run_once(cfg, clock=clock) == 0
+    clock.advance(hours=1)
+    assert await run_once(cfg, clock=clock) == 0
+    [note] = delivered(webhook)
+    assert "Recovered on retry" in note and "dbserver01" in note
+
+
+async def test_unrecovered_failure_sent_once_after_hold_with_attempts(
+    tmp_path: Path, webhook: WebhookCollector, src: SourceUnderTest
+) -> None:
+    """A VM that fails again on each retry is sent once, when the hold ends, with its attempt count."""
+    clock = src.clock
+    src.run_ending("SQL Daily", "dbserver01", "Failed", clock() - timedelta(minutes=1))
+    routes = [{"receivers": ["ops"], "group_wait": "0s", "wait_for_retry": "40m"}]
+    cfg = e2e_config(tmp_path, src.url, [webhook.url], source=src.source(), routes=routes)
+    assert await run_once(cfg, clock=clock) == 0
+    for _ in range(2):
+        clock.advance(minutes=12)
+        src.run_ending("SQL Daily", "dbserver01", "Failed", clock())
+        assert await run_once(cfg, clock=clock) == 0
+    assert webhook.received == []
+    clock.advance(minutes=41)
+    assert await run_once(cfg, clock=clock) == 0
+    assert await run_once(cfg, clock=clock) == 0
+    [alert] = delivered(webhook)
+    assert "dbserver01" in alert and "after 3 attempts" in alert
+
+
+async def test_resolved_message_follows_success(
+    tmp_path: Path, webhook: WebhookCollector, src: SourceUnderTest
+) -> None:
+    """With send_resolved, a later success of an alerted VM sends one resolved message with runs and duration."""
+    clock = src.clock
+    src.run_ending("SQL Daily", "dbserver01", "Failed", clock() - timedelta(hours=14))
+    src.run_ending("SQL Daily", "dbserver01", "Failed", clock() - timedelta(hours=2))
+    routes = [{"receivers": ["ops"], "group_wait": "0s", "send_resolved": True}]
+    cfg = e2e_config(
+        tmp_path, src.url, [webhook.url], source=src.source(initial_lookback="1d"), routes=routes
+    )
+    assert await run_once(cfg, clock=clock) == 0
+    assert len(delivered(webhook)) == 2
+    clock.advance(minutes=5)
+    src.run_ending("SQL Daily", "dbserver01", "Success", clock())
+    assert await run_once(cfg, clock=clock) == 0
+    clock.advance(minutes=5)
+    assert await run_once(cfg, clock=clock) == 0
+    messages = delivered(webhook)
+    assert len(messages) == 3
+    resolved = messages[2]
+    assert "Resolved" in resolved and "dbserver01" in resolved and "after 2 failed runs" in resolved
+    assert "14h" in resolved
+
+
 # --- what only a VBR source has --------------------------------------------------------------------
 
 
