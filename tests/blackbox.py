@@ -54,9 +54,10 @@ class SourceUnderTest(ABC):
     """A running simulator of one source kind, seen the same way whatever the kind."""
 
     kind: str
-    #: The log event of a token the server rejected, and of a failed request.
+    #: The log events of a token the server rejected, of a failed request, and of a logout.
     token_rejected_event: str
     request_failed_event: str
+    logout_event: str
 
     def __init__(self, tls: Tls) -> None:
         self.tls = tls
@@ -181,6 +182,7 @@ class EMUnderTest(SourceUnderTest):
     kind = "em"
     token_rejected_event = "em_token_rejected"
     request_failed_event = "em_request_failed"
+    logout_event = "em_logoff"
 
     def __init__(self, tls: Tls) -> None:
         super().__init__(tls)
@@ -257,6 +259,7 @@ class VBRUnderTest(SourceUnderTest):
     kind = "vbr"
     token_rejected_event = "vbr_token_rejected"
     request_failed_event = "vbr_request_failed"
+    logout_event = "vbr_logout"
 
     def __init__(self, tls: Tls) -> None:
         super().__init__(tls)

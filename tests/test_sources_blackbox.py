@@ -167,7 +167,7 @@ async def test_restart_does_not_alert_again(
 
 
 async def test_kill_9_during_delivery_loses_nothing(tmp_path: Path, src: SourceUnderTest) -> None:
-    """kill -9 of `alertd run` while deliveries are in flight, then a restart: every job run arrives, at most one twice."""
+    """kill -9 of `alertd run` while deliveries are in flight, then a restart: every job run arrives, at most one twice, and SIGTERM then stops it cleanly (logged out)."""
     with WebhookCollector([Reply(200, delay=0.5)] * 20) as hook:
         for i in range(4):
             src.failed_run(f"Job {i}", [f"vm{i}"], {f"vm{i}": "Failed"}, now() - timedelta(minutes=30))
@@ -196,10 +196,11 @@ async def test_kill_9_during_delivery_loses_nothing(tmp_path: Path, src: SourceU
             # Two more polls of the restarted daemon: a wrong re-alert would be recorded by them.
             polls = src.failure_pages()
             await again.wait_for(lambda: src.failure_pages() >= polls + 2, what="two more polls")
-        finally:
             again.signal(signal.SIGTERM)
-            await again.wait_exit(10)
+            assert await again.wait_exit(10) == 0
+        finally:
             again.kill()
+    assert f'"{src.logout_event}"' in again.output()  # a graceful stop logs out
     titles = [p["title"] for p in hook.received]
     assert len(titles) - len(set(titles)) <= 1, titles  # one target: at most the one in flight
     assert before_kill <= len(titles)
@@ -487,6 +488,30 @@ async def test_vbr_job_level_failure_alerted_once(
     [message] = delivered(webhook)
     assert "SQL Daily" in message and "Creating synthetic full backup (22% done)" in message
     assert "dbserver01" not in message
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="render.py lists a job-level alert as a VM named after the job ('VMs (1)', '1 failed'); "
+    "see the report of branch vbrwire",
+)
+@pytest.mark.parametrize("src", ["vbr"], indirect=True)
+async def test_vbr_job_level_failure_is_not_listed_as_a_vm(
+    tmp_path: Path, webhook: WebhookCollector, src: SourceUnderTest
+) -> None:
+    """A job run that failed with every VM successful is not shown as a failed VM named after the job."""
+    assert isinstance(src, VBRUnderTest)
+    src.sim.add_job_run(
+        job_name="SQL Daily",
+        vms=("dbserver01",),
+        start=now() - timedelta(minutes=20),
+        job_result="Failed",
+        job_message="Creating synthetic full backup (22% done)",
+    )
+    assert await run_once(config(tmp_path, src, webhook)) == 0
+    [message] = delivered(webhook)
+    assert "Creating synthetic full backup (22% done)" in message
+    assert "VMs (" not in message and "1 failed" not in message
 
 
 @pytest.mark.parametrize("src", ["vbr"], indirect=True)
