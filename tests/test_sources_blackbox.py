@@ -3,8 +3,9 @@
 Each test drives the real daemon (``Daemon.once``, a daemon kept open across cycles, or a real
 ``alertd run`` child killed with SIGKILL) over real HTTP(S), SQLite and a local webhook, and pins
 what an operator sees: the messages, the exit code, the error kind of a failed poll. The source is
-a parameter (`blackbox.SourceUnderTest`); nothing below knows which kind it talks to. Every VBR
-exchange is also checked against Veeam's OpenAPI documents.
+a parameter (`blackbox.SourceUnderTest`): the shared tests do not know which kind they talk to; the
+few at the end are about what only a VBR source has (job-level alerts, degraded mode, the pin).
+Every VBR exchange is also checked against Veeam's OpenAPI documents.
 """
 
 from __future__ import annotations
@@ -59,10 +60,6 @@ class Cycles:
 
     def __init__(self, cfg: Config, clock: Callable[[], datetime] | None = None) -> None:
         self.daemon = Daemon(cfg, clock=clock) if clock is not None else Daemon(cfg)
-
-    @property
-    def store(self) -> SQLiteStore:
-        return self.daemon.store
 
     async def cycle(self) -> PollResult:
         result = await self.daemon.poll_source(self.daemon.cfg.sources[0])
