@@ -216,6 +216,8 @@ class Daemon:
                 return PollResult(source.name, False, error_kind="stopping", error=repr(err))
             result = self._failed_poll(source.name, err)
         self.metrics.poll_done(source.name, result.ok, loop.time() - started, result.error_kind)
+        if result.ok:
+            self.metrics.source_polled(source.name, source.kind, self.clients.get(source.name))
         self._self_monitor(source.name, result)
         return result
 

@@ -151,6 +151,15 @@ class Metrics:
             ["source"],
             registry=r,
         )
+        self.source_info = Gauge(
+            "alertd_source_info",
+            "Always 1, set after each successful poll of a source; labels: its kind (em, vbr), the API "
+            "version in use ('' when the source does not say, as EM's polls do not) and whether it is "
+            "degraded (a VBR 12.0-12.3.0 server without task sessions: job-level alerts only).",
+            ["source", "kind", "api_version", "degraded"],
+            registry=r,
+        )
+        self._source_labels: dict[str, tuple[str, str, str, str]] = {}
         self.build_info = Gauge(
             "alertd_build_info",
             "Always 1; labels carry the alertd and Python versions.",
@@ -171,6 +180,21 @@ class Metrics:
         self.poll_duration_seconds.labels(source=source).observe(duration)
         if ok:
             self.last_successful_poll_timestamp_seconds.labels(source=source).set(time.time())
+
+    def source_polled(self, source: str, kind: str, reader: object) -> None:
+        """A poll of ``source`` succeeded: its info series, read from the source object ``reader``.
+
+        ``api_version`` and ``degraded`` are what a source offers beyond the Source protocol
+        (`alertd.vbr.source.VBRSource` has both); a changed value replaces the source's old series.
+        """
+        api_version = getattr(reader, "api_version", None)
+        degraded = getattr(reader, "degraded", None)
+        labels = (source, kind, str(api_version or ""), "true" if degraded is True else "false")
+        old = self._source_labels.get(source)
+        if old is not None and old != labels:
+            self.source_info.remove(*old)
+        self._source_labels[source] = labels
+        self.source_info.labels(*labels).set(1)
 
     def config_reloaded(self, ok: bool) -> None:
         """Record the result of a configuration load or reload attempt."""
