@@ -10,12 +10,11 @@ from datetime import timedelta
 from pathlib import Path
 
 import yaml
-from e2e import e2e_config, now, run_once
+from e2e import e2e_config, history, now, run_once
 from support.smtp import SmtpServer
 from support.webhook import Reply, WebhookCollector
 
 from alertd.simulator import SimulatedEM
-from alertd.state import SQLiteStore
 
 
 async def test_routing_with_continue(tmp_path: Path) -> None:
@@ -86,8 +85,7 @@ async def test_webhook_500_three_times_then_ok_delivers_once(
         cfg = e2e_config(tmp_path, sim.url, [webhook.url])
         assert await run_once(cfg) == 0
     assert webhook.statuses == [500, 500, 500, 200]
-    store = SQLiteStore(tmp_path / "state.db")
-    [row] = store.history()
+    [row] = history(tmp_path / "state.db")
     assert (row["status"], row["attempts"]) == ("sent", 4)
 
 
@@ -162,8 +160,7 @@ async def test_retry_budget_exhausted_dead_letters(tmp_path: Path) -> None:
             assert await run_once(cfg) == 0
     assert len(down.statuses) >= 2
     assert len(fallback.received) == 1
-    store = SQLiteStore(tmp_path / "state.db")
-    statuses = {(r["receiver"], r["status"]) for r in store.history()}
+    statuses = {(r["receiver"], r["status"]) for r in history(tmp_path / "state.db")}
     assert ("ops", "dead") in statuses and ("pager", "sent") in statuses
 
 
