@@ -75,6 +75,12 @@ async def run_once(
     return await daemon.once(deliver_timeout)
 
 
+def outbox_depth(state: Path) -> int:
+    """Deliveries still pending in the state file at ``state``; safe beside a running daemon (WAL)."""
+    with closing(SQLiteStore(state)) as store:
+        return store.outbox_depth()
+
+
 def history(state: Path) -> list[sqlite3.Row]:
     """What ``alertd history`` reports from the state file at ``state`` (opened and closed again)."""
     with closing(SQLiteStore(state)) as store:

@@ -9,8 +9,9 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
+import structlog
 import yaml
-from e2e import e2e_config, history, now, run_once
+from e2e import e2e_config, history, now, run_once, wait_until
 from support.smtp import SmtpServer
 from support.webhook import Reply, WebhookCollector
 
@@ -108,8 +109,11 @@ async def test_smtp_down_then_up(tmp_path: Path) -> None:
             vm="mailvm", result="Failed", end_time=now() - timedelta(minutes=1), reason="Error: <b>bold</b>"
         )
         cfg = e2e_config(tmp_path, sim.url, [smtp.url])
-        cycle = asyncio.create_task(run_once(cfg, deliver_timeout=20))
-        await asyncio.sleep(1.0)  # a real server being down for a while; the outbox keeps retrying
+        with structlog.testing.capture_logs() as logs:
+            cycle = asyncio.create_task(run_once(cfg, deliver_timeout=20))
+            await wait_until(
+                lambda: any(e["event"] == "delivery_retry" for e in logs), what="a refused send being retried"
+            )
         smtp.start()
         try:
             assert await cycle == 0

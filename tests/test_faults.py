@@ -102,11 +102,11 @@ async def test_em_read_timeout_fails_cycle_then_recovers(tmp_path: Path, webhook
     async with SimulatedEM() as sim:
         one_failure(sim)
         cfg = e2e_config(tmp_path, sim.url, [webhook.url], source={"read_timeout": "300ms"})
-        sim.faults.delay_next(1, seconds=2, path="/api/query")
+        sim.faults.delay_next(1, seconds=20, path="/api/query")
         started = time.monotonic()
         with structlog.testing.capture_logs() as logs:
             assert await run_once(cfg) == 1
-        assert time.monotonic() - started < 1.8  # gave up at read_timeout, not when EM answered
+        assert time.monotonic() - started < 10  # gave up at read_timeout, not when EM answered (20 s)
         [failed] = events(logs, "poll_failed")
         assert failed["kind"] == "timeout" and "read_timeout=0.3s" in failed["error"]
         assert webhook.requests == []
