@@ -53,7 +53,7 @@ def metric(text: str, name: str, **labels: str) -> float | None:
 
 
 async def test_endpoints_reload_and_graceful_stop(tmp_path: Path, webhook: WebhookCollector) -> None:
-    """/healthz, /readyz and /metrics carry real values after a poll; a broken SIGHUP keeps the old config; SIGTERM exits 0."""
+    """/healthz, /readyz and /metrics carry real values after a poll; a broken SIGHUP keeps the old config; SIGTERM exits 0, leaving nothing unclosed."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     async with SimulatedEM() as sim:
@@ -100,6 +100,7 @@ async def test_endpoints_reload_and_graceful_stop(tmp_path: Path, webhook: Webho
             proc.signal(signal.SIGTERM)
             assert await proc.wait_exit(10) == 0
             assert "em_logoff" in proc.output()
+            assert proc.unclosed() == []  # the HTTP server, EM session and state file were closed
         finally:
             proc.kill()
 
