@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 from collections.abc import Callable
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from alertd.config import Config, load_document
 from alertd.daemon import Daemon
+from alertd.state import SQLiteStore
 
 
 def now() -> datetime:
@@ -69,3 +73,31 @@ async def run_once(
     """One ``alertd once`` cycle in-process (with the wall clock unless ``clock`` is given)."""
     daemon = Daemon(cfg, clock=clock) if clock is not None else Daemon(cfg)
     return await daemon.once(deliver_timeout)
+
+
+def outbox_depth(state: Path) -> int:
+    """Deliveries still pending in the state file at ``state``; safe beside a running daemon (WAL)."""
+    with closing(SQLiteStore(state)) as store:
+        return store.outbox_depth()
+
+
+def history(state: Path) -> list[sqlite3.Row]:
+    """What ``alertd history`` reports from the state file at ``state`` (opened and closed again)."""
+    with closing(SQLiteStore(state)) as store:
+        return store.history()
+
+
+def alert_count(state: Path) -> int:
+    """How many alert UIDs the state file at ``state`` remembers (opened and closed again)."""
+    with closing(SQLiteStore(state)) as store:
+        return store.alert_count()
+
+
+async def wait_until(check: Callable[[], bool], timeout: float = 20.0, what: str = "the condition") -> None:
+    """Wait until ``check()`` holds (looked at every 20 ms); fail naming ``what`` after ``timeout`` s."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not check():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+        await asyncio.sleep(0.02)

@@ -28,6 +28,8 @@ class AlertdProcess:
         self.env = {
             k: v for k, v in os.environ.items() if not k.startswith(("ALERTD_", "NOTIFY_SOCKET", "WATCHDOG_"))
         }
+        # Print every ResourceWarning (Python hides them by default) so a test can see a leak.
+        self.env["PYTHONWARNINGS"] = "always::ResourceWarning"
         self.env.update(env or {})
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -63,6 +65,12 @@ class AlertdProcess:
 
     def output(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def unclosed(self) -> list[str]:
+        """Output lines reporting a resource left open (ResourceWarning, aiohttp's "Unclosed ...")."""
+        return [
+            line for line in self.output().splitlines() if "ResourceWarning" in line or "Unclosed" in line
+        ]
 
     async def wait_for(
         self, check: Callable[[], bool], timeout: float = 20.0, what: str = "condition"

@@ -9,13 +9,13 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
+import structlog
 import yaml
-from e2e import e2e_config, now, run_once
+from e2e import e2e_config, history, now, run_once, wait_until
 from support.smtp import SmtpServer
 from support.webhook import Reply, WebhookCollector
 
 from alertd.simulator import SimulatedEM
-from alertd.state import SQLiteStore
 
 
 async def test_routing_with_continue(tmp_path: Path) -> None:
@@ -86,8 +86,7 @@ async def test_webhook_500_three_times_then_ok_delivers_once(
         cfg = e2e_config(tmp_path, sim.url, [webhook.url])
         assert await run_once(cfg) == 0
     assert webhook.statuses == [500, 500, 500, 200]
-    store = SQLiteStore(tmp_path / "state.db")
-    [row] = store.history()
+    [row] = history(tmp_path / "state.db")
     assert (row["status"], row["attempts"]) == ("sent", 4)
 
 
@@ -110,8 +109,11 @@ async def test_smtp_down_then_up(tmp_path: Path) -> None:
             vm="mailvm", result="Failed", end_time=now() - timedelta(minutes=1), reason="Error: <b>bold</b>"
         )
         cfg = e2e_config(tmp_path, sim.url, [smtp.url])
-        cycle = asyncio.create_task(run_once(cfg, deliver_timeout=20))
-        await asyncio.sleep(1.0)  # a real server being down for a while; the outbox keeps retrying
+        with structlog.testing.capture_logs() as logs:
+            cycle = asyncio.create_task(run_once(cfg, deliver_timeout=20))
+            await wait_until(
+                lambda: any(e["event"] == "delivery_retry" for e in logs), what="a refused send being retried"
+            )
         smtp.start()
         try:
             assert await cycle == 0
@@ -162,8 +164,7 @@ async def test_retry_budget_exhausted_dead_letters(tmp_path: Path) -> None:
             assert await run_once(cfg) == 0
     assert len(down.statuses) >= 2
     assert len(fallback.received) == 1
-    store = SQLiteStore(tmp_path / "state.db")
-    statuses = {(r["receiver"], r["status"]) for r in store.history()}
+    statuses = {(r["receiver"], r["status"]) for r in history(tmp_path / "state.db")}
     assert ("ops", "dead") in statuses and ("pager", "sent") in statuses
 
 

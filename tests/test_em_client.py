@@ -21,6 +21,7 @@ from aiohttp.test_utils import TestServer
 from alertd.em.client import EMClient, EMConnection, EMError
 from alertd.em.filters import failed_since
 from alertd.simulator import SimulatedEM
+from alertd.simulator.auth import LogonSession
 from alertd.simulator.clock import ManualClock
 
 USER = "alertd"
@@ -307,18 +308,27 @@ async def test_unreachable_port() -> None:
     assert "9398" in info.value.message
 
 
-async def test_secrets_never_logged_or_raised(sim: tuple[SimulatedEM, str]) -> None:
-    """Through logon, re-logon, failures and logoff, neither password nor token appears in logs or errors."""
+async def test_secrets_never_logged_or_raised(
+    sim: tuple[SimulatedEM, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through logon, re-logon, failures and logoff, neither password nor any token EM issued appears in logs or errors."""
     em, url = sim
     add_failures(em, 3)
+    tokens: list[str] = []  # every token EM hands out, as EM issues it
+    issue = em.tokens.logon
+
+    def issue_and_record() -> LogonSession:
+        session = issue()
+        tokens.append(session.token)
+        return session
+
+    monkeypatch.setattr(em.tokens, "logon", issue_and_record)
     texts: list[str] = []
     with structlog.testing.capture_logs() as logs:
         client = EMClient(connection(url, page_size=2))
         await client.query_task_sessions(SINCE)
-        token = client._token
         em.faults.expire_tokens()
         await client.query_task_sessions(SINCE)
-        tokens = [token, client._token]
         faults: list[Callable[[], None]] = [
             lambda: em.faults.fail_next(1, status=503),
             lambda: em.faults.unauthorized_next(2, path="/api/query"),
@@ -332,7 +342,8 @@ async def test_secrets_never_logged_or_raised(sim: tuple[SimulatedEM, str]) -> N
     texts += [repr(entry) for entry in logs] + [repr(connection(url))]
     assert {e["event"] for e in logs} >= {"em_logon", "em_token_rejected", "em_request_failed", "em_logoff"}
     assert all(e.get("source") == "em-test" for e in logs)
-    for secret in [PASSWORD, *(t for t in tokens if t)]:
+    assert len(tokens) >= 2  # the first logon and the one after the expiry
+    for secret in [PASSWORD, *tokens]:
         assert not any(secret in text for text in texts)
 
 

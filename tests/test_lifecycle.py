@@ -12,7 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from e2e import now
+from e2e import now, outbox_depth
 from process import AlertdProcess, aget
 from support.smtp import free_port
 from support.webhook import Reply, WebhookCollector
@@ -53,7 +53,7 @@ def metric(text: str, name: str, **labels: str) -> float | None:
 
 
 async def test_endpoints_reload_and_graceful_stop(tmp_path: Path, webhook: WebhookCollector) -> None:
-    """/healthz, /readyz and /metrics carry real values after a poll; a broken SIGHUP keeps the old config; SIGTERM exits 0."""
+    """/healthz, /readyz and /metrics carry real values after a poll; a broken SIGHUP keeps the old config; SIGTERM exits 0, leaving nothing unclosed."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     async with SimulatedEM() as sim:
@@ -100,6 +100,7 @@ async def test_endpoints_reload_and_graceful_stop(tmp_path: Path, webhook: Webho
             proc.signal(signal.SIGTERM)
             assert await proc.wait_exit(10) == 0
             assert "em_logoff" in proc.output()
+            assert proc.unclosed() == []  # the HTTP server, EM session and state file were closed
         finally:
             proc.kill()
 
@@ -158,7 +159,14 @@ async def test_kill_9_during_delivery_loses_nothing(tmp_path: Path) -> None:
                     ),
                     what="all four messages",
                 )
-                await asyncio.sleep(1.0)  # let any wrong extra re-send show up
+                # A later failure: once its message is out and the outbox is empty, every send this
+                # process would make (a wrong re-send or re-alert of the four included) was made.
+                sim.add_job_run(job_name="Job late", vms=["late"], results={"late": "Failed"}, start=start)
+                await again.wait_for(
+                    lambda: any(p["title"].startswith("[Failed] Job late") for p in hook.received),
+                    what="the later message",
+                )
+                await again.wait_for(lambda: outbox_depth(tmp_path / "state.db") == 0, what="an empty outbox")
             finally:
                 again.signal(signal.SIGTERM)
                 await again.wait_exit(10)
@@ -221,8 +229,13 @@ async def test_self_alert_and_recovery(tmp_path: Path) -> None:
             proc.start()
             try:
                 await proc.wait_for(lambda: len(oncall.received) == 1, what="self alert")
-                await asyncio.sleep(1.5)
-                assert len(oncall.received) == 1  # one alert, not one per failed poll
+                failed_polls = proc.output().count('"poll_failed"')
+                await proc.wait_for(
+                    lambda: proc.output().count('"poll_failed"') >= failed_polls + 2,
+                    what="two more failed polls",
+                )
+                # Each poll decides (and logs) its self-alert before the next poll starts.
+                assert proc.output().count('"self_alert"') == 1  # one alert, not one per failed poll
                 sim.faults.clear()
                 await proc.wait_for(lambda: len(oncall.received) == 2, what="recovery")
             finally:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import time
 
+import apprise
 import pytest
 import structlog
 from support import Reply, SmtpServer, WebhookCollector
@@ -214,16 +216,23 @@ def test_privacy_url_hides_tokens(url: str, secrets: list[str]) -> None:
     assert target.name == "ops[0]"
 
 
-@pytest.mark.parametrize(
-    ("url", "default_throttle"),
-    [(WORKFLOWS, 5.5), ("mailtos://alertd:pw@smtp.example.com?to=ops@example.com", 5.5), (SLACK, 1.2)],
-)
-def test_apprise_throttle_is_disabled(url: str, default_throttle: float) -> None:
-    """apprise's blocking per-plugin throttle (5.5 s for workflows/email) is switched off."""
-    target = AppriseTarget("ops", 0, url)
-    assert type(target._plugin).request_rate_per_sec == default_throttle  # what we override
-    assert target._plugin.request_rate_per_sec == 0
-    assert target._plugin.retry == 0
+async def test_back_to_back_sends_are_not_throttled(smtp_server: SmtpServer) -> None:
+    """apprise's blocking throttle (5.5 s between two sends to email and Teams) is off: two sends take less."""
+    assert apprise.Apprise.instantiate(smtp_server.url).request_rate_per_sec == 5.5  # apprise's own default
+    target = AppriseTarget("ops", 0, smtp_server.url)
+    started = time.monotonic()
+    assert (await target.send(EMAIL)).ok and (await target.send(EMAIL)).ok
+    # Throttled, the second send alone would sleep 5.5 s minus the first send's duration.
+    assert time.monotonic() - started < 5.5
+    assert len(smtp_server.messages) == 2
+
+
+async def test_retry_in_the_url_is_not_done_inside_a_send(webhook: WebhookCollector) -> None:
+    """A user's ?retry=2 does not make apprise repeat the request within one send (alertd's outbox retries)."""
+    webhook.script(500, 500, 500)
+    outcome = await AppriseTarget("ops", 0, webhook.url + "?retry=2&wait=0").send(CHAT)
+    assert not outcome.ok and outcome.retryable
+    assert webhook.statuses == [500]
 
 
 @pytest.mark.parametrize(

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+import tomllib
 import zipfile
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
+# pip builds the wheel in an isolated environment (setuptools installed into it first) and then
+# installs it: about 15 s on an idle 2-core machine, more under load, over the 30 s default.
+@pytest.mark.timeout(180)
 def test_wheel_contains_templates_and_runs(tmp_path: Path) -> None:
     """`pip wheel .` carries the Jinja2 templates and py.typed; the installed package renders and answers --version."""
     subprocess.run(
@@ -29,7 +36,8 @@ def test_wheel_contains_templates_and_runs(tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     [wheel] = tmp_path.glob("alertd-*.whl")
-    names = zipfile.ZipFile(wheel).namelist()
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
     assert "alertd/templates/alert_chat.md.j2" in names and "alertd/py.typed" in names
     target = tmp_path / "site"
     subprocess.run(
@@ -46,3 +54,21 @@ def test_wheel_contains_templates_and_runs(tmp_path: Path) -> None:
         [sys.executable, "-c", code, str(target)], capture_output=True, text=True, timeout=60, cwd=tmp_path
     )
     assert proc.stdout.startswith("alertd "), proc.stderr
+
+
+def _name(requirement: str) -> str:
+    """The normalised project name of a requirement or ``name==version`` line."""
+    name = re.match(r"[A-Za-z0-9._-]+", requirement.strip())
+    assert name is not None, requirement
+    return re.sub(r"[-_.]+", "-", name.group(0)).lower()
+
+
+def test_every_dependency_is_locked() -> None:
+    """Every dependency pyproject.toml declares (runtime, test, lint) has an exact version in constraints.txt."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = {_name(r) for r in project["dependencies"]}
+    declared |= {_name(r) for extra in project["optional-dependencies"].values() for r in extra}
+    lines = [line for line in (ROOT / "constraints.txt").read_text().splitlines() if line and line[0] != "#"]
+    assert all(re.fullmatch(r"[A-Za-z0-9._-]+==\S+", line) for line in lines), lines
+    locked = {_name(line) for line in lines}
+    assert declared - locked == set()

@@ -15,7 +15,7 @@ from typing import Any
 
 import trustme
 import yaml
-from e2e import now
+from e2e import history, now
 from process import AlertdProcess
 from support.webhook import WebhookCollector
 
@@ -23,7 +23,6 @@ from alertd.config import load_config
 from alertd.daemon import Daemon
 from alertd.inflight import PollGate
 from alertd.simulator import SimulatedEM
-from alertd.state import SQLiteStore
 
 
 def write(path: Path, doc: dict[str, Any]) -> Path:
@@ -141,7 +140,7 @@ async def test_retries_follow_a_reloaded_target(tmp_path: Path) -> None:
                 await daemon.delivery.stop(1)
                 await daemon.close()
     assert len(fixed.received) == 1
-    assert SQLiteStore(tmp_path / "state.db").history()[0]["status"] == "sent"
+    assert history(tmp_path / "state.db")[0]["status"] == "sent"
 
 
 def test_http_port_in_use_exits_2(tmp_path: Path) -> None:

@@ -84,7 +84,9 @@ def test_no_notify_socket_returns_false() -> None:
 
 def test_send_failure_returns_false_and_logs_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A dead socket makes notify() return False without raising, logged once until a send works."""
-    monkeypatch.setattr(sdnotify, "_failure_logged", False)
+    with _receiver(str(tmp_path / "first.sock")):
+        monkeypatch.setenv("NOTIFY_SOCKET", str(tmp_path / "first.sock"))
+        assert sdnotify.watchdog() is True  # a send that works: no failure streak carried in
     monkeypatch.setenv("NOTIFY_SOCKET", str(tmp_path / "missing.sock"))
     with structlog.testing.capture_logs() as logs:
         assert sdnotify.watchdog() is False
@@ -96,21 +98,45 @@ def test_send_failure_returns_false_and_logs_once(tmp_path: Path, monkeypatch: p
     assert [entry["event"] for entry in logs] == ["sd_notify_failed", "sd_notify_failed"]
 
 
-async def test_watchdog_loop_pings_until_stopped(
+def _receive(sock: socket.socket, count: int, timeout: float = 10.0) -> list[str]:
+    """Block until ``count`` datagrams arrived (each within ``timeout``); return them."""
+    sock.settimeout(timeout)
+    return [sock.recv(4096).decode() for _ in range(count)]
+
+
+async def test_watchdog_loop_pings_every_half_interval(
     manager: socket.socket, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """watchdog_loop sends WATCHDOG=1 every WATCHDOG_USEC/2 and returns promptly once stopped."""
+    """watchdog_loop sends WATCHDOG=1 at once and then again and again, never more often than every WATCHDOG_USEC/2."""
     monkeypatch.setenv("WATCHDOG_USEC", "200000")
     monkeypatch.setenv("WATCHDOG_PID", str(os.getpid()))
     assert sdnotify.watchdog_interval() == pytest.approx(0.2)
     stop = asyncio.Event()
     started = time.monotonic()
     task = asyncio.create_task(sdnotify.watchdog_loop(stop))
-    await asyncio.sleep(0.15)  # pings at t=0 and t=0.1
+    first = await asyncio.to_thread(_receive, manager, 3)
     stop.set()
-    await asyncio.wait_for(task, timeout=1.0)
-    assert time.monotonic() - started < 0.5
-    assert _drain(manager) == ["WATCHDOG=1", "WATCHDOG=1"]
+    await asyncio.wait_for(task, timeout=10)
+    elapsed = time.monotonic() - started
+    pings = first + _drain(manager)
+    assert set(pings) == {"WATCHDOG=1"}
+    # The first ping goes out at once, each later one at least 0.1 s after the one before: however
+    # slow the machine, n pings need (n - 1) * 0.1 s.
+    assert (len(pings) - 1) * 0.1 <= elapsed + 0.01, f"{len(pings)} pings in {elapsed:.3f}s"
+
+
+async def test_watchdog_loop_returns_when_stopped_without_waiting_out_the_period(
+    manager: socket.socket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Setting the stop event ends watchdog_loop at once, not at its next ping 30 s later."""
+    monkeypatch.setenv("WATCHDOG_USEC", "60000000")  # a ping every 30 s
+    monkeypatch.setenv("WATCHDOG_PID", str(os.getpid()))
+    stop = asyncio.Event()
+    task = asyncio.create_task(sdnotify.watchdog_loop(stop))
+    assert await asyncio.to_thread(_receive, manager, 1) == ["WATCHDOG=1"]
+    stop.set()
+    await asyncio.wait_for(task, timeout=10)  # a third of the period: it did not wait it out
+    assert _drain(manager) == []
 
 
 async def test_watchdog_for_another_pid_is_disabled(

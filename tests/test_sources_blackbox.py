@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import signal
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, closing
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import structlog
 from blackbox import SourceUnderTest, VBRUnderTest
-from e2e import e2e_config, now, run_once
+from e2e import alert_count, e2e_config, now, run_once
 from process import AlertdProcess
 from support.webhook import Reply, WebhookCollector
 
@@ -141,7 +141,7 @@ async def test_paging_reads_every_page(
     [message] = delivered(webhook)
     title = message.splitlines()[0]
     assert "120 failed" in title and "5 warning" in title, title
-    assert SQLiteStore(tmp_path / "state.db").alert_count() == 125
+    assert alert_count(tmp_path / "state.db") == 125
 
 
 # --- restart without duplicates ------------------------------------------------------------------
@@ -201,8 +201,8 @@ async def test_kill_9_during_delivery_loses_nothing(tmp_path: Path, src: SourceU
     titles = [p["title"] for p in hook.received]
     assert len(titles) - len(set(titles)) <= 1, titles  # one target: at most the one in flight
     assert before_kill <= len(titles)
-    store = SQLiteStore(tmp_path / "state.db")
-    assert len(store.history()) == 4 and store.open_members() == []
+    with closing(SQLiteStore(tmp_path / "state.db")) as store:
+        assert len(store.history()) == 4 and store.open_members() == []
 
 
 # --- outage --------------------------------------------------------------------------------------
@@ -219,7 +219,7 @@ async def test_503s_fail_the_cycle_then_it_recovers(
         assert await run_once(cfg) == 1
     [failed] = events(logs, "poll_failed")
     assert failed["kind"] == "http" and "503" in failed["error"]
-    assert webhook.requests == [] and SQLiteStore(tmp_path / "state.db").alert_count() == 0
+    assert webhook.requests == [] and alert_count(tmp_path / "state.db") == 0
     src.faults.clear()
     assert await run_once(cfg) == 0
     assert await run_once(cfg) == 0
@@ -323,7 +323,7 @@ async def test_malformed_page_is_read_again(
         assert await run_once(cfg) == 1
     [failed] = events(logs, "poll_failed")
     assert failed["kind"] == "malformed", failed
-    assert webhook.requests == [] and SQLiteStore(tmp_path / "state.db").alert_count() == 0
+    assert webhook.requests == [] and alert_count(tmp_path / "state.db") == 0
     assert await run_once(cfg) == 0
     assert await run_once(cfg) == 0
     [message] = delivered(webhook)

@@ -88,6 +88,14 @@ def test_newer_schema_refused(tmp_path: Path) -> None:
         SQLiteStore(path)
 
 
+def test_file_that_is_not_a_database_refused(tmp_path: Path) -> None:
+    """A state path holding something else is refused with SQLite's reason, and the file is not left open."""
+    path = tmp_path / "state.db"
+    path.write_bytes(b"this is not an SQLite file, just some text padded out " * 40)
+    with pytest.raises(StateError, match="file is not a database"):
+        SQLiteStore(path)
+
+
 def test_dedup_survives_restart(tmp_path: Path) -> None:
     """A UID recorded before a restart is seen after it, and recording it again adds nothing."""
     s1, s2 = session("a"), session("b")

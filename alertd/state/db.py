@@ -45,7 +45,11 @@ class Database:
         self.path = Path(path)
         try:
             self._db = self._open()
-            self._migrate()
+            try:
+                self._migrate()
+            except BaseException:
+                self._db.close()  # refused (e.g. a newer schema): do not leak the open file
+                raise
         except (sqlite3.Error, OSError) as err:
             raise StateError(f"cannot open state database {self.path}: {err}") from err
 
@@ -57,10 +61,14 @@ class Database:
             os.close(fd)
             self.path.chmod(0o600)
         db = sqlite3.connect(self.path, isolation_level=None, timeout=5.0)
-        db.row_factory = sqlite3.Row
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")
-        db.execute("PRAGMA foreign_keys=ON")
+        try:
+            db.row_factory = sqlite3.Row
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            db.execute("PRAGMA foreign_keys=ON")
+        except BaseException:
+            db.close()  # e.g. "file is not a database"
+            raise
         return db
 
     def _migrate(self) -> None:

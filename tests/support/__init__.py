@@ -1,8 +1,8 @@
-"""Test support: real loopback servers (webhook, SMTP) and their pytest fixtures.
+"""Test support: real loopback servers (webhook, SMTP), a fillable tmpfs, and their pytest fixtures.
 
-Register the fixtures once in ``tests/conftest.py``::
+Register the fixtures and the open-SQLite-connection check once in ``tests/conftest.py``::
 
-    pytest_plugins = ["support.fixtures"]
+    pytest_plugins = ["support.fixtures", "support.resources"]
 """
 
 from .smtp import ReceivedMail, SmtpServer

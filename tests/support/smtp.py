@@ -56,12 +56,17 @@ class _Handler:
     def __init__(self, server: SmtpServer) -> None:
         self._server = server
 
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
+    ) -> str:
+        return self._server._on_rcpt(envelope, address)
+
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         return self._server._on_data(envelope)
 
 
 class SmtpServer:
-    """Loopback SMTP server recording accepted mail; scripted DATA replies (e.g. ``451 ...``)."""
+    """Loopback SMTP server recording accepted mail; scripted DATA and RCPT replies (e.g. ``451 ...``)."""
 
     def __init__(
         self,
@@ -82,6 +87,7 @@ class SmtpServer:
         #: DATA commands seen, accepted or not (a scripted 451 counts).
         self.attempts = 0
         self._script: deque[str] = deque()
+        self._rcpt_script: deque[str] = deque()
         self.script(*responses)
         self._cond = threading.Condition()
         self._controller: Controller | None = None
@@ -104,6 +110,10 @@ class SmtpServer:
     def script(self, *responses: str) -> None:
         """Queue SMTP replies for the next DATA commands (``"451 4.3.0 Try later"``), then 250."""
         self._script.extend(responses)
+
+    def script_rcpt(self, *responses: str) -> None:
+        """Queue SMTP replies for the next RCPT commands (``"550 5.1.1 No such user"``), then 250."""
+        self._rcpt_script.extend(responses)
 
     def wait_for(self, count: int, timeout: float = 5.0) -> list[EmailMessage]:
         """Block until ``count`` messages were accepted."""
@@ -165,6 +175,13 @@ class SmtpServer:
                 self.mails.append(ReceivedMail(envelope.mail_from, tuple(envelope.rcpt_tos), message))
                 self._cond.notify_all()
             return reply
+
+    def _on_rcpt(self, envelope: Any, address: str) -> str:
+        with self._cond:
+            reply = self._rcpt_script.popleft() if self._rcpt_script else "250 OK"
+        if reply.startswith("2"):
+            envelope.rcpt_tos.append(address)
+        return reply
 
     def _authenticate(
         self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
