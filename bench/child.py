@@ -19,13 +19,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from alertd.store import Store
-
 from alertd.config import load_config
 from alertd.daemon import Daemon
+from alertd.em.filters import failed_since
 from alertd.log import configure
-from alertd.pipeline import failed_filter
 from alertd.runtime import build_client, build_renderer, build_targets
+from alertd.state import SQLiteStore
 from bench.floor import fetch_all
 from bench.procstat import memory_mb
 from bench.profiling import profiling, summarize
@@ -55,17 +54,17 @@ async def _alertd_poll(config: Path, state: Path, prof: cProfile.Profile | None 
     """One ``Pipeline.poll`` on a fresh state file; only the poll itself is timed."""
     cfg = load_config(config)
     source = cfg.sources[0]
-    store = Store(state)
+    store = SQLiteStore(state)
     pipeline = TimedPipeline(cfg, store, build_renderer(cfg), build_targets(cfg).by_receiver)
-    client = build_client(source)
+    reader = build_client(source)
     try:
         with profiling(prof):
-            await pipeline.poll(source, client, datetime.now(UTC))
+            await pipeline.poll(source, reader, datetime.now(UTC))
     finally:
-        await client.close()
+        await reader.close()
         store.close()
     span = pipeline.polls[0]
-    return {"wall": span.wall, "cpu": span.cpu, "sessions": span.count}
+    return {"wall": span.wall, "cpu": span.cpu, "sessions": span.count, "requests": span.requests}
 
 
 async def _floor(
@@ -73,7 +72,7 @@ async def _floor(
 ) -> dict[str, float]:
     """One floor fetch, timed from logon to the last page parsed."""
     start = datetime.fromtimestamp(time.time() - lookback_s, UTC)
-    filter_text = failed_filter(start, ("Failed", "Warning"))
+    filter_text = failed_since(start, ("Failed", "Warning"))
     wall, cpu = time.perf_counter(), time.process_time()
     with profiling(prof):
         found = await fetch_all(em_url, USERNAME, PASSWORD, filter_text, page_size)

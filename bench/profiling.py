@@ -17,10 +17,14 @@ _AREAS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("alertd.em._wire: XML elements to field dicts", ("alertd/em/_wire.py",)),
     ("alertd.em.decode: fields to TaskSession", ("alertd/em/decode.py",)),
     ("alertd.em client and transport", ("alertd/em/",)),
-    ("SQLite (alertd.store + sqlite3)", ("alertd/store.py", "sqlite3")),
+    ("SQLite (alertd.state + sqlite3)", ("alertd/state/", "sqlite3")),
     ("JSON, dataclass copies (json, dataclasses, copy)", ("json/", "dataclasses.py", "_json", "/copy.py")),
     ("routing and matchers", ("alertd/routing.py", "alertd/matchers.py")),
-    ("pipeline, window, model", ("alertd/pipeline.py", "alertd/window.py", "alertd/model.py")),
+    ("decide, incidents, polling", ("alertd/decide.py", "alertd/incidents.py", "alertd/polling.py")),
+    (
+        "pipeline, reading, window, model",
+        ("alertd/pipeline.py", "alertd/reading.py", "alertd/window.py", "alertd/model.py", "alertd/watch.py"),
+    ),
     ("logging (structlog)", ("structlog", "logging/")),
     ("regex and datetime", ("'re.pattern'", "re/", "datetime", "_strptime")),
     (
