@@ -6,7 +6,10 @@ import cProfile
 import pstats
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
+
+_REPO = str(Path(__file__).resolve().parent.parent) + "/"
 
 _Key = tuple[str, int, str]
 _Row = tuple[int, int, float, float, dict[_Key, tuple[int, int, float, float]]]
@@ -47,7 +50,7 @@ def area_of(filename: str, function: str) -> str:
 def _short(filename: str, line: int, function: str) -> str:
     if filename == "~":
         return function
-    tail = filename.split("site-packages/")[-1].split("/main/")[-1]
+    tail = filename.split("site-packages/")[-1].removeprefix(_REPO)
     if "/lib/python3" in tail:
         tail = tail.split("/lib/python3", 1)[1].partition("/")[2]
     return f"{tail}:{line} {function}"
