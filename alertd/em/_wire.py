@@ -21,7 +21,11 @@ Fields = dict[str, object]
 
 _UTF8_BOM = b"\xef\xbb\xbf"
 _XSI_NIL = "{http://www.w3.org/2001/XMLSchema-instance}nil"
-_TASK_LIST_NAMES = frozenset({"backuptasksessions", "backuptasksession"})
+#: The entity types a query page may hold, by lower-cased type name: (list name, item name).
+_ENTITY_LISTS = {
+    "backuptasksession": ("backuptasksessions", "backuptasksession"),
+    "backupjobsession": ("backupjobsessions", "backupjobsession"),
+}
 _LINK_LIST_NAMES = frozenset({"links", "link"})
 _VERSION_LIST_NAMES = frozenset({"supportedversions", "supportedversion"})
 # How many wrapper objects may sit around a JSON entity list; EM uses two at most.
@@ -48,12 +52,14 @@ class RawPage:
     entities: list[RawEntity | str]
 
 
-def read_query(body: bytes) -> RawPage:
-    """Take a QueryResult body apart; raise DecodeError if its structure is broken."""
+def read_query(body: bytes, entity_type: str = "BackupTaskSession") -> RawPage:
+    """Take a QueryResult body of ``entity_type`` entities apart; raise DecodeError if its structure
+    is broken or it holds entities of another type."""
+    names = _ENTITY_LISTS[entity_type.lower()]
     doc = _parse(body)
     if isinstance(doc, ET.Element):
-        return _xml_query(doc)
-    return _json_query(doc)
+        return _xml_query(doc, names)
+    return _json_query(doc, names)
 
 
 def read_entity(body: bytes) -> tuple[str, RawEntity]:
@@ -174,23 +180,29 @@ def _xml_links(el: ET.Element) -> list[Fields]:
     return [_attrs(link) for ls in _children(el, "links") for link in _children(ls, "link")]
 
 
-def _xml_query(root: ET.Element) -> RawPage:
+def _xml_query(root: ET.Element, names: tuple[str, str]) -> RawPage:
     if _local(root.tag) != "queryresult":
         raise DecodeError(f"expected a QueryResult, got <{_local(root.tag)}>")
     paging = _children(root, "paginginfo")
     entities = _children(root, "entities")
     if not entities and any(len(r) for r in _children(root, "refs")):
         raise DecodeError("body holds References, not Entities: query with format=Entities")
+    list_name, item_name = names
     items: list[RawEntity | str] = []
     for ent in entities:
         for lst in ent:
-            if _local(lst.tag) != "backuptasksessions":
-                raise DecodeError(f"expected BackupTaskSessions entities, got <{_local(lst.tag)}>")
+            if _local(lst.tag) != list_name:
+                raise DecodeError(f"expected {_label(list_name)} entities, got <{_local(lst.tag)}>")
             for item in lst:
-                if _local(item.tag) != "backuptasksession":
-                    raise DecodeError(f"unexpected <{_local(item.tag)}> in BackupTaskSessions")
+                if _local(item.tag) != item_name:
+                    raise DecodeError(f"unexpected <{_local(item.tag)}> in {_label(list_name)}")
                 items.append(RawEntity(_xml_fields(item), _xml_links(item)))
     return RawPage(_attrs(paging[0]) if paging else None, items)
+
+
+def _label(list_name: str) -> str:
+    """``backuptasksessions`` -> ``BackupTaskSessions`` (for messages)."""
+    return {"backuptasksessions": "BackupTaskSessions", "backupjobsessions": "BackupJobSessions"}[list_name]
 
 
 # --- JSON ------------------------------------------------------------------------------------
@@ -232,7 +244,7 @@ def _unwrap(value: object, names: frozenset[str], depth: int = 0) -> list[Any]:
     return out
 
 
-def _json_query(doc: object) -> RawPage:
+def _json_query(doc: object, names: tuple[str, str]) -> RawPage:
     root = _lower(doc)
     if root is None:
         raise DecodeError("expected a JSON object at the top level")
@@ -241,12 +253,13 @@ def _json_query(doc: object) -> RawPage:
         raise DecodeError("body holds References, not Entities: query with format=Entities")
     if entities is not None and _lower(entities) is None:
         raise DecodeError(f"Entities is a {type(entities).__name__}, expected an object")
+    list_names = frozenset(names)
     raw: list[Any] = []
     for key, val in (_lower(entities) or {}).items():
-        if key in _TASK_LIST_NAMES:
-            raw.extend(_unwrap(val, _TASK_LIST_NAMES))
+        if key in list_names:
+            raw.extend(_unwrap(val, list_names))
         elif _present(val):
-            raise DecodeError(f"expected BackupTaskSessions entities, got {key!r}")
+            raise DecodeError(f"expected {_label(names[0])} entities, got {key!r}")
     items: list[RawEntity | str] = []
     for item in raw:
         fields = _lower(item)
