@@ -1,8 +1,9 @@
-"""Bench child processes: ``python -m bench.child {storm,readdecide} ARGS.json OUT.json``.
+"""Bench child processes: ``python -m bench.child {storm,readdecide,sweep} ARGS.json OUT.json``.
 
 ``storm`` runs the real ``Daemon.once`` over the simulator's storm and reports its timings and
 peak memory. ``readdecide`` alternates the floor (bare fetch and parse) with alertd's
-``Pipeline.poll`` on a fresh state file, then profiles one of each.
+``Pipeline.poll`` on a fresh state file, then profiles one of each. ``sweep`` times a catch-up
+poll, a normal poll and a sweep poll (see `bench.sweep`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from bench.floor import fetch_all
 from bench.procstat import memory_mb
 from bench.profiling import profiling, summarize
 from bench.scenario import PASSWORD, USERNAME
+from bench.sweep import sweep_child_plan
 from bench.timed import TimedPipeline
 
 
@@ -109,9 +111,26 @@ async def readdecide(args: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+async def sweep(args: dict[str, Any]) -> dict[str, Any]:
+    """Three polls on a fresh state file: catch-up, normal, and the one a sweep is due in."""
+    cfg = load_config(Path(args["config"]))
+    source = cfg.sources[0]
+    store = SQLiteStore(Path(args["workdir"]) / "sweep.db")
+    pipeline = TimedPipeline(cfg, store, build_renderer(cfg), build_targets(cfg).by_receiver)
+    reader = build_client(source)
+    try:
+        for now in sweep_child_plan(datetime.now(UTC), source.reconcile_every):
+            await pipeline.poll(source, reader, now)
+    finally:
+        await reader.close()
+        store.close()
+    return {"polls": [s.as_dict() for s in pipeline.polls]}
+
+
 MODES: dict[str, Callable[[dict[str, Any]], Coroutine[Any, Any, dict[str, Any]]]] = {
     "storm": storm,
     "readdecide": readdecide,
+    "sweep": sweep,
 }
 
 
