@@ -190,5 +190,5 @@ def _growth(points: list[tuple[int, float]]) -> str:
     if n1 <= n0 or t0 <= 0 or t1 <= 0:
         return "Too fast to tell how the time grows with *n*."
     k = math.log(t1 / t0) / math.log(n1 / n0)
-    shape = "linearly" if k < 1.5 else "with the square" if k < 2.5 else "faster than the square"
-    return f"Time grows about as n^{k:.1f} ({shape} in the messages) between n = {n0:,} and {n1:,}."
+    shape = "closer to linear than to the square" if k < 1.5 else "about the square" if k < 2.5 else "worse"
+    return f"Time grows about as n^{k:.1f} ({shape}) between n = {n0:,} and {n1:,}."
