@@ -48,6 +48,8 @@ def _merge_aliases(
     """Incidents by the sessions' own keys, an incident found under an older identity moved over."""
     found = dict(incidents)
     moved: list[tuple[IncidentKey, IncidentKey]] = []
+    if not found:
+        return found, moved  # nothing to move (a storm of first failures: no alias to look up)
     for session in sessions:
         key = incident_key(session)
         if key in found:

@@ -1,8 +1,9 @@
-"""Bench child processes: ``python -m bench.child {storm,readdecide} ARGS.json OUT.json``.
+"""Bench child processes: ``python -m bench.child {storm,readdecide,sweep} ARGS.json OUT.json``.
 
 ``storm`` runs the real ``Daemon.once`` over the simulator's storm and reports its timings and
 peak memory. ``readdecide`` alternates the floor (bare fetch and parse) with alertd's
-``Pipeline.poll`` on a fresh state file, then profiles one of each.
+``Pipeline.poll`` on a fresh state file, then profiles one of each. ``sweep`` times a catch-up
+poll, a normal poll and a sweep poll (see `bench.sweep`).
 """
 
 from __future__ import annotations
@@ -19,17 +20,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from alertd.store import Store
-
 from alertd.config import load_config
 from alertd.daemon import Daemon
+from alertd.em.filters import failed_since
 from alertd.log import configure
-from alertd.pipeline import failed_filter
 from alertd.runtime import build_client, build_renderer, build_targets
+from alertd.state import SQLiteStore
 from bench.floor import fetch_all
 from bench.procstat import memory_mb
 from bench.profiling import profiling, summarize
 from bench.scenario import PASSWORD, USERNAME
+from bench.sweep import sweep_child_plan
 from bench.timed import TimedPipeline
 
 
@@ -55,17 +56,17 @@ async def _alertd_poll(config: Path, state: Path, prof: cProfile.Profile | None 
     """One ``Pipeline.poll`` on a fresh state file; only the poll itself is timed."""
     cfg = load_config(config)
     source = cfg.sources[0]
-    store = Store(state)
+    store = SQLiteStore(state)
     pipeline = TimedPipeline(cfg, store, build_renderer(cfg), build_targets(cfg).by_receiver)
-    client = build_client(source)
+    reader = build_client(source)
     try:
         with profiling(prof):
-            await pipeline.poll(source, client, datetime.now(UTC))
+            await pipeline.poll(source, reader, datetime.now(UTC))
     finally:
-        await client.close()
+        await reader.close()
         store.close()
     span = pipeline.polls[0]
-    return {"wall": span.wall, "cpu": span.cpu, "sessions": span.count}
+    return {"wall": span.wall, "cpu": span.cpu, "sessions": span.count, "requests": span.requests}
 
 
 async def _floor(
@@ -73,7 +74,7 @@ async def _floor(
 ) -> dict[str, float]:
     """One floor fetch, timed from logon to the last page parsed."""
     start = datetime.fromtimestamp(time.time() - lookback_s, UTC)
-    filter_text = failed_filter(start, ("Failed", "Warning"))
+    filter_text = failed_since(start, ("Failed", "Warning"))
     wall, cpu = time.perf_counter(), time.process_time()
     with profiling(prof):
         found = await fetch_all(em_url, USERNAME, PASSWORD, filter_text, page_size)
@@ -110,9 +111,26 @@ async def readdecide(args: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+async def sweep(args: dict[str, Any]) -> dict[str, Any]:
+    """Three polls on a fresh state file: catch-up, normal, and the one a sweep is due in."""
+    cfg = load_config(Path(args["config"]))
+    source = cfg.sources[0]
+    store = SQLiteStore(Path(args["workdir"]) / "sweep.db")
+    pipeline = TimedPipeline(cfg, store, build_renderer(cfg), build_targets(cfg).by_receiver)
+    reader = build_client(source)
+    try:
+        for now in sweep_child_plan(datetime.now(UTC), source.reconcile_every):
+            await pipeline.poll(source, reader, now)
+    finally:
+        await reader.close()
+        store.close()
+    return {"polls": [s.as_dict() for s in pipeline.polls]}
+
+
 MODES: dict[str, Callable[[dict[str, Any]], Coroutine[Any, Any, dict[str, Any]]]] = {
     "storm": storm,
     "readdecide": readdecide,
+    "sweep": sweep,
 }
 
 

@@ -3,18 +3,29 @@
 Batch ``k`` is one simulated poll: ``batch`` failed task sessions (whole job runs of 20 VMs),
 ending during the ``step`` before that poll. Every VM that failed in batch ``k - 1`` has a
 successful session by poll ``k``, so incidents open and close as they would in production.
-``FleetSource`` answers alertd's queries from that data, as EM would, without HTTP.
+``FleetSource`` answers alertd's questions (`alertd.source.Source`) from that data, as EM would,
+without HTTP.
 """
 
 from __future__ import annotations
 
 import random
-import re
 import uuid
+from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from alertd.model import AlertGroup, BodyFormat, NotifyType, RenderedMessage, TaskSession
+from alertd.model import (
+    AlertGroup,
+    BodyFormat,
+    JobRef,
+    JobRun,
+    NotifyType,
+    RenderedMessage,
+    TaskSession,
+)
 from alertd.render import Renderer
+from alertd.source import Batch, ProbeReport
 
 VMS_PER_RUN = 20
 JOBS = 500
@@ -23,12 +34,18 @@ REASON = (
     "Error: Failed to create VM snapshot. Timed out waiting for the snapshot operation to complete "
     "on host esx{n:02d}.corp.local (task-{n}); retry after checking datastore free space."
 )
-_END_AFTER = re.compile(r'EndTime>="([^"]+)"')
-_JOB = re.compile(r'JobName=="((?:[^"]|"")*)"')
+
+
+def job_uid(job: int) -> str:
+    """The fleet's JobUid of job ``job`` (EM's job-session entity carries it)."""
+    return f"urn:veeam:Job:00000000-0000-4000-8000-{job:012d}"
 
 
 class FleetSource:
-    """Answers alertd's failure and success queries from the synthetic fleet's last two batches."""
+    """An `alertd.source.Source` answering from the synthetic fleet's last two batches, without HTTP.
+
+    ``queries`` counts the questions asked, as ``requests_made`` (one request each).
+    """
 
     def __init__(self, batch: int, step: timedelta, source: str, seed: int = 3) -> None:
         self.batch = batch
@@ -38,6 +55,7 @@ class FleetSource:
         self._current: list[TaskSession] = []
         self._previous: list[TaskSession] = []
         self._successes: dict[str, list[TaskSession]] = {}
+        self._runs: dict[str, JobRun] = {}
         self.queries = 0
 
     @property
@@ -46,9 +64,21 @@ class FleetSource:
         return list(self._current)
 
     @property
-    def successes(self) -> list[TaskSession]:
-        """The successes of the previous batch's VMs, seen by the latest poll."""
-        return [s for batch in self._successes.values() for s in batch]
+    def succeeded(self) -> list[TaskSession]:
+        """The successes of the previous batch's VMs, seen by the latest poll, with their JobUid (as
+        `alertd.reading` sets it from the success query's job)."""
+        return [replace(s, job_uid=job) for job, batch in self._successes.items() for s in batch]
+
+    def runs_of(self, sessions: Sequence[TaskSession]) -> list[JobRun]:
+        """The job runs of ``sessions``, as `job_runs` answers."""
+        uids = dict.fromkeys(s.job_session_uid for s in sessions)
+        return [self._runs[u] for u in uids if u in self._runs]
+
+    @staticmethod
+    def with_run(session: TaskSession, runs: dict[str, JobRun]) -> TaskSession:
+        """``session`` with its run's JobUid, as `alertd.reading` applies it."""
+        run = runs.get(session.job_session_uid)
+        return replace(session, job_uid=run.job_uid) if run is not None else session
 
     def _uid(self) -> str:
         return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
@@ -80,7 +110,7 @@ class FleetSource:
         for s in self._current:
             job, vm = int(s.vm[3:6]), int(s.vm[7:9])
             ok = self._session(job, vm, k, "Success", now - timedelta(minutes=5))
-            self._successes.setdefault(s.job_name, []).append(ok)
+            self._successes.setdefault(job_uid(job), []).append(ok)
         self._previous, self._current = self._current, []
         runs = max(self.batch // VMS_PER_RUN, 1)
         for r in range(runs):
@@ -88,18 +118,63 @@ class FleetSource:
             for vm in range(VMS_PER_RUN):
                 end = now - self.step + self.step * ((r * VMS_PER_RUN + vm + 1) / (runs * VMS_PER_RUN + 1))
                 self._current.append(self._session(job, vm, k, "Failed", end, REASON.format(n=vm)))
+            uid = self._current[-1].job_session_uid
+            self._runs[uid] = JobRun(
+                uid,
+                job_uid(job),
+                f"Backup Job {job:03d}",
+                "Backup",
+                False,
+                "Stopped",
+                "Failed",
+                now - self.step,
+                now,
+                SERVER,
+                VMS_PER_RUN,
+            )
 
-    async def query_task_sessions(self, filter: str, *, sort_asc: str = "EndTime") -> list[TaskSession]:
-        """The sessions EM would return for one of alertd's filters."""
+    # -- alertd.source.Source ------------------------------------------------------------------
+
+    @property
+    def clock_skew(self) -> timedelta | None:
+        """The fleet shares alertd's clock."""
+        return timedelta(0)
+
+    @property
+    def requests_made(self) -> int:
+        """One request per question (EM would need more for long answers)."""
+        return self.queries
+
+    async def failures(self, ended_after: datetime, results: Sequence[str]) -> Batch:
+        """The failed sessions of the last two batches that ended at or after ``ended_after``."""
         self.queries += 1
-        if "Result==Success" in filter:
-            job = _JOB.search(filter)
-            return list(self._successes.get(job.group(1).replace('""', '"'), [])) if job else []
-        start = _END_AFTER.search(filter)
-        since = datetime.fromisoformat(start.group(1)) if start else datetime.min.replace(tzinfo=UTC)
-        return [
-            s for s in (*self._previous, *self._current) if s.end_time is not None and s.end_time >= since
-        ]
+        # EM filters on whole seconds, rounding down (alertd.window): so does the fleet.
+        since = ended_after.replace(microsecond=0)
+        return Batch(
+            [
+                s
+                for s in (*self._previous, *self._current)
+                if s.end_time is not None and s.end_time >= since and s.result in results
+            ]
+        )
+
+    async def successes(self, job: JobRef, ended_after: datetime) -> Batch:
+        """The latest batch's successes of ``job`` (by JobUid; the fleet always knows it)."""
+        self.queries += 1
+        found = self._successes.get(job.job_uid or "", [])
+        return Batch([s for s in found if s.end_time is not None and s.end_time > ended_after])
+
+    async def job_runs(self, job_session_uids: Sequence[str]) -> list[JobRun]:
+        """The runs asked for, as EM's job-session entities would describe them."""
+        self.queries += 1
+        return [self._runs[u] for u in job_session_uids if u in self._runs]
+
+    async def probe(self) -> ProbeReport:
+        """Nothing to probe: the fleet is in memory."""
+        return ProbeReport(self.source, "fleet", None, None, timedelta(0), None)
+
+    async def close(self) -> None:
+        """Nothing to release."""
 
 
 class CannedRenderer:

@@ -6,15 +6,15 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from alertd.store import Store
-
 from alertd.config import Config, SourceConfig
 from alertd.daemon import PRUNE_EVERY
-from alertd.decide import decide
-from alertd.incidents import Incident, vm_key
 from alertd.pipeline import Pipeline
+from alertd.polling import PollContext, decide_poll, incident_keys
+from alertd.reading import Fetched
+from alertd.records import PollRecord, PollState
 from alertd.runtime import build_targets
-from alertd.window import advance, poll_window, prune_before
+from alertd.state import SQLiteStore
+from alertd.window import plan_read
 from bench.fleet import CannedRenderer, FleetSource, sample_sessions
 from bench.scenario import Sizes
 
@@ -27,12 +27,11 @@ class Grower:
     def __init__(self, cfg: Config, path: Path, sizes: Sizes) -> None:
         self.cfg = cfg
         self.source: SourceConfig = cfg.sources[0]
-        self.store = Store(path)
+        self.store = SQLiteStore(path)
         renderer = CannedRenderer(sample_sessions(self.source.name))
-        self.pipeline = Pipeline(cfg, self.store, renderer, build_targets(cfg).by_receiver)
+        self.pipeline = Pipeline(cfg, self.store, renderer, build_targets(cfg).by_receiver)  # type: ignore[arg-type]
         self.step = timedelta(hours=sizes.state_step_hours)
         self.fleet = FleetSource(sizes.state_batch, self.step, self.source.name)
-        self.incidents: dict[tuple[str, str], Incident] = {}
         self.polls = 0
         self._last_prune: datetime | None = None
         self.flush_times: list[float] = []
@@ -48,39 +47,44 @@ class Grower:
         return now
 
     def direct_poll(self, prune: bool = True) -> tuple[int, float]:
-        """One poll through ``decide`` and ``Store.record_poll``; returns (new alerts, seconds in record_poll).
+        """One poll through ``decide_poll`` and ``SQLiteStore.record_poll``, as ``Pipeline.poll`` calls
+        them, with what the fleet holds as the read; returns (new alerts, seconds in record_poll).
 
-        ``prune=False`` passes no ``prune_before`` (the next poll prunes), to time pruning's share.
+        ``prune=False`` decides without pruning (the next poll prunes), to time pruning's share.
         """
         now = self._next()
-        failures, successes = self.fleet.current, self.fleet.successes
-        keys = {(s.job_name, vm_key(s)) for s in (*failures, *successes)}
-        decision = decide(
-            failures=failures,
-            successes=successes,
-            incidents={k: self.incidents[k] for k in keys if k in self.incidents},
-            open_members=[],
-            silences=[],
-            routes=self.pipeline.routes,
-            flapping=self.cfg.flapping,
+        cursor = self.store.cursor(self.source.name)
+        plan = plan_read(
+            cursor,
+            overlap=self.source.overlap,
+            initial_lookback=self.source.initial_lookback,
+            reconcile_every=self.source.reconcile_every,
+            reconcile_window=self.source.reconcile_window,
             now=now,
         )
-        self.incidents.update(decision.record.incidents)
-        watermark = self.store.watermark(self.source.name)
-        window = poll_window(
-            watermark, overlap=self.source.overlap, initial_lookback=self.source.initial_lookback, now=now
+        failures = self.fleet.current
+        runs = {r.uid: r for r in self.fleet.runs_of(failures)}
+        fetched = Fetched(
+            failures=[self.fleet.with_run(s, runs) for s in failures],
+            skew=timedelta(0),
+            successes=self.fleet.succeeded,
+            new_runs=list(runs.values()),
+            runs=runs,
         )
-        new_mark = advance(
-            watermark, window, self.source.overlap, (s.end_time for s in failures if s.end_time), now
-        )
+        routes = tuple(self.pipeline.routes.values())
+        ctx = PollContext(self.source, routes, self.cfg.flapping, (), prune)
+
+        def decide(state: PollState) -> PollRecord:
+            return decide_poll(ctx, state, fetched, plan, now).record
+
         started = time.perf_counter()
         added = self.store.record_poll(
             self.source.name,
-            decision.record,
-            new_mark,
+            [s.uid for s in fetched.failures],
+            incident_keys(fetched),
             now,
-            prune_before=prune_before(new_mark, self.source.overlap) if prune else None,
-            keep_history=self.cfg.state.keep_history,
+            decide,
+            self.cfg.state.keep_history,
         )
         return added, time.perf_counter() - started
 
@@ -89,10 +93,7 @@ class Grower:
         now = self._next()
         started = time.perf_counter()
         outcome = await self.pipeline.poll(self.source, self.fleet, now)
-        seconds = time.perf_counter() - started
-        keys = {(s.job_name, vm_key(s)) for s in (*self.fleet.current, *self.fleet.successes)}
-        self.incidents.update(self.store.incidents(self.source.name, keys))
-        return outcome.new, seconds
+        return outcome.new, time.perf_counter() - started
 
     def after_poll(self) -> None:
         """What the daemon does between polls: flush, deliver (mark sent), prune history every PRUNE_EVERY.

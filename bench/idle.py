@@ -18,6 +18,7 @@ from alertd.simulator import SimulatedEM
 from bench.hook import FastHook
 from bench.memory import import_rss
 from bench.procstat import cpu_seconds, memory_mb
+from bench.requests import breakdown
 from bench.scenario import Sizes, config_doc, free_port, start_alertd, stop_alertd, write_config
 
 SETTLE_S = 2.0
@@ -37,6 +38,8 @@ class IdleResult:
     startup_cpu_seconds: float = 0.0
     polls: int = 0
     em_requests: int = 0
+    #: The window's requests by purpose (see `bench.requests`).
+    requests_by_purpose: dict[str, int] = field(default_factory=dict)
     sessions_per_poll: int = 0
     rss_mb: float = 0.0
     hwm_mb: float = 0.0
@@ -44,6 +47,11 @@ class IdleResult:
     file_mb: float = 0.0
     imports: list[tuple[str, float]] = field(default_factory=list)
     exit_code: int | None = None
+
+    @property
+    def requests_per_poll(self) -> float:
+        """EM requests per poll over the window."""
+        return self.em_requests / self.polls if self.polls else float("nan")
 
     @property
     def cpu_percent(self) -> float:
@@ -96,6 +104,7 @@ async def run_idle(sizes: Sizes, workdir: Path) -> IdleResult:
             result.anon_mb, result.file_mb = mem.get("RssAnon", 0.0), mem.get("RssFile", 0.0)
             window = sim.requests[requests:]
             result.em_requests = len(window)
+            result.requests_by_purpose = breakdown(window)
             result.polls = sum(1 for r in window if is_poll(r.query.get("filter", "")))
             result.exit_code = await stop_alertd(proc)
         finally:

@@ -6,7 +6,10 @@ import cProfile
 import pstats
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
+
+_REPO = str(Path(__file__).resolve().parent.parent) + "/"
 
 _Key = tuple[str, int, str]
 _Row = tuple[int, int, float, float, dict[_Key, tuple[int, int, float, float]]]
@@ -17,10 +20,14 @@ _AREAS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("alertd.em._wire: XML elements to field dicts", ("alertd/em/_wire.py",)),
     ("alertd.em.decode: fields to TaskSession", ("alertd/em/decode.py",)),
     ("alertd.em client and transport", ("alertd/em/",)),
-    ("SQLite (alertd.store + sqlite3)", ("alertd/store.py", "sqlite3")),
+    ("SQLite (alertd.state + sqlite3)", ("alertd/state/", "sqlite3")),
     ("JSON, dataclass copies (json, dataclasses, copy)", ("json/", "dataclasses.py", "_json", "/copy.py")),
     ("routing and matchers", ("alertd/routing.py", "alertd/matchers.py")),
-    ("pipeline, window, model", ("alertd/pipeline.py", "alertd/window.py", "alertd/model.py")),
+    ("decide, incidents, polling", ("alertd/decide.py", "alertd/incidents.py", "alertd/polling.py")),
+    (
+        "pipeline, reading, window, model",
+        ("alertd/pipeline.py", "alertd/reading.py", "alertd/window.py", "alertd/model.py", "alertd/watch.py"),
+    ),
     ("logging (structlog)", ("structlog", "logging/")),
     ("regex and datetime", ("'re.pattern'", "re/", "datetime", "_strptime")),
     (
@@ -43,7 +50,7 @@ def area_of(filename: str, function: str) -> str:
 def _short(filename: str, line: int, function: str) -> str:
     if filename == "~":
         return function
-    tail = filename.split("site-packages/")[-1].split("/main/")[-1]
+    tail = filename.split("site-packages/")[-1].removeprefix(_REPO)
     if "/lib/python3" in tail:
         tail = tail.split("/lib/python3", 1)[1].partition("/")[2]
     return f"{tail}:{line} {function}"

@@ -1,4 +1,5 @@
-"""``Store.prune_history`` cost against the number of old sent messages (alertd does not call it yet)."""
+"""``SQLiteStore.prune_history`` cost against the number of old sent messages (the daemon's flush loop
+calls it every ``PRUNE_EVERY``)."""
 
 from __future__ import annotations
 
@@ -7,14 +8,14 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from alertd.store import PlannedDelivery, PlannedMessage, Store
-
 from alertd.model import BodyFormat, NotifyType, RenderedMessage
+from alertd.records import PlannedDelivery, PlannedMessage
+from alertd.state import SQLiteStore
 
 BODY = "x" * 3000
 
 
-def _add_sent(store: Store, messages: int, when: datetime) -> None:
+def _add_sent(store: SQLiteStore, messages: int, when: datetime) -> None:
     rendered = RenderedMessage("title", BODY, BodyFormat.MARKDOWN, NotifyType.FAILURE)
     for i in range(messages):
         planned = PlannedMessage("ops", 1, 20, "title", (PlannedDelivery("ops", "ops[0]", rendered),))
@@ -30,7 +31,7 @@ def prune_history_times(sizes: tuple[int, ...] = (250, 500, 1000)) -> list[tuple
     found = []
     with tempfile.TemporaryDirectory(prefix="alertd-prune-") as tmp:
         for n in sizes:
-            store = Store(Path(tmp) / f"{n}.db")
+            store = SQLiteStore(Path(tmp) / f"{n}.db")
             try:
                 _add_sent(store, n, old)
                 _add_sent(store, n, now - timedelta(days=1))

@@ -32,9 +32,10 @@ from bench.report import Results, write_report
 from bench.scenario import FULL, QUICK, Sizes
 from bench.state import run_state
 from bench.storm import run_storm
+from bench.sweep import run_sweep
 
 REPO = Path(__file__).resolve().parent.parent
-NAMES = ("storm", "idle", "latency", "state")
+NAMES = ("storm", "sweep", "idle", "latency", "state")
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -60,6 +61,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 def _runners(sizes: Sizes, work: Path, state_budget: float | None) -> dict[str, Callable[[], Any]]:
     return {
         "storm": lambda: asyncio.run(run_storm(sizes, work / "storm")),
+        "sweep": lambda: asyncio.run(run_sweep(sizes, work / "sweep")),
         "idle": lambda: asyncio.run(run_idle(sizes, work / "idle")),
         "latency": lambda: asyncio.run(run_latency(sizes, work / "latency")),
         "state": lambda: run_state(sizes, work / "state", state_budget),

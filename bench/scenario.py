@@ -47,6 +47,8 @@ class Sizes:
     )
     state_budget_s: float = 330.0
     state_step_hours: float = 2.0
+    #: Job runs of failures spread over the reconcile window (the sweep benchmark).
+    sweep_runs: int = 500
 
     @property
     def storm_sessions(self) -> int:
@@ -64,6 +66,7 @@ QUICK = Sizes(
     state_checkpoints=(1_000, 4_000, 8_000),
     state_step_hours=12.0,
     state_budget_s=60.0,
+    sweep_runs=25,
 )
 
 

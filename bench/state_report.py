@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from bench.fmt import num, status, table
@@ -15,11 +16,11 @@ _ALERTD = Path(__file__).resolve().parent.parent / "alertd"
 
 
 def _prune_history_called() -> bool:
-    """Whether any alertd module besides the store calls Store.prune_history."""
+    """Whether any alertd module outside the state package calls ``prune_history``."""
     return any(
         "prune_history(" in p.read_text(errors="replace")
         for p in _ALERTD.rglob("*.py")
-        if p.name != "store.py"
+        if "state" not in p.relative_to(_ALERTD).parts
     )
 
 
@@ -91,9 +92,9 @@ def state_section(s: StateResult) -> list[str]:
         "",
         f"{s.batch:,} new Failed sessions per simulated poll (whole job runs of 20 VMs from a fleet of 500 jobs;",
         f"every VM succeeds again by the next poll), simulated time advancing {num(s.step_hours, 0)} h per poll.",
-        "Polls go through alertd's `decide` and `Store.record_poll` with `prune_before` from `alertd.window`",
-        "and `state.keep_history` (default 7 days), as `Pipeline.poll` calls it; then, as the daemon does, the",
-        "real `Pipeline.flush`, a `mark_sent` per outbox row, and `Store.prune_history` every `PRUNE_EVERY`.",
+        "Polls go through alertd's `decide_poll` inside `SQLiteStore.record_poll` (pruning below the horizon",
+        "from `alertd.window`, `state.keep_history` default 7 days), as `Pipeline.poll` calls them; then, as the",
+        "daemon does, the real `Pipeline.flush`, a `mark_sent` per outbox row, and `prune_history` every `PRUNE_EVERY`.",
         "At each checkpoint three real `Pipeline.poll` runs (each re-reading its 30 min overlap and querying",
         "successes) are timed. Flapping detection is off here: this fleet fails and recovers every tenth",
         "poll, which alertd would call flapping from a VM's third failure on, muting most alerts.",
@@ -146,9 +147,9 @@ def state_section(s: StateResult) -> list[str]:
 def _notes(s: StateResult) -> list[str]:
     notes = [
         "`record_poll ms`: median of the last 10 direct polls before the checkpoint; `... without pruning`: "
-        "median of 3 direct polls given no `prune_before` (the difference is what pruning costs each poll); "
+        "median of 3 direct polls that do not prune (the difference is what pruning costs each poll); "
         "`Pipeline.poll ms`: median of the 3 real polls; `flush ms`: flush plus marking the outbox sent; "
-        "`prune_history ms`: `Store.prune_history`, run as the daemon's flush loop runs it (every "
+        "`prune_history ms`: `SQLiteStore.prune_history`, run as the daemon's flush loop runs it (every "
         "`PRUNE_EVERY` of simulated time); all medians of the last 10.",
     ]
     if s.stopped_early:
@@ -164,7 +165,7 @@ def _notes(s: StateResult) -> list[str]:
         )
     if not _prune_history_called():
         notes.append(
-            "alertd never calls `Store.prune_history`: sent messages and deliveries (with their rendered bodies) "
+            "alertd never calls `prune_history`: sent messages and deliveries (with their rendered bodies) "
             "are kept forever, so the file keeps growing after `alerts` and `members` level off."
         )
     lines = [*(f"* {n}" for n in notes), ""]
@@ -174,15 +175,20 @@ def _notes(s: StateResult) -> list[str]:
         lines += table(["Table or index", "MB"], [(f"`{name}`", num(mb, 1)) for name, mb in top])
     if s.prune_history:
         lines += [
-            "`Store.prune_history` on a fresh file holding *n* old",
+            "`SQLiteStore.prune_history` on a fresh file holding *n* old",
             "sent messages, which it deletes, and *n* recent ones, which it keeps:",
             "",
         ]
         lines += table(["n", "seconds"], [(f"{n:,}", num(sec, 2)) for n, sec in s.prune_history])
-        lines += [
-            "Time grows with the square of the messages: its `DELETE FROM messages ... NOT EXISTS (SELECT 1 FROM "
-            "deliveries d WHERE d.message_id = messages.id)` scans `deliveries` once per message, as nothing "
-            "indexes `deliveries.message_id`.",
-            "",
-        ]
+        lines += [_growth(s.prune_history), ""]
     return lines
+
+
+def _growth(points: list[tuple[int, float]]) -> str:
+    """How prune_history's time grows with n, from its first and last measurement."""
+    (n0, t0), (n1, t1) = points[0], points[-1]
+    if n1 <= n0 or t0 <= 0 or t1 <= 0:
+        return "Too fast to tell how the time grows with *n*."
+    k = math.log(t1 / t0) / math.log(n1 / n0)
+    shape = "closer to linear than to the square" if k < 1.5 else "about the square" if k < 2.5 else "worse"
+    return f"Time grows about as n^{k:.1f} ({shape}) between n = {n0:,} and {n1:,}."

@@ -8,17 +8,20 @@ from datetime import datetime
 from typing import Any
 
 from alertd.config import SourceConfig
-from alertd.pipeline import Pipeline, PollResult, SessionSource
+from alertd.pipeline import FlushResult, Pipeline, PollResult
+from alertd.source import Source
 
 
 @dataclass(frozen=True, slots=True)
 class Span:
-    """One timed call: wall-clock start (``time.time()``), wall and CPU seconds, and a count."""
+    """One timed call: wall-clock start (``time.time()``), wall and CPU seconds, a count, and the
+    source's HTTP requests during the call (polls only)."""
 
     started: float
     wall: float
     cpu: float
     count: int
+    requests: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -32,14 +35,25 @@ class TimedPipeline(Pipeline):
         self.polls: list[Span] = []
         self.flushes: list[Span] = []
 
-    async def poll(self, source: SourceConfig, client: SessionSource, now: datetime) -> PollResult:
+    async def poll(self, source: SourceConfig, reader: Source, now: datetime) -> PollResult:
         started, wall, cpu = time.time(), time.perf_counter(), time.process_time()
-        result = await super().poll(source, client, now)
-        self.polls.append(Span(started, time.perf_counter() - wall, time.process_time() - cpu, result.new))
+        before = reader.requests_made
+        result = await super().poll(source, reader, now)
+        self.polls.append(
+            Span(
+                started,
+                time.perf_counter() - wall,
+                time.process_time() - cpu,
+                result.new,
+                reader.requests_made - before,
+            )
+        )
         return result
 
-    def flush(self, now: datetime, *, flush_all: bool = False) -> int:
+    def flush(self, now: datetime, *, flush_all: bool = False) -> FlushResult:
         started, wall, cpu = time.time(), time.perf_counter(), time.process_time()
-        written = super().flush(now, flush_all=flush_all)
-        self.flushes.append(Span(started, time.perf_counter() - wall, time.process_time() - cpu, written))
-        return written
+        result = super().flush(now, flush_all=flush_all)
+        self.flushes.append(
+            Span(started, time.perf_counter() - wall, time.process_time() - cpu, result.messages)
+        )
+        return result

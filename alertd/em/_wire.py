@@ -12,16 +12,24 @@ import json
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from typing import Any
+from xml.parsers import expat
 
 import defusedxml.ElementTree as DET
 from defusedxml import DefusedXmlException
+from defusedxml.common import DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden
 
 #: A flat view of one XML element or JSON object: lower-cased name → scalar value.
 Fields = dict[str, object]
 
 _UTF8_BOM = b"\xef\xbb\xbf"
 _XSI_NIL = "{http://www.w3.org/2001/XMLSchema-instance}nil"
-_TASK_LIST_NAMES = frozenset({"backuptasksessions", "backuptasksession"})
+#: The same attribute as expat names it with ``namespace_separator="}"``.
+_NIL = _XSI_NIL[1:]
+#: The entity types a query page may hold, by lower-cased type name: (list name, item name).
+_ENTITY_LISTS = {
+    "backuptasksession": ("backuptasksessions", "backuptasksession"),
+    "backupjobsession": ("backupjobsessions", "backupjobsession"),
+}
 _LINK_LIST_NAMES = frozenset({"links", "link"})
 _VERSION_LIST_NAMES = frozenset({"supportedversions", "supportedversion"})
 # How many wrapper objects may sit around a JSON entity list; EM uses two at most.
@@ -48,12 +56,17 @@ class RawPage:
     entities: list[RawEntity | str]
 
 
-def read_query(body: bytes) -> RawPage:
-    """Take a QueryResult body apart; raise DecodeError if its structure is broken."""
+def read_query(body: bytes, entity_type: str = "BackupTaskSession") -> RawPage:
+    """Take a QueryResult body of ``entity_type`` entities apart; raise DecodeError if its structure
+    is broken or it holds entities of another type."""
+    names = _ENTITY_LISTS[entity_type.lower()]
+    if isinstance(body, bytes) and body.removeprefix(_UTF8_BOM).lstrip(b" \t\r\n").startswith(b"<"):
+        # The hot path of every poll: parsed in one pass, straight into field dicts.
+        return _QueryReader(names).read(body)
     doc = _parse(body)
     if isinstance(doc, ET.Element):
-        return _xml_query(doc)
-    return _json_query(doc)
+        return _xml_query(doc, names)
+    return _json_query(doc, names)
 
 
 def read_entity(body: bytes) -> tuple[str, RawEntity]:
@@ -174,23 +187,158 @@ def _xml_links(el: ET.Element) -> list[Fields]:
     return [_attrs(link) for ls in _children(el, "links") for link in _children(ls, "link")]
 
 
-def _xml_query(root: ET.Element) -> RawPage:
+def _xml_query(root: ET.Element, names: tuple[str, str]) -> RawPage:
     if _local(root.tag) != "queryresult":
         raise DecodeError(f"expected a QueryResult, got <{_local(root.tag)}>")
     paging = _children(root, "paginginfo")
     entities = _children(root, "entities")
     if not entities and any(len(r) for r in _children(root, "refs")):
         raise DecodeError("body holds References, not Entities: query with format=Entities")
+    list_name, item_name = names
     items: list[RawEntity | str] = []
     for ent in entities:
         for lst in ent:
-            if _local(lst.tag) != "backuptasksessions":
-                raise DecodeError(f"expected BackupTaskSessions entities, got <{_local(lst.tag)}>")
+            if _local(lst.tag) != list_name:
+                raise DecodeError(f"expected {_label(list_name)} entities, got <{_local(lst.tag)}>")
             for item in lst:
-                if _local(item.tag) != "backuptasksession":
-                    raise DecodeError(f"unexpected <{_local(item.tag)}> in BackupTaskSessions")
+                if _local(item.tag) != item_name:
+                    raise DecodeError(f"unexpected <{_local(item.tag)}> in {_label(list_name)}")
                 items.append(RawEntity(_xml_fields(item), _xml_links(item)))
     return RawPage(_attrs(paging[0]) if paging else None, items)
+
+
+def _label(list_name: str) -> str:
+    """``backuptasksessions`` -> ``BackupTaskSessions`` (for messages)."""
+    return {"backuptasksessions": "BackupTaskSessions", "backupjobsessions": "BackupJobSessions"}[list_name]
+
+
+class _QueryReader:
+    """A QueryResult page in one expat pass, into the same RawPage `_xml_query` builds from a tree.
+
+    Building an ElementTree and walking it again cost about as much as the parse itself (see the
+    profile in bench/results.md); this reads each entity's attributes, leaf children and Links as
+    the parser reports them. Safety is defusedxml's, set up the same way: any DTD is refused (so no
+    entity can be declared, and none expanded), and so are entity declarations and external
+    references. Levels: 1 QueryResult, 2 PagingInfo/Entities/Refs, 3 the entity list, 4 an entity,
+    5 its children (fields, Links), 6 their children (each Link).
+    """
+
+    def __init__(self, names: tuple[str, str]) -> None:
+        self._list_name, self._item_name = names
+        self._level = 0
+        self._top = ""  # the level-2 element being read
+        self._paging: Fields | None = None
+        self._has_entities = False
+        self._refs_used = False
+        self._items: list[RawEntity | str] = []
+        self._fields: Fields = {}
+        self._links: list[Fields] = []
+        # The entity's child being read (level 5): its name, nil flag, text, and whether it has
+        # children (then it is no field, as in `_xml_fields`).
+        self._child = ""
+        self._nil = False
+        self._text: list[str] = []
+        self._nested = False
+
+    def read(self, data: bytes) -> RawPage:
+        parser = expat.ParserCreate(namespace_separator="}")
+        parser.buffer_text = True
+        parser.StartDoctypeDeclHandler = _refuse_dtd
+        parser.EntityDeclHandler = _refuse_entity
+        parser.UnparsedEntityDeclHandler = _refuse_unparsed
+        parser.ExternalEntityRefHandler = _refuse_external
+        parser.StartElementHandler = self._start
+        parser.EndElementHandler = self._end
+        parser.CharacterDataHandler = self._data
+        try:
+            parser.Parse(data, True)
+        except DefusedXmlException as e:
+            raise DecodeError(f"XML refused as unsafe ({type(e).__name__})") from e
+        except expat.ExpatError as e:
+            raise DecodeError(f"malformed XML: {e}") from e
+        except (ValueError, LookupError) as e:
+            # LookupError: an unknown encoding in the XML declaration; ValueError: bad decoding.
+            raise DecodeError(f"unreadable XML: {e}") from e
+        if not self._has_entities and self._refs_used:
+            raise DecodeError("body holds References, not Entities: query with format=Entities")
+        return RawPage(self._paging, self._items)
+
+    def _start(self, tag: str, attrs: dict[str, str]) -> None:
+        level = self._level = self._level + 1
+        if self._top != "entities":
+            if level == 2:
+                self._enter_top(tag.rpartition("}")[2].lower(), attrs)
+            elif level == 3 and self._top == "refs":
+                self._refs_used = True
+            elif level == 1 and (name := tag.rpartition("}")[2].lower()) != "queryresult":
+                raise DecodeError(f"expected a QueryResult, got <{name}>")
+        elif level == 5:
+            self._child = tag.rpartition("}")[2].lower()
+            self._nil = attrs.get(_NIL) == "true"
+            self._text = []
+            self._nested = False
+        elif level == 6:
+            self._nested = True
+            if self._child == "links" and tag.rpartition("}")[2].lower() == "link":
+                self._links.append({k.rpartition("}")[2].lower(): v for k, v in attrs.items()})
+        elif level == 4:
+            name = tag.rpartition("}")[2].lower()
+            if name != self._item_name:
+                raise DecodeError(f"unexpected <{name}> in {_label(self._list_name)}")
+            self._fields = {k.rpartition("}")[2].lower(): v for k, v in attrs.items()}
+            self._links = []
+        elif level == 3 and (name := tag.rpartition("}")[2].lower()) != self._list_name:
+            raise DecodeError(f"expected {_label(self._list_name)} entities, got <{name}>")
+
+    def _enter_top(self, name: str, attrs: dict[str, str]) -> None:
+        self._top = name
+        if name == "paginginfo" and self._paging is None:
+            self._paging = {k.rpartition("}")[2].lower(): v for k, v in attrs.items()}
+        elif name == "entities":
+            self._has_entities = True
+
+    def _end(self, tag: str) -> None:
+        level = self._level
+        self._level = level - 1
+        if level == 5:
+            name = self._child
+            if name and not self._nested and name not in self._fields:
+                self._fields[name] = None if self._nil else "".join(self._text)
+        elif level == 4 and self._top == "entities":
+            self._items.append(RawEntity(self._fields, self._links))
+        elif level == 2:
+            self._top = ""
+
+    def _data(self, text: str) -> None:
+        # Only a leaf child's own text matters (ET's ``.text``: what comes before a first child).
+        if self._level == 5 and not self._nested:
+            self._text.append(text)
+
+
+def _refuse_dtd(name: str, sysid: str | None, pubid: str | None, has_internal_subset: bool) -> None:
+    raise DTDForbidden(name, sysid, pubid)
+
+
+def _refuse_entity(
+    name: str,
+    is_parameter_entity: bool,
+    value: str | None,
+    base: str | None,
+    sysid: str | None,
+    pubid: str | None,
+    notation_name: str | None,
+) -> None:
+    raise EntitiesForbidden(name, value, base, sysid, pubid, notation_name)
+
+
+def _refuse_unparsed(
+    name: str, base: str | None, sysid: str | None, pubid: str | None, notation: str | None
+) -> None:
+    raise EntitiesForbidden(name, None, base, sysid, pubid, notation)
+
+
+def _refuse_external(context: str, base: str | None, sysid: str | None, pubid: str | None) -> int:
+    raise ExternalReferenceForbidden(context, base, sysid, pubid)
 
 
 # --- JSON ------------------------------------------------------------------------------------
@@ -232,7 +380,7 @@ def _unwrap(value: object, names: frozenset[str], depth: int = 0) -> list[Any]:
     return out
 
 
-def _json_query(doc: object) -> RawPage:
+def _json_query(doc: object, names: tuple[str, str]) -> RawPage:
     root = _lower(doc)
     if root is None:
         raise DecodeError("expected a JSON object at the top level")
@@ -241,12 +389,13 @@ def _json_query(doc: object) -> RawPage:
         raise DecodeError("body holds References, not Entities: query with format=Entities")
     if entities is not None and _lower(entities) is None:
         raise DecodeError(f"Entities is a {type(entities).__name__}, expected an object")
+    list_names = frozenset(names)
     raw: list[Any] = []
     for key, val in (_lower(entities) or {}).items():
-        if key in _TASK_LIST_NAMES:
-            raw.extend(_unwrap(val, _TASK_LIST_NAMES))
+        if key in list_names:
+            raw.extend(_unwrap(val, list_names))
         elif _present(val):
-            raise DecodeError(f"expected BackupTaskSessions entities, got {key!r}")
+            raise DecodeError(f"expected {_label(names[0])} entities, got {key!r}")
     items: list[RawEntity | str] = []
     for item in raw:
         fields = _lower(item)

@@ -22,12 +22,14 @@ from urllib.parse import quote
 import structlog
 
 from alertd.em._fields import guid_of
+from alertd.em._wire import RawEntity, read_query
 from alertd.em.decode import (
     DecodeError,
     TaskSessionPage,
     decode_logon_session,
     decode_task_sessions,
     decode_versions,
+    page_info,
 )
 from alertd.em.errors import HINTS, EMError, EMErrorKind, detail, em_says, status_error
 from alertd.em.jobs import decode_job_session
@@ -227,6 +229,45 @@ class EMClient:
             count = rows if info.pages_count <= 1 else None
         return TaskSessionPeek(count, decoded.sessions[0] if decoded.sessions else None)
 
+    async def query_entities(
+        self, entity_type: str, filter: str, *, sort_asc: str | None = None
+    ) -> list[RawEntity]:
+        """Every ``entity_type`` entity (``BackupJobSession``, ``BackupTaskSession``) matching ``filter``,
+        from all pages, undecoded: for callers that need a few fields of many rows (job runs, task
+        counts). Items that are no entity at all are left out. Raises EMError on any bad page."""
+        found: list[RawEntity] = []
+        page = 1
+        while True:
+            params = [("type", entity_type), ("format", "Entities")]
+            if sort_asc is not None:
+                params.append(("sortAsc", sort_asc))
+            params += [("pageSize", str(self._conn.page_size)), ("page", str(page)), ("filter", filter)]
+            what = f"GET /api/query ({entity_type}) page {page}"
+            try:
+                body = await self._authed_get(f"/api/query?{_encode(params)}", what)
+                try:
+                    raw = read_query(body, entity_type)
+                    info = page_info(raw.paging)
+                except DecodeError as e:
+                    raise EMError(
+                        "malformed", f"EM at {self._base} sent an unreadable body for {what}: {e}"
+                    ) from e
+                found += [item for item in raw.entities if isinstance(item, RawEntity)]
+                if info.page_num >= info.pages_count:
+                    return found
+                if info.page_num != page or page >= _MAX_PAGES:
+                    raise EMError(
+                        "malformed",
+                        f"EM at {self._base} answered page {page} of a query with PageNum={info.page_num} of "
+                        f"PagesCount={info.pages_count}; paging cannot continue",
+                    )
+            except EMError as e:
+                self._log.warning(
+                    "em_request_failed", kind=e.kind, status=e.status, error=e.message, page=page
+                )
+                raise
+            page += 1
+
     async def job_session(self, uid: str) -> JobRun:
         """The job run behind ``uid`` (a job session's URN or GUID), read from its entity.
 
@@ -270,11 +311,8 @@ class EMClient:
             ("page", str(page)),
             ("filter", filter),
         ]
-        # Percent-encode every reserved character, as EM's own paging links do, so no layer
-        # can take the filter's ';' or ',' for a query separator.
-        query = "&".join(f"{k}={quote(v, safe='')}" for k, v in params)
         what = f"GET /api/query page {page}"
-        body = await self._authed_get(f"/api/query?{query}", what)
+        body = await self._authed_get(f"/api/query?{_encode(params)}", what)
         try:
             decoded = decode_task_sessions(body, source=self._conn.source)
         except DecodeError as e:
@@ -383,3 +421,9 @@ class EMClient:
         return status_error(
             self._base, reply.status, reply.reason, reply.body, what, location=location, hints=hints
         )
+
+
+def _encode(params: list[tuple[str, str]]) -> str:
+    # Percent-encode every reserved character, as EM's own paging links do, so no layer can take
+    # the filter's ';' or ',' for a query separator.
+    return "&".join(f"{k}={quote(v, safe='')}" for k, v in params)

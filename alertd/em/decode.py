@@ -53,6 +53,7 @@ __all__ = [
     "decode_logon_session",
     "decode_task_sessions",
     "decode_versions",
+    "page_info",
     "parse_time",
 ]
 
@@ -171,6 +172,11 @@ def decode_logon_session(body: bytes) -> LogonSession:
 def decode_versions(body: bytes) -> list[str]:
     """The API versions ``GET /api/`` lists (``["v1_5", "v1_6", "v1_7"]``); raises DecodeError."""
     return read_versions(body)
+
+
+def page_info(paging: Fields | None) -> PageInfo:
+    """A query page's PagingInfo; raises DecodeError when it is missing or unreadable."""
+    return _page_info(paging)
 
 
 def _page_info(paging: Fields | None) -> PageInfo:

@@ -1,4 +1,5 @@
-"""Decode one BackupJobSession entity (``GET /api/backupSessions/{id}?format=Entity``) into a JobRun.
+"""Decode BackupJobSession entities (``GET /api/backupSessions/{id}?format=Entity``, or the rows of a
+``type=BackupJobSession`` query) into JobRuns.
 
 This module owns the mapping from EM's job-session entity (reference §3.3; the 13.1 pages
 em_rest/backupsessions_id.html and get_query_backupjobsession.html) to `alertd.model.JobRun`:
@@ -23,10 +24,10 @@ from alertd.em._fields import (
     text_field,
     time_field,
 )
-from alertd.em._wire import DecodeError, read_entity
+from alertd.em._wire import DecodeError, RawEntity, read_entity
 from alertd.model import JobRun
 
-__all__ = ["DecodedJobRun", "decode_job_session"]
+__all__ = ["DecodedJobRun", "decode_job_session", "job_run_of"]
 
 
 class DecodedJobRun(NamedTuple):
@@ -41,6 +42,11 @@ def decode_job_session(body: bytes, *, uid: str) -> DecodedJobRun:
     name, entity = read_entity(body)
     if name not in ("backupjobsession", ""):
         raise DecodeError(f"expected a BackupJobSession entity, got <{name}>")
+    return job_run_of(entity, uid=uid)
+
+
+def job_run_of(entity: RawEntity, *, uid: str) -> DecodedJobRun:
+    """The JobRun of one BackupJobSession entity, from a single-entity body or a query page alike."""
     fields, problems = entity.fields, []
     own_uid = (text_field(fields, "uid") or "").strip()
     if own_uid and guid_of(own_uid).lower() != guid_of(uid).lower():

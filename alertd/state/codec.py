@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 from enum import Enum
+from operator import attrgetter
 from typing import Any, Generic, TypeVar, Union, get_args, get_origin, get_type_hints
 
 T = TypeVar("T")
@@ -22,7 +23,8 @@ _Conv = Callable[[Any], Any]
 
 def ts(value: datetime) -> str:
     """A datetime as stored: ISO 8601 in UTC."""
-    return value.astimezone(UTC).isoformat()
+    # Nearly every datetime alertd holds is already in UTC; astimezone would copy it for nothing.
+    return value.isoformat() if value.tzinfo is UTC else value.astimezone(UTC).isoformat()
 
 
 def dt(value: str) -> datetime:
@@ -83,6 +85,11 @@ class RowCodec(Generic[T]):
         pairs = [_converters(hints[n]) for n in names]
         self._enc = [(i, enc) for i, (enc, _) in enumerate(pairs) if enc is not None]
         self._dec = [(i, dec) for i, (_, dec) in enumerate(pairs) if dec is not None]
+        # One C call reads every field (a storm encodes tens of thousands of rows per poll).
+        getter = attrgetter(*names)
+        self._values: Callable[[T], tuple[Any, ...]] = (
+            getter if len(names) > 1 else lambda obj: (getter(obj),)
+        )
 
     def column_list(self, table: str = "") -> str:
         """The columns for SQL, optionally qualified (``m.detail_streak, ...``)."""
@@ -95,7 +102,7 @@ class RowCodec(Generic[T]):
 
     def encode(self, obj: T) -> list[Any]:
         """The object's values in column order, converted for SQLite."""
-        values = [getattr(obj, n) for n in self.names]
+        values = list(self._values(obj))
         for i, enc in self._enc:
             values[i] = enc(values[i])
         return values

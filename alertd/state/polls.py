@@ -214,41 +214,7 @@ class PollsMixin(Database):
 
     def _write(self, db: sqlite3.Connection, source: str, record: PollRecord, now: datetime) -> int:
         stamp = ts(now)
-        added = 0
-        insert = (
-            f"INSERT OR IGNORE INTO alerts ({SESSION.column_list()}, first_seen, status) "
-            f"VALUES ({SESSION.marks()},?,?)"
-        )
-        members = []
-        for alert in record.alerts:
-            cur = db.execute(insert, (*SESSION.encode(alert.session), stamp, alert.status.value))
-            if cur.rowcount != 1:
-                continue
-            added += 1
-            members += [
-                (
-                    source,
-                    m.uid,
-                    m.group_key,
-                    json.dumps(m.receivers),
-                    m.group_wait.total_seconds(),
-                    stamp,
-                    ts(now + m.group_wait),
-                    m.route,
-                    m.kind.value,
-                    ts(m.hold_until) if m.hold_until else None,
-                    m.job_key,
-                    m.vm_key,
-                    *DETAIL.encode(m.detail),
-                )
-                for m in alert.members
-            ]
-        db.executemany(
-            "INSERT INTO members (source, uid, group_key, receivers, group_wait, added_at, due_at, route, kind, "
-            f"hold_until, job_key, vm_key, {DETAIL.column_list()}) "
-            f"VALUES (?,?,?,?,?,?,?,?,?,?,?,?,{DETAIL.marks()})",
-            members,
-        )
+        added = self._insert_alerts(db, source, record, now, stamp)
         db.executemany(
             "UPDATE members SET closed=? WHERE id=? AND flush_id IS NULL AND closed IS NULL",
             [(reason.value, member_id) for member_id, reason in record.closes],
@@ -302,6 +268,65 @@ class PollsMixin(Database):
                 ),
             )
         return added
+
+    @staticmethod
+    def _insert_alerts(
+        db: sqlite3.Connection, source: str, record: PollRecord, now: datetime, stamp: str
+    ) -> int:
+        """Insert the poll's alerts and the group members of those that are new; how many were new.
+
+        The decision drops every UID the transaction found already recorded, so normally all are
+        new and go in with one ``executemany``; only if some were ignored (a UID twice in one
+        record) is each inserted alone, to start members for the new ones only.
+        """
+        insert = (
+            f"INSERT OR IGNORE INTO alerts ({SESSION.column_list()}, first_seen, status) "
+            f"VALUES ({SESSION.marks()},?,?)"
+        )
+        rows = [(*SESSION.encode(a.session), stamp, a.status.value) for a in record.alerts]
+        db.execute("SAVEPOINT alerts")
+        before = db.total_changes
+        db.executemany(insert, rows)
+        new = record.alerts
+        if db.total_changes - before != len(rows):
+            db.execute("ROLLBACK TO alerts")
+            new = [
+                a for a, row in zip(record.alerts, rows, strict=True) if db.execute(insert, row).rowcount == 1
+            ]
+        db.execute("RELEASE alerts")
+        receivers: dict[tuple[str, ...], str] = {}
+        due: dict[timedelta, str] = {}
+        members = []
+        for alert in new:
+            for m in alert.members:
+                if m.receivers not in receivers:
+                    receivers[m.receivers] = json.dumps(m.receivers)
+                if m.group_wait not in due:
+                    due[m.group_wait] = ts(now + m.group_wait)
+                members.append(
+                    (
+                        source,
+                        m.uid,
+                        m.group_key,
+                        receivers[m.receivers],
+                        m.group_wait.total_seconds(),
+                        stamp,
+                        due[m.group_wait],
+                        m.route,
+                        m.kind.value,
+                        ts(m.hold_until) if m.hold_until else None,
+                        m.job_key,
+                        m.vm_key,
+                        *DETAIL.encode(m.detail),
+                    )
+                )
+        db.executemany(
+            "INSERT INTO members (source, uid, group_key, receivers, group_wait, added_at, due_at, route, kind, "
+            f"hold_until, job_key, vm_key, {DETAIL.column_list()}) "
+            f"VALUES (?,?,?,?,?,?,?,?,?,?,?,?,{DETAIL.marks()})",
+            members,
+        )
+        return len(new)
 
     @staticmethod
     def _prune(db: sqlite3.Connection, source: str, ended_before: datetime, history_before: datetime) -> None:
