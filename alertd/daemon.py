@@ -30,6 +30,7 @@ from alertd.metrics import Metrics
 from alertd.pipeline import Pipeline, PollResult
 from alertd.planner import Render, RenderFailure, plan_message
 from alertd.records import Delivery, PlannedMessage
+from alertd.redirect import reconcile_outbox
 from alertd.runtime import Clock, Runtime, Targets, build_runtime, state_path, utc_now
 from alertd.selfmon import Action, Check, CheckState, SourceHealth, Verdict, assess
 from alertd.source import Source, SourceError
@@ -78,6 +79,7 @@ class Daemon:
         self._running = False
         self._wake_flush = asyncio.Event()
         self._next_check: datetime | None = None
+        self._reconcile_again = False
         self.metrics.config_reloaded(True)
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -101,6 +103,7 @@ class Daemon:
             for warning in config_warnings(self.cfg):
                 log.warning("config_warning", warning=warning)
             self._running = True
+            self._reconcile_outbox()
             self._start_polls()
             self.delivery.wake()
             flusher = asyncio.create_task(self._flush_loop(), name="flush")
@@ -137,16 +140,18 @@ class Daemon:
         be read, 3 when deliveries are still pending (they stay in the outbox for the next run).
         """
         try:
+            self._reconcile_outbox()
             results = [await self.poll_source(s) for s in self.cfg.sources]
             self.pipeline.flush(self.clock(), flush_all=True)
             drained = await self.delivery.drain(deliver_timeout)
             await self.delivery.stop(STOP_GRACE_S)
+            pending = self._outbox_depth()
         finally:
             await self.close()
         if not all(r.ok for r in results):
             return 1
         if not drained:
-            log.warning("deliveries_pending", pending=self._outbox_depth(), note="sent on the next run")
+            log.warning("deliveries_pending", pending=pending, note="sent on the next run")
             return 3
         return 0
 
@@ -344,6 +349,8 @@ class Daemon:
                 if last_prune is None or now - last_prune >= PRUNE_EVERY:
                     last_prune = now
                     self.store.prune_history(now, self.cfg.state.keep_history)
+                if self._reconcile_again:
+                    self._reconcile_outbox()
             except Exception as err:  # keep flushing on the next tick; the error is logged
                 log.exception("flush_crashed", error=repr(err))
             self._wake_flush.clear()
@@ -355,6 +362,25 @@ class Daemon:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(wait):
                     await self._wake_flush.wait()
+
+    def _reconcile_outbox(self) -> None:
+        """Close or move the pending rows of URLs the configuration no longer has (see alertd.redirect)."""
+        try:
+            moved = reconcile_outbox(
+                self.store,
+                self.targets.by_receiver,
+                list(self.targets.by_name),
+                self.renderer,
+                self.cfg.delivery.fallback,
+                self.clock(),
+            )
+        except StateError as err:
+            self._reconcile_again = True
+            log.error("outbox_reconcile_failed", error=str(err), note="tried again on the next flush")
+            return
+        self._reconcile_again = False
+        if moved:
+            self.delivery.wake()
 
     def _outbox_depth(self) -> int:
         try:
@@ -425,6 +451,7 @@ class Daemon:
         self.clients = runtime.clients.by_source
         self.pipeline = Pipeline(cfg, self.store, runtime.renderer, runtime.targets.by_receiver, self.metrics)
         self.delivery.replace_targets(runtime.targets.by_name)
+        self._reconcile_outbox()
         for source in cfg.sources:
             self.health.setdefault(source.name, SourceHealth())
             task = self._poll_tasks.get(source.name)
