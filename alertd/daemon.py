@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import signal
 import sys
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -223,8 +224,26 @@ class Daemon:
         self.metrics.poll_done(source.name, result.ok, loop.time() - started, result.error_kind)
         if result.ok:
             self.metrics.source_polled(source.name, source.kind, self.clients.get(source.name))
+            if self.cfg.self_alerts.stale_after is not None:
+                result = await self._with_newest_end(source.name, client, result)
         self._self_monitor(source.name, result)
         return result
+
+    async def _with_newest_end(self, name: str, client: Source, result: PollResult) -> PollResult:
+        """``result`` whose watermark also counts the newest session of any result (for stale_after).
+
+        A healthy estate with no failures must not look stale: one small question tells "no backup
+        ended" from "no backup failed". If it cannot be answered, the watermark alone decides.
+        """
+        try:
+            with self.gate.using(client):
+                newest = await client.newest_end()
+        except SourceError as err:
+            log.warning("newest_session_unreadable", source=name, kind=err.kind, error=str(err))
+            return result
+        if newest is None or (result.watermark is not None and newest <= result.watermark):
+            return result
+        return replace(result, watermark=newest)
 
     def _failed_poll(self, name: str, err: Exception) -> PollResult:
         """Log one failed poll and describe it (called while ``err`` is being handled)."""
