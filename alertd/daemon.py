@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import signal
 import sys
-from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -28,12 +27,14 @@ from alertd.delivery import DeliveryService
 from alertd.httpd import HttpServer, start_http
 from alertd.inflight import PollGate
 from alertd.metrics import Metrics
+from alertd.notices import dead_letter_report, plan_notice
 from alertd.pipeline import Pipeline, PollResult
-from alertd.planner import Render, RenderFailure, plan_message
+from alertd.planner import Render
 from alertd.records import Delivery, PlannedMessage
 from alertd.redirect import reconcile_outbox
 from alertd.runtime import Clock, Runtime, Targets, build_runtime, state_path, utc_now
-from alertd.selfmon import Action, Check, CheckState, SourceHealth, Verdict, assess
+from alertd.selfmon import SourceHealth
+from alertd.selfwatch import SelfWatch, with_newest_end
 from alertd.source import Source, SourceError
 from alertd.state import SQLiteStore, StateError
 
@@ -59,8 +60,6 @@ class Daemon:
         self.store = SQLiteStore(state_path(cfg))
         self.pipeline = Pipeline(cfg, self.store, self.renderer, self.targets.by_receiver, self.metrics)
         self.health: dict[str, SourceHealth] = {s.name: SourceHealth() for s in cfg.sources}
-        #: Self-monitoring checks by (source, check), as stored: a restart carries them on.
-        self.checks: dict[tuple[str, Check], CheckState] = self.store.self_checks()
         self.gate = PollGate()
         self.delivery = DeliveryService(
             self.store,
@@ -71,6 +70,8 @@ class Daemon:
             metrics=self.metrics,
             initial_backoff=min(1.0, cfg.delivery.min_interval.total_seconds() or 1.0),
         )
+        #: Self-monitoring checks by (source, check), as stored: a restart carries them on.
+        self.selfwatch = SelfWatch(self.store, self.delivery.wake)
         self.stop_event = asyncio.Event()
         self.reload_event = asyncio.Event()
         self.config_ok = True
@@ -225,25 +226,10 @@ class Daemon:
         if result.ok:
             self.metrics.source_polled(source.name, source.kind, self.clients.get(source.name))
             if self.cfg.self_alerts.stale_after is not None:
-                result = await self._with_newest_end(source.name, client, result)
+                with self.gate.using(client):
+                    result = await with_newest_end(source.name, client, result)
         self._self_monitor(source.name, result)
         return result
-
-    async def _with_newest_end(self, name: str, client: Source, result: PollResult) -> PollResult:
-        """``result`` whose watermark also counts the newest session of any result (for stale_after).
-
-        A healthy estate with no failures must not look stale: one small question tells "no backup
-        ended" from "no backup failed". If it cannot be answered, the watermark alone decides.
-        """
-        try:
-            with self.gate.using(client):
-                newest = await client.newest_end()
-        except SourceError as err:
-            log.warning("newest_session_unreadable", source=name, kind=err.kind, error=str(err))
-            return result
-        if newest is None or (result.watermark is not None and newest <= result.watermark):
-            return result
-        return replace(result, watermark=newest)
 
     def _failed_poll(self, name: str, err: Exception) -> PollResult:
         """Log one failed poll and describe it (called while ``err`` is being handled)."""
@@ -258,100 +244,26 @@ class Daemon:
         return PollResult(name, False, error_kind="internal", error=repr(err))
 
     def _self_monitor(self, name: str, result: PollResult) -> None:
-        """Fold one poll into the source's checks; store each change with the message it sends."""
+        """Fold one poll into self-monitoring (which may send a self-alert)."""
         now = self.clock()
         if result.ok:
             self.health[name] = SourceHealth(last_success=now)
-        settings = self.cfg.self_alerts
-        states = {check: self.checks.get((name, check), CheckState()) for check in Check}
-        verdicts = assess(
-            states,
+        self.selfwatch.observe(
+            name,
             ok=result.ok,
-            now=now,
-            after=settings.after,
-            stale_after=settings.stale_after,
-            error=result.error or "unknown error",
+            error=result.error,
             watermark=result.watermark,
+            now=now,
+            settings=self.cfg.self_alerts,
+            plan=self._planned,
         )
-        for verdict in verdicts:
-            self._record_verdict(name, verdict, now)
-
-    def _record_verdict(self, name: str, verdict: Verdict, now: datetime) -> None:
-        """Store one check's new state together with its self-alert, in one transaction.
-
-        An alert with no self_alerts.receiver to send it to is not marked sent, so no recovery is
-        owed for it (and it is sent if a reload adds the receiver while the problem lasts).
-        """
-        receiver = self.cfg.self_alerts.receiver
-        state = verdict.state
-        message = None
-        if verdict.action is not Action.NONE and receiver is not None:
-            recovered = verdict.action is Action.RECOVER
-            since = verdict.since or now
-            problem = verdict.problem
-            key = f"self|{name}|{verdict.check.value}|{'recovered' if recovered else 'failing'}"
-            planned = self._planned(
-                receiver,
-                lambda renderer, channel: renderer.render_self_alert(
-                    name, problem, since, recovered, channel=channel, for_receiver=receiver
-                ),
-            )
-            message = (key, planned)
-        elif verdict.action is Action.ALERT:
-            state = CheckState(state.failing_since, state.detail, alerted=False)
-        if message is None and state == self.checks.get((name, verdict.check), CheckState()):
-            return
-        try:
-            self.store.save_check(name, verdict.check, state, now, message)
-        except StateError as err:
-            # Kept as it was in memory too, so the next poll decides (and sends) again.
-            log.error("self_check_write_failed", source=name, check=verdict.check.value, error=str(err))
-            return
-        if state == CheckState():
-            self.checks.pop((name, verdict.check), None)
-        else:
-            self.checks[(name, verdict.check)] = state
-        if message is not None:
-            self.delivery.wake()
-            log.warning(
-                "self_alert",
-                source=name,
-                check=verdict.check.value,
-                action=verdict.action.value,
-                receiver=receiver,
-            )
 
     def _planned(self, receiver: str, render: Render) -> PlannedMessage:
         """One message to every target of ``receiver`` (self-alerts, dead-letter reports)."""
-        failures: list[RenderFailure] = []
-        planned = plan_message(
-            receiver, self.targets.by_receiver.get(receiver, ()), self.renderer, render, failures=failures
-        )
-        for failure in failures:
-            log.error(
-                "template_failed", receiver=failure.receiver, template=failure.template, error=failure.error
-            )
-        return planned
+        return plan_notice(receiver, self.targets.by_receiver, self.renderer, render)
 
     def _dead_letter_report(self, row: Delivery, reason: str) -> PlannedMessage | None:
-        fallback = self.cfg.delivery.fallback
-        if fallback is None or fallback == row.receiver:
-            return None
-        target = self.targets.by_name.get(row.target)
-        url = target.privacy_url if target is not None else row.target
-        return self._planned(
-            fallback,
-            lambda renderer, channel: renderer.render_dead_letter(
-                row.receiver,
-                url,
-                row.message.title,
-                reason,
-                row.attempts + 1,
-                row.created_at,
-                channel=channel,
-                for_receiver=fallback,
-            ),
-        )
+        return dead_letter_report(row, reason, self.cfg.delivery.fallback, self.targets.label, self._planned)
 
     async def _flush_loop(self) -> None:
         last_prune: datetime | None = None

@@ -375,7 +375,7 @@ async def test_a_poll_cut_short_by_stop_is_not_a_source_failure(tmp_path: Path) 
             daemon.stop_event.set()
             result = await daemon.poll_source(daemon.cfg.sources[0])
             assert not result.ok and result.error_kind == "stopping"
-            assert daemon.store.outbox_depth() == 0 and daemon.checks == {}
+            assert daemon.store.outbox_depth() == 0 and daemon.selfwatch.checks == {}
             errors = daemon.metrics.registry.get_sample_value(
                 "alertd_em_errors_total", {"source": "em1", "kind": "internal"}
             )
