@@ -32,6 +32,7 @@ from alertd.pipeline import Pipeline, PollResult
 from alertd.planner import Render
 from alertd.records import Delivery, PlannedMessage
 from alertd.redirect import reconcile_outbox
+from alertd.routing import legacy_route_keys
 from alertd.runtime import Clock, Runtime, Targets, build_runtime, state_path, utc_now
 from alertd.selfmon import SourceHealth
 from alertd.selfwatch import SelfWatch, with_newest_end
@@ -72,6 +73,8 @@ class Daemon:
         )
         #: Self-monitoring checks by (source, check), as stored: a restart carries them on.
         self.selfwatch = SelfWatch(self.store, self.delivery.wake)
+        if 0 < self.store.opened_at_version < 4:
+            self._adopt_legacy_route_keys()
         self.stop_event = asyncio.Event()
         self.reload_event = asyncio.Event()
         self.config_ok = True
@@ -195,6 +198,18 @@ class Daemon:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(delay):
                     await self.stop_event.wait()
+
+    def _adopt_legacy_route_keys(self) -> None:
+        """A state file from before schema 4 keyed unnamed routes differently: carry their state over once."""
+        try:
+            moved = self.store.rename_routes(legacy_route_keys(self.cfg.routes))
+        except StateError as err:
+            log.error(
+                "route_keys_not_upgraded", error=str(err), note="held alerts of unnamed routes may wait"
+            )
+            return
+        if moved:
+            log.info("route_keys_upgraded", open_members=moved)
 
     def wake_flush(self) -> None:
         """New data arrived: let the flush loop look at the groups now instead of at its next check."""
