@@ -194,7 +194,10 @@ class Daemon:
             except Exception as err:  # never let one bad cycle end this source's polling
                 log.exception("poll_loop_error", source=name, error=repr(err), note="polling continues")
             self.wake_flush()
-            delay = max(0.0, started + source.poll_interval.total_seconds() - loop.time())
+            # A sweep cannot run more often than polls do: a reconcile_every shorter than the
+            # poll interval shortens the interval (the sweep runs on the poll that is due).
+            every = min(source.poll_interval, source.reconcile_every).total_seconds()
+            delay = max(0.0, started + every - loop.time())
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(delay):
                     await self.stop_event.wait()
