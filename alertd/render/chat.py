@@ -28,7 +28,7 @@ CHAT_MIN_VMS = 20
 #: Per-VM reasons are shortened to these lengths in turn until enough VMs fit.
 REASON_STEPS = (200, 120, 60, 0)
 #: A job run's own reason (the job session's message) is the point of its line: cut less, never dropped.
-JOB_REASON_STEPS = (600, 300, 200, 120)
+JOB_REASON_STEPS = (600, 300, 120, 60)
 NAME_CHARS = 80
 MORE_HINT = "see the email or alertd history"
 

@@ -161,7 +161,7 @@ def alert(view: AlertView, title: str) -> dict[str, Any]:
         shown_vms = rows[: n - len(shown_jobs)]
         job_texts = pack([job_line(view, r, job_chars) for r in shown_jobs])
         vm_lines = [vm_line(view, r, reason_chars) for r in shown_vms]
-        if jobs and rows:
+        if jobs and vm_lines:
             vm_lines.insert(0, f"*VMs ({len(rows)})*")
         blocks = fixed + [section(t) for t in job_texts]
         blocks += [section(top)] if top else []

@@ -15,6 +15,7 @@ the VMs, outside the VM rows, the VM counts and "Top reasons".
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -35,8 +36,8 @@ class VmRow:
     """One VM of the message, as every layout and template sees it (EM text already cleaned).
 
     A job run's own result (``job_level``) uses the same fields: ``name`` is then the job's name
-    and ``label`` what its line is called ("Job run", or "Job run SQL Daily, started ..." when
-    the message holds more than one).
+    and ``label`` what its line is called: "Job run" when the message holds one, else "Job run
+    SQL Daily" (", started <time>" added when two runs of the same job are in the message).
     """
 
     name: str
@@ -94,11 +95,6 @@ class AlertView:
     #: What a flapping message says about who flaps ("" unless flapping).
     flapping_note: str = ""
 
-    @property
-    def entries(self) -> int:
-        """Job-level entries and VMs together: what a layout fits and counts in "+N more"."""
-        return len(self.job_rows) + len(self.rows)
-
 
 def rank(result: str) -> int:
     """0 for Failed, 1 for Warning, 2 for anything else."""
@@ -147,13 +143,12 @@ def _job_counts(kind: GroupKind, jobs: Sequence[VmRow]) -> str:
     if kind is GroupKind.FLAPPING:
         return f"{runs} flapping between success and failure"
     failed = sum(1 for j in jobs if j.failed)
-    parts = []
-    if failed:
-        parts.append("job run failed" if failed == 1 else f"{failed} job runs failed")
+    if n == 1:
+        return "job run failed" if failed else "job run finished with a warning"
+    parts = [f"{_plural(failed, 'job run')} failed"] if failed else []
     if n - failed:
-        others = n - failed
         parts.append(
-            "job run finished with a warning" if others == 1 else f"{others} job runs finished with warnings"
+            f"{_plural(n - failed, 'job run')} finished with {'a warning' if n - failed == 1 else 'warnings'}"
         )
     return ", ".join(parts)
 
@@ -173,7 +168,7 @@ def _counts(
     alone (``job run failed``) when no VM is in the message.
     """
     job_part = _job_counts(kind, jobs)
-    vm_part = _vm_counts(kind, view_total, failed, warnings, follow_up, of) if view_total or not jobs else ""
+    vm_part = _vm_counts(kind, view_total, failed, warnings, follow_up, of) if view_total else ""
     return "; ".join(p for p in (vm_part, job_part) if p)
 
 
@@ -197,20 +192,21 @@ def _vm_counts(
 
 
 def _flapping_note(kind: GroupKind, vms: int, jobs: Sequence[VmRow]) -> str:
-    """ "These VMs keep switching ...", naming the job instead (or too) for job-level entries."""
+    """What keeps flapping: these VMs, this job (job-level entries), or both."""
     if kind is not GroupKind.FLAPPING:
         return ""
     names = {j.name for j in jobs}
     job = "" if not names else "this job" if len(names) == 1 else "these jobs"
     if vms and job:
-        subject, verb = f"These VMs and {job}", "keep"
+        subject, one = f"These VMs and {job}", False
     elif job:
-        subject, verb = job[0].upper() + job[1:], "keeps" if len(names) == 1 else "keep"
+        subject, one = job[0].upper() + job[1:], len(names) == 1
     else:
-        subject, verb = "These VMs", "keep"
+        subject, one = "These VMs", False
     return (
-        f"{subject} {verb} switching between success and failure. "
-        "alertd stays quiet about them until they are stable again."
+        f"{subject} {'keeps' if one else 'keep'} switching between success and failure. "
+        f"alertd stays quiet about {'it' if one else 'them'} until {'it is' if one else 'they are'} "
+        "stable again."
     )
 
 
@@ -283,7 +279,11 @@ def _job_rows(group: AlertGroup, tf: TimeFormat, alerts: Sequence[TaskSession]) 
     rows = [_row(group, a, "", 0) for a in ordered]
     if len(rows) == 1:
         return [replace(rows[0], label="Job run")]
-    return [replace(r, label=f"Job run {r.name}, started {tf.at(r.start)}") for r in rows]
+    names = Counter(r.name for r in rows)
+    return [
+        replace(r, label=f"Job run {r.name}" + (f", started {tf.at(r.start)}" if names[r.name] > 1 else ""))
+        for r in rows
+    ]
 
 
 def build_view(
