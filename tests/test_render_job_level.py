@@ -414,7 +414,11 @@ def test_many_job_runs_fit_the_email(renderer: Renderer, jobs: int, vms: int) ->
     """Email: under 90 KB with job runs listed before the VMs (at most 200, then "and N more job runs"), text part alike."""
     msg = renderer.render(_many(jobs, vms), Channel.EMAIL)
     assert len(msg.body.encode()) < EMAIL_HTML_BYTES
-    listed = msg.body.count('<tr><td><span class="job">Job run ') if jobs > 1 else msg.body.count("<h2>Job run</h2>")
+    listed = (
+        msg.body.count('<tr><td><span class="job">Job run ')
+        if jobs > 1
+        else msg.body.count("<h2>Job run</h2>")
+    )
     assert listed == min(jobs, 200)
     assert msg.text is not None
     assert sum(1 for ln in msg.text.splitlines() if ln.startswith("Job run")) == min(jobs, 200)
