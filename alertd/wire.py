@@ -3,7 +3,8 @@
 This module owns what Enterprise Manager and VBR reach their servers by alike: the TLS context
 (default trust store, a ``ca_file`` bundle, or off), connect and read timeouts, no cookie jar, no
 redirects, the response-size cap (bodies read in chunks, whole `Reply` objects returned), the
-server root of a configured url, and turning every aiohttp or socket failure into the source's
+server root of a configured url, the checks of a connection's sizes and timeouts, the
+percent-encoding of query strings, and turning every aiohttp or socket failure into the source's
 own `alertd.source.SourceError` subclass. The words of those errors (how the server is named and
 what to check) are each source's, handed in as a `Wording`; what one source does beyond this
 (EM's ``Date`` clock, VBR's certificate pin) lives in its own ``transport`` module. Nothing here
@@ -13,9 +14,10 @@ knows of tokens, logons or documents.
 from __future__ import annotations
 
 import ssl
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final, Literal, Protocol
+from urllib.parse import quote
 
 import aiohttp
 from multidict import CIMultiDictProxy
@@ -25,11 +27,14 @@ from alertd.source import SourceError
 
 __all__ = [
     "ErrorFactory",
+    "Limits",
     "Reply",
     "TLSSetting",
     "Transport",
     "TransportErrorKind",
     "Wording",
+    "check_limits",
+    "encode_query",
     "server_root",
     "ssl_context",
 ]
@@ -86,6 +91,36 @@ class Reply:
     def ok(self) -> bool:
         """True for a 2xx status."""
         return 200 <= self.status < 300
+
+
+class Limits(Protocol):
+    """The sizes and timeouts every source connection has (`EMConnection`, `VBRConnection`)."""
+
+    @property
+    def page_size(self) -> int: ...
+    @property
+    def max_response_bytes(self) -> int: ...
+    @property
+    def connect_timeout(self) -> float: ...
+    @property
+    def read_timeout(self) -> float: ...
+
+
+def check_limits(conn: Limits) -> None:
+    """Raise ValueError unless every size and timeout of ``conn`` is positive."""
+    if conn.page_size < 1 or conn.max_response_bytes < 1:
+        raise ValueError("page_size and max_response_bytes must be positive")
+    if conn.connect_timeout <= 0 or conn.read_timeout <= 0:
+        raise ValueError("connect_timeout and read_timeout must be positive")
+
+
+def encode_query(params: Iterable[tuple[str, str]]) -> str:
+    """``k=v&k=v`` with every reserved character of each value percent-encoded.
+
+    Every one, as EM's own paging links do: no layer can then take a filter's ``;`` or ``,`` for
+    a separator, nor a ``+`` in a time offset for a space.
+    """
+    return "&".join(f"{k}={quote(v, safe='')}" for k, v in params)
 
 
 def server_root(url: URL, *suffixes: str) -> str:
