@@ -18,7 +18,6 @@ from alertd.simulator.faults import FaultAction
 from alertd.simulator.faultwire import pause, reset, stream_oversized
 from alertd.simulator.handlers import REALM, TOKEN_REJECTED, request_token
 from alertd.simulator.render import Renderer
-from alertd.simulator.requestlog import LoggedRequest
 from alertd.simulator.responses import EMError, error_response, renderer_for
 
 
@@ -26,16 +25,12 @@ from alertd.simulator.responses import EMError, error_response, renderer_for
 async def em_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     backend = request.app[BACKEND]
     backend.collect()  # EM answers from what its collection job has brought in by now
-    entry = LoggedRequest(
-        method=request.method,
-        path=request.path,
-        query=dict(request.query),
-        status=None,
-        at=backend.clock(),
+    entry = backend.log.record(
+        request,
+        backend.clock(),
         authenticated=request_token(request) is not None,
         content_type=request.headers.get("Content-Type"),
     )
-    backend.log.append(entry)
     action = backend.faults.before(request.path)
     if action.kind is None:
         action = backend.faults.refusal(request.path, request.query) or action

@@ -13,7 +13,6 @@ from aiohttp.typedefs import Handler
 
 from alertd.simulator.faults import UNAVAILABLE, FaultAction
 from alertd.simulator.faultwire import pause, reset, stream_oversized
-from alertd.simulator.requestlog import LoggedRequest
 from alertd.simulator.vbr.backend import BACKEND, Backend
 from alertd.simulator.vbr.errors import (
     NOT_FOUND,
@@ -33,15 +32,7 @@ __all__ = ["vbr_middleware"]
 async def vbr_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     backend = request.app[BACKEND]
     body = await request.read()
-    entry = LoggedRequest(
-        method=request.method,
-        path=request.path,
-        query=dict(request.query),
-        status=None,
-        at=backend.clock(),
-        authenticated=bearer(request) is not None,
-    )
-    backend.log.append(entry)
+    entry = backend.log.record(request, backend.clock(), authenticated=bearer(request) is not None)
     action = backend.faults.before(request.path)
     entry.fault = action.kind
     if action.delay > 0:
