@@ -20,6 +20,18 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+def em_source(em_url: str, **extra: Any) -> dict[str, Any]:
+    """``sources[0]`` of a config polling the EM simulator at ``em_url`` (its default account) every second."""
+    return {
+        "name": "em1",
+        "url": em_url,
+        "username": "CORP\\svc-alertd",
+        "password": "secret",
+        "poll_interval": "1s",
+        **extra,
+    }
+
+
 def e2e_config(
     tmp_path: Path,
     em_url: str,
@@ -32,17 +44,7 @@ def e2e_config(
 ) -> Config:
     """A config polling the simulator at ``em_url`` and delivering to ``urls`` (receiver 'ops')."""
     doc: dict[str, Any] = {
-        "sources": [
-            {
-                "name": "em1",
-                "url": em_url,
-                "username": "CORP\\svc-alertd",
-                "password": "secret",
-                "page_size": 50,
-                "poll_interval": "1s",
-                **(source or {}),
-            }
-        ],
+        "sources": [em_source(em_url, page_size=50, **(source or {}))],
         "state": {"path": str(tmp_path / "state.db")},
         "receivers": receivers or [{"name": "ops", "urls": urls}],
         "routes": routes or [{"receivers": ["ops"], "group_wait": "100ms"}],
