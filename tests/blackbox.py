@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from e2e import run_ending
 from vbr_contract import ContractObserver
 from vbr_support import Tls
 
@@ -194,15 +195,7 @@ class EMUnderTest(SourceUnderTest):
         return {"ca_file": str(self.tls.ca_file)}
 
     def run_ending(self, job: str, vm: str, result: str, end: datetime) -> None:
-        self.sim.add_task_session(
-            job_name=job,
-            vm=vm,
-            result=result,
-            creation_time=end - timedelta(minutes=5),
-            end_time=end,
-            reason="" if result == "Success" else "Error: Failed to create VM snapshot",
-            job_session_uid=str(uuid.uuid4()),
-        )
+        run_ending(self.sim, job, vm, result, end)
 
     def late_run(self, job: str, failed: str, running: str, start: datetime) -> Late:
         run = str(uuid.uuid4())

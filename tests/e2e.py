@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import uuid
 from collections.abc import Callable
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
@@ -12,12 +13,27 @@ from typing import Any
 
 from alertd.config import Config, load_document
 from alertd.daemon import Daemon
+from alertd.simulator import SimulatedEM
 from alertd.state import SQLiteStore
 
 
 def now() -> datetime:
     """Wall-clock UTC (the simulator and the daemon share it in end-to-end tests)."""
     return datetime.now(UTC)
+
+
+def run_ending(sim: SimulatedEM, job: str, vm: str, result: str, end: datetime) -> None:
+    """A job run of one VM with ``result`` on the EM simulator, created 5 minutes before ``end`` and
+    ending exactly at ``end`` (deterministic ordering); a failure carries a snapshot error."""
+    sim.add_task_session(
+        job_name=job,
+        vm=vm,
+        result=result,
+        creation_time=end - timedelta(minutes=5),
+        end_time=end,
+        reason="" if result == "Success" else "Error: Failed to create VM snapshot",
+        job_session_uid=str(uuid.uuid4()),
+    )
 
 
 def em_source(em_url: str, **extra: Any) -> dict[str, Any]:
