@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from e2e import run_ending
 from vbr_contract import ContractObserver
 from vbr_support import Tls
 
@@ -59,6 +60,9 @@ class SourceUnderTest(ABC):
     request_failed_event: str
     logout_event: str
 
+    #: The simulator, made by the subclass with `clock`.
+    sim: SimulatedEM | SimulatedVBR
+
     def __init__(self, tls: Tls) -> None:
         self.tls = tls
         #: The simulator's clock; pass it to alertd too when a test moves time forward.
@@ -69,18 +73,16 @@ class SourceUnderTest(ABC):
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    @abstractmethod
-    async def _serve(self, port: int, https: bool) -> str: ...
-
-    @abstractmethod
-    async def stop(self) -> None: ...
-
     async def start(self, *, https: bool) -> str:
         """Serve (again, on the same port after a stop); returns the base URL."""
         self.https = https
-        self.url = await self._serve(self._port, https)
+        context = self.tls.server_context if https else None
+        self.url = await self.sim.start(port=self._port, ssl_context=context)
         self._port = int(self.url.rsplit(":", 1)[1])
         return self.url
+
+    async def stop(self) -> None:
+        await self.sim.stop()
 
     # -- config ------------------------------------------------------------------------------
 
@@ -104,9 +106,9 @@ class SourceUnderTest(ABC):
 
     # -- data --------------------------------------------------------------------------------
 
-    @abstractmethod
     def failed_run(self, job: str, vms: Sequence[str], results: Mapping[str, str], start: datetime) -> None:
         """A finished job run; VMs missing from ``results`` succeed."""
+        self.sim.add_job_run(job_name=job, vms=vms, results=results, start=start)
 
     @abstractmethod
     def run_ending(self, job: str, vm: str, result: str, end: datetime) -> None:
@@ -127,12 +129,12 @@ class SourceUnderTest(ABC):
     # -- what the simulator saw ----------------------------------------------------------------
 
     @property
-    @abstractmethod
-    def faults(self) -> FaultPlan: ...
+    def faults(self) -> FaultPlan:
+        return self.sim.faults
 
     @property
-    @abstractmethod
-    def requests(self) -> RequestLog: ...
+    def requests(self) -> RequestLog:
+        return self.sim.requests
 
     @abstractmethod
     def is_failure_query(self, entry: LoggedRequest) -> bool:
@@ -180,6 +182,7 @@ class EMUnderTest(SourceUnderTest):
     """The Enterprise Manager simulator (HTTP unless a test asks for HTTPS)."""
 
     kind = "em"
+    sim: SimulatedEM
     token_rejected_event = "em_token_rejected"
     request_failed_event = "em_request_failed"
     logout_event = "em_logoff"
@@ -188,28 +191,11 @@ class EMUnderTest(SourceUnderTest):
         super().__init__(tls)
         self.sim = SimulatedEM(username=USER, password=PASSWORD, clock=self.clock)
 
-    async def _serve(self, port: int, https: bool) -> str:
-        return await self.sim.start(port=port, ssl_context=self.tls.server_context if https else None)
-
-    async def stop(self) -> None:
-        await self.sim.stop()
-
     def trust(self) -> dict[str, Any]:
         return {"ca_file": str(self.tls.ca_file)}
 
-    def failed_run(self, job: str, vms: Sequence[str], results: Mapping[str, str], start: datetime) -> None:
-        self.sim.add_job_run(job_name=job, vms=vms, results=results, start=start)
-
     def run_ending(self, job: str, vm: str, result: str, end: datetime) -> None:
-        self.sim.add_task_session(
-            job_name=job,
-            vm=vm,
-            result=result,
-            creation_time=end - timedelta(minutes=5),
-            end_time=end,
-            reason="" if result == "Success" else "Error: Failed to create VM snapshot",
-            job_session_uid=str(uuid.uuid4()),
-        )
+        run_ending(self.sim, job, vm, result, end)
 
     def late_run(self, job: str, failed: str, running: str, start: datetime) -> Late:
         run = str(uuid.uuid4())
@@ -232,14 +218,6 @@ class EMUnderTest(SourceUnderTest):
     def add_running(self, job: str, vm: str) -> None:
         self.sim.add_task_session(job_name=job, vm=vm, state="InProgress")
 
-    @property
-    def faults(self) -> FaultPlan:
-        return self.sim.faults
-
-    @property
-    def requests(self) -> RequestLog:
-        return self.sim.requests
-
     def is_failure_query(self, entry: LoggedRequest) -> bool:
         return entry.path == "/api/query" and "Result==Failed" in entry.query.get("filter", "")
 
@@ -257,6 +235,7 @@ class VBRUnderTest(SourceUnderTest):
     """The VBR simulator (HTTPS, a trustme certificate pinned by its SHA-256 fingerprint)."""
 
     kind = "vbr"
+    sim: SimulatedVBR
     token_rejected_event = "vbr_token_rejected"
     request_failed_event = "vbr_request_failed"
     logout_event = "vbr_logout"
@@ -266,17 +245,8 @@ class VBRUnderTest(SourceUnderTest):
         self.contract = ContractObserver()
         self.sim = SimulatedVBR(username=USER, password=PASSWORD, clock=self.clock, observer=self.contract)
 
-    async def _serve(self, port: int, https: bool) -> str:
-        return await self.sim.start(port=port, ssl_context=self.tls.server_context if https else None)
-
-    async def stop(self) -> None:
-        await self.sim.stop()
-
     def trust(self) -> dict[str, Any]:
         return {"tls_fingerprint": self.tls.fingerprint}
-
-    def failed_run(self, job: str, vms: Sequence[str], results: Mapping[str, str], start: datetime) -> None:
-        self.sim.add_job_run(job_name=job, vms=vms, results=results, start=start)
 
     def run_ending(self, job: str, vm: str, result: str, end: datetime) -> None:
         reason = "" if result == "Success" else "Error: Failed to create VM snapshot"
@@ -321,14 +291,6 @@ class VBRUnderTest(SourceUnderTest):
 
     def add_running(self, job: str, vm: str) -> None:
         self.sim.add_job_run(job_name=job, vms=[vm], running=True)
-
-    @property
-    def faults(self) -> FaultPlan:
-        return self.sim.faults
-
-    @property
-    def requests(self) -> RequestLog:
-        return self.sim.requests
 
     def is_failure_query(self, entry: LoggedRequest) -> bool:
         return (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import uuid
 from collections.abc import Callable
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
@@ -12,12 +13,39 @@ from typing import Any
 
 from alertd.config import Config, load_document
 from alertd.daemon import Daemon
+from alertd.simulator import SimulatedEM
 from alertd.state import SQLiteStore
 
 
 def now() -> datetime:
     """Wall-clock UTC (the simulator and the daemon share it in end-to-end tests)."""
     return datetime.now(UTC)
+
+
+def run_ending(sim: SimulatedEM, job: str, vm: str, result: str, end: datetime) -> None:
+    """A job run of one VM with ``result`` on the EM simulator, created 5 minutes before ``end`` and
+    ending exactly at ``end`` (deterministic ordering); a failure carries a snapshot error."""
+    sim.add_task_session(
+        job_name=job,
+        vm=vm,
+        result=result,
+        creation_time=end - timedelta(minutes=5),
+        end_time=end,
+        reason="" if result == "Success" else "Error: Failed to create VM snapshot",
+        job_session_uid=str(uuid.uuid4()),
+    )
+
+
+def em_source(em_url: str, **extra: Any) -> dict[str, Any]:
+    """``sources[0]`` of a config polling the EM simulator at ``em_url`` (its default account) every second."""
+    return {
+        "name": "em1",
+        "url": em_url,
+        "username": "CORP\\svc-alertd",
+        "password": "secret",
+        "poll_interval": "1s",
+        **extra,
+    }
 
 
 def e2e_config(
@@ -32,17 +60,7 @@ def e2e_config(
 ) -> Config:
     """A config polling the simulator at ``em_url`` and delivering to ``urls`` (receiver 'ops')."""
     doc: dict[str, Any] = {
-        "sources": [
-            {
-                "name": "em1",
-                "url": em_url,
-                "username": "CORP\\svc-alertd",
-                "password": "secret",
-                "page_size": 50,
-                "poll_interval": "1s",
-                **(source or {}),
-            }
-        ],
+        "sources": [em_source(em_url, page_size=50, **(source or {}))],
         "state": {"path": str(tmp_path / "state.db")},
         "receivers": receivers or [{"name": "ops", "urls": urls}],
         "routes": routes or [{"receivers": ["ops"], "group_wait": "100ms"}],

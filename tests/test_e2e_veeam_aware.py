@@ -9,14 +9,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import uuid
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import yaml
-from e2e import FakeClock, e2e_config, now, run_once
+from e2e import FakeClock, e2e_config, now, run_ending, run_once
 from support.webhook import WebhookCollector
 
 from alertd.simulator import SimulatedEM
@@ -27,25 +26,12 @@ def texts(hook: WebhookCollector) -> list[str]:
     return [f"{p['title']}\n{p['message']}" for p in hook.received]
 
 
-def _run(sim: SimulatedEM, vm: str, end: datetime, job: str, result: str) -> None:
-    """One job run with one task ending exactly at ``end`` (deterministic ordering)."""
-    sim.add_task_session(
-        job_name=job,
-        vm=vm,
-        result=result,
-        creation_time=end - timedelta(minutes=5),
-        end_time=end,
-        reason="" if result == "Success" else "Error: Failed to create VM snapshot",
-        job_session_uid=str(uuid.uuid4()),
-    )
-
-
 def failed_run(sim: SimulatedEM, vm: str, end: datetime, *, job: str = "SQL Daily") -> None:
-    _run(sim, vm, end, job, "Failed")
+    run_ending(sim, job, vm, "Failed", end)
 
 
 def ok_run(sim: SimulatedEM, vm: str, end: datetime, *, job: str = "SQL Daily") -> None:
-    _run(sim, vm, end, job, "Success")
+    run_ending(sim, job, vm, "Success", end)
 
 
 async def test_failure_recovered_on_retry_is_not_sent(tmp_path: Path, webhook: WebhookCollector) -> None:

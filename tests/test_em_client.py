@@ -8,7 +8,7 @@ import socket
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,16 +17,14 @@ import structlog
 import trustme
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from em_support import NOW, PASSWORD, USER, connection
 
-from alertd.em.client import EMClient, EMConnection, EMError
+from alertd.em.client import EMClient, EMError
 from alertd.em.filters import failed_since
 from alertd.simulator import SimulatedEM
 from alertd.simulator.auth import LogonSession
 from alertd.simulator.clock import ManualClock
 
-USER = "alertd"
-PASSWORD = "s3cret-Pa55word!"
-NOW = datetime(2025, 8, 15, 6, 0, tzinfo=UTC)
 SINCE = failed_since(NOW - timedelta(days=1), ["Failed", "Warning"])
 
 
@@ -37,11 +35,6 @@ async def sim() -> AsyncIterator[tuple[SimulatedEM, str]]:
     url = await em.start(host="127.0.0.1", port=0, ssl_context=None)
     yield em, url
     await em.stop()
-
-
-def connection(url: str, **kw: Any) -> EMConnection:
-    """An EMConnection for ``url`` with the test credentials."""
-    return EMConnection(source="em-test", url=url, username=USER, password=PASSWORD, **kw)
 
 
 def add_failures(em: SimulatedEM, n: int, *, result: str = "Failed", job: str = "Backup Job 1") -> None:

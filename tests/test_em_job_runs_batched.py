@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from urllib.parse import unquote
 
 import pytest
 import structlog
+from em_support import NOW, RESULTS, make_source, running_em
 
-from alertd.em.client import EMConnection
 from alertd.em.source import BATCH_FROM, BATCH_SIZE, EMSource
 from alertd.simulator import ManualClock, SimulatedEM
-
-USER = "alertd"
-PASSWORD = "s3cret-Pa55word!"
-NOW = datetime(2025, 8, 15, 6, 0, tzinfo=UTC)
-RESULTS = ("Failed", "Warning")
 
 
 @pytest.fixture
@@ -26,17 +21,13 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 async def sim(clock: ManualClock) -> AsyncIterator[SimulatedEM]:
-    em = SimulatedEM(username=USER, password=PASSWORD, clock=clock, seed=5)
-    em.settings.idle_timeout = timedelta(days=7)
-    await em.start()
-    yield em
-    await em.stop()
+    async with running_em(clock, seed=5) as em:
+        yield em
 
 
 @pytest.fixture
 async def source(sim: SimulatedEM, clock: ManualClock) -> AsyncIterator[EMSource]:
-    conn = EMConnection(source="em-test", url=sim.url, username=USER, password=PASSWORD, page_size=50)
-    src = EMSource.from_connection(conn, clock=clock)
+    src = make_source(sim, clock)
     yield src
     await src.close()
 

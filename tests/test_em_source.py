@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from collections.abc import AsyncIterator
+from datetime import timedelta
 from urllib.parse import unquote
 
 import pytest
 import structlog
+from em_support import NOW, RESULTS, connection, make_source, running_em
 
-from alertd.em.client import EMConnection, EMError
+from alertd.em.client import EMError
 from alertd.em.source import EMSource
 from alertd.model import JobRef
 from alertd.simulator import ManualClock, SimulatedEM
 from alertd.source import Source
-
-USER = "alertd"
-PASSWORD = "s3cret-Pa55word!"
-NOW = datetime(2025, 8, 15, 6, 0, tzinfo=UTC)
-RESULTS = ("Failed", "Warning")
 
 
 @pytest.fixture
@@ -31,21 +26,9 @@ def clock() -> ManualClock:
 @pytest.fixture
 async def sim(clock: ManualClock) -> AsyncIterator[SimulatedEM]:
     """A plain-HTTP simulator on loopback whose tokens outlive the clock jumps of these tests."""
-    em = SimulatedEM(username=USER, password=PASSWORD, clock=clock, seed=3)
-    em.settings.idle_timeout = timedelta(days=7)
-    em.settings.strict_logon_content_type = True  # alertd must log on without a Content-Type
-    await em.start()
-    yield em
-    await em.stop()
-
-
-def make_source(sim: SimulatedEM, clock: Callable[[], datetime], **kw: Any) -> EMSource:
-    """An EMSource for ``sim`` with alertd's clock ``clock``."""
-    fmt = kw.pop("format", "xml")
-    conn = EMConnection(
-        source="em-test", url=sim.url, username=USER, password=PASSWORD, format=fmt, page_size=50
-    )
-    return EMSource.from_connection(conn, clock=clock, **kw)
+    # strict_logon_content_type: alertd must log on without a Content-Type.
+    async with running_em(clock, seed=3, strict_logon_content_type=True) as em:
+        yield em
 
 
 @pytest.fixture
@@ -317,7 +300,7 @@ async def test_probe_reports_version_time_skew_count_and_endpoints(
 
 async def test_probe_with_refused_logon(sim: SimulatedEM, clock: ManualClock) -> None:
     """A refused logon fails the probe's logon check and leaves the other checks not done; nothing raises."""
-    conn = EMConnection(source="em-test", url=sim.url, username=USER, password="wrong")
+    conn = connection(sim.url, password="wrong")
     src = EMSource.from_connection(conn, clock=clock)
     try:
         report = await src.probe()

@@ -12,7 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from e2e import now, outbox_depth
+from e2e import em_source, now, outbox_depth
 from process import AlertdProcess, aget
 from support.smtp import free_port
 from support.webhook import Reply, WebhookCollector
@@ -23,15 +23,7 @@ from alertd.state import SQLiteStore
 
 def doc_for(tmp_path: Path, em_url: str, urls: list[str], **extra: Any) -> dict[str, Any]:
     doc: dict[str, Any] = {
-        "sources": [
-            {
-                "name": "em1",
-                "url": em_url,
-                "username": "CORP\\svc-alertd",
-                "password": "secret",
-                "poll_interval": "1s",
-            }
-        ],
+        "sources": [em_source(em_url)],
         "state": {"path": str(tmp_path / "state.db")},
         "receivers": [{"name": "ops", "urls": urls}],
         "routes": [{"receivers": ["ops"], "group_wait": "200ms"}],

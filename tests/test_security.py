@@ -22,7 +22,7 @@ import pytest
 import structlog
 import yaml
 from aiohttp import web
-from e2e import e2e_config, now, run_once
+from e2e import e2e_config, em_source, now, run_once
 from process import AlertdProcess
 from support.smtp import SmtpServer
 from support.webhook import Reply, WebhookCollector
@@ -296,15 +296,7 @@ async def test_full_run_logs_and_state_hold_no_secrets(tmp_path: Path) -> None:
             sim.add_task_session(vm="vm1", result="Failed", end_time=now() - timedelta(minutes=1))
             sim.faults.fail_next(1, status=503, path="/api/query")
             doc: dict[str, Any] = {
-                "sources": [
-                    {
-                        "name": "em1",
-                        "url": sim.url,
-                        "username": username,
-                        "password": EM_PASSWORD,
-                        "poll_interval": "1s",
-                    }
-                ],
+                "sources": [em_source(sim.url, username=username, password=EM_PASSWORD)],
                 "state": {"path": str(state)},
                 "receivers": [{"name": "ops", "urls": [hook_url, smtp.url]}],
                 "routes": [{"receivers": ["ops"], "group_wait": "100ms"}],
@@ -530,15 +522,7 @@ async def test_debug_run_never_prints_target_secrets(tmp_path: Path) -> None:
         async with sim:
             sim.add_task_session(vm="vm1", result="Failed", end_time=now() - timedelta(minutes=1))
             doc: dict[str, Any] = {
-                "sources": [
-                    {
-                        "name": "em1",
-                        "url": sim.url,
-                        "username": "svc",
-                        "password": EM_PASSWORD,
-                        "poll_interval": "1s",
-                    }
-                ],
+                "sources": [em_source(sim.url, username="svc", password=EM_PASSWORD)],
                 "state": {"path": str(tmp_path / "state.db")},
                 "receivers": [{"name": "ops", "urls": [hook_url, smtp.url, slack_url]}],
                 "routes": [{"receivers": ["ops"], "group_wait": "100ms"}],

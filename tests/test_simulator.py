@@ -11,26 +11,17 @@ import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
 import trustme
+from em_sim_support import JSON, NOW, NS, PASSWORD, USER, XML, basic, json_body
 from multidict import CIMultiDictProxy
 
 from alertd.simulator import EMSettings, ManualClock, SimulatedEM, TaskSessionRecord
 from alertd.simulator.__main__ import parse_args
 from alertd.simulator.filters import And, Comparison, FilterError, Or, parse_filter
 from alertd.simulator.timefmt import format_utc
-
-USER, PASSWORD = "CORP\\svc-alertd", "secret"
-NOW = datetime(2025, 8, 16, 12, 0, tzinfo=UTC)
-NS = "{http://www.veeam.com/ent/v1.0}"
-XML, JSON = {"Accept": "application/xml"}, {"Accept": "application/json"}
-
-
-def basic(user: str = USER, password: str = PASSWORD) -> dict[str, str]:
-    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
 
 
 def at(text: str) -> datetime:
@@ -81,10 +72,6 @@ async def query_xml(
 
 def vms(root: ET.Element) -> list[str]:
     return [entity.attrib["VmDisplayName"] for entity in root.iter(f"{NS}BackupTaskSession")]
-
-
-def json_body(body: bytes) -> Any:
-    return json.loads(body.decode("utf-8-sig"))
 
 
 # -- the filter parser, as a pure function --------------------------------------------------------

@@ -6,24 +6,18 @@ skew, refused queries, documented parameters only, EM 9.x mode and the shapes of
 
 from __future__ import annotations
 
-import base64
 import email.utils
-import json
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import aiohttp
 import pytest
+from em_sim_support import JSON, NOW, NS, PASSWORD, USER, basic, json_body
 from multidict import CIMultiDictProxy
 
 from alertd.simulator import ManualClock, SimulatedEM
 
-USER, PASSWORD = "CORP\\svc-alertd", "secret"
-NOW = datetime(2025, 8, 16, 12, 0, tzinfo=UTC)
-NS = "{http://www.veeam.com/ent/v1.0}"
-JSON = {"Accept": "application/json"}
 FAILURES = "State==Completed;(Result==Failed,Result==Warning)"
 
 
@@ -48,11 +42,6 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
     """A client session that keeps no cookies (each test sends the token itself)."""
     async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as session:
         yield session
-
-
-def basic() -> dict[str, str]:
-    """HTTP Basic credentials of the simulator's account."""
-    return {"Authorization": "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()}
 
 
 async def logon(http: aiohttp.ClientSession, sim: SimulatedEM) -> dict[str, str]:
@@ -88,11 +77,6 @@ async def query_vms(
     )
     assert status == 200, body
     return [e.attrib["VmDisplayName"] for e in ET.fromstring(body).iter(f"{NS}BackupTaskSession")]
-
-
-def json_body(body: bytes) -> Any:
-    """A JSON body without its BOM."""
-    return json.loads(body.decode("utf-8-sig"))
 
 
 # -- collection: lag per backup server, stalls, future stamps ---------------------------------------

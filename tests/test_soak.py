@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e import now
+from e2e import em_source, now
 from process import AlertdProcess
 from support.webhook import Reply, WebhookCollector
 
@@ -29,16 +29,7 @@ ITERATIONS = 40
 
 def doc_for(tmp_path: Path, em_url: str, url: str) -> dict[str, Any]:
     return {
-        "sources": [
-            {
-                "name": "em1",
-                "url": em_url,
-                "username": "CORP\\svc-alertd",
-                "password": "secret",
-                "poll_interval": "1s",
-                "page_size": 20,
-            }
-        ],
+        "sources": [em_source(em_url, page_size=20)],
         "state": {"path": str(tmp_path / "state.db")},
         "receivers": [{"name": "ops", "urls": [url]}],
         "routes": [{"receivers": ["ops"], "group_wait": "200ms"}],

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import stat
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -241,20 +242,29 @@ def _old_session_json(s: TaskSession) -> str:
     )
 
 
-def test_migrates_v1_database(tmp_path: Path) -> None:
-    """A version-1 state file is upgraded in place to the current schema, keeping its alerts and watermark."""
-    path = tmp_path / "state.db"
+@contextmanager
+def _old_state_file(path: Path, version: int) -> Iterator[tuple[sqlite3.Connection, TaskSession]]:
+    """A state file written at schema ``version`` holding one routed alert (of session "a"), and what
+    the ``with`` block adds to it before it is closed."""
     db = sqlite3.connect(path)
-    db.executescript(MIGRATIONS[1])
-    db.execute("INSERT INTO watermarks VALUES ('em1', ?, ?)", (T0.isoformat(), T0.isoformat()))
+    for v in range(1, version + 1):
+        db.executescript(MIGRATIONS[v])
     s1 = session("a")
     db.execute(
         "INSERT INTO alerts VALUES ('em1', ?, ?, ?, ?, 'routed')",
         (s1.uid, _old_session_json(s1), T0.isoformat(), T0.isoformat()),
     )
-    db.execute("PRAGMA user_version=1")
+    yield db, s1
+    db.execute(f"PRAGMA user_version={version}")
     db.commit()
     db.close()
+
+
+def test_migrates_v1_database(tmp_path: Path) -> None:
+    """A version-1 state file is upgraded in place to the current schema, keeping its alerts and watermark."""
+    path = tmp_path / "state.db"
+    with _old_state_file(path, 1) as (db, s1):
+        db.execute("INSERT INTO watermarks VALUES ('em1', ?, ?)", (T0.isoformat(), T0.isoformat()))
     store = SQLiteStore(path)
     assert store.schema_version() == SCHEMA_VERSION
     assert store.watermark("em1") == T0
@@ -266,40 +276,30 @@ def test_migrates_v1_database(tmp_path: Path) -> None:
 def test_migrates_v3_open_members_incidents_and_owed_recoveries(tmp_path: Path) -> None:
     """A v3 file's open member (with its detail), incident and alerted routes survive the move to typed rows."""
     path = tmp_path / "state.db"
-    db = sqlite3.connect(path)
-    for version in (1, 2, 3):
-        db.executescript(MIGRATIONS[version])
-    s1 = session("a")
-    db.execute(
-        "INSERT INTO alerts VALUES ('em1', ?, ?, ?, ?, 'routed')",
-        (s1.uid, _old_session_json(s1), T0.isoformat(), T0.isoformat()),
-    )
-    db.execute(
-        "INSERT INTO members (source, uid, group_key, receivers, group_wait, added_at, route, kind, detail, "
-        "job_name, vm_key) VALUES ('em1', ?, 'g1', '[\"ops\"]', 30, ?, 'name:r', 'firing', ?, ?, ?)",
-        (s1.uid, T0.isoformat(), json.dumps({"attempts": 2, "streak": 3}), s1.job_name, "vm-key"),
-    )
-    incident = {
-        "source": "em1",
-        "job_name": s1.job_name,
-        "vm_key": "vm-key",
-        "vm": "a",
-        "streak": 3,
-        "first_failure": (T0 - timedelta(days=2)).isoformat(),
-        "last_failure": T0.isoformat(),
-        "last_success": None,
-        "results": "FFF",
-        "result_times": [T0.isoformat()],
-        "flapping": False,
-        "alerted_routes": ["name:r"],
-    }
-    db.execute(
-        "INSERT INTO incidents VALUES ('em1', ?, 'vm-key', ?, 1, ?)",
-        (s1.job_name, json.dumps(incident), T0.isoformat()),
-    )
-    db.execute("PRAGMA user_version=3")
-    db.commit()
-    db.close()
+    with _old_state_file(path, 3) as (db, s1):
+        db.execute(
+            "INSERT INTO members (source, uid, group_key, receivers, group_wait, added_at, route, kind, detail, "
+            "job_name, vm_key) VALUES ('em1', ?, 'g1', '[\"ops\"]', 30, ?, 'name:r', 'firing', ?, ?, ?)",
+            (s1.uid, T0.isoformat(), json.dumps({"attempts": 2, "streak": 3}), s1.job_name, "vm-key"),
+        )
+        incident = {
+            "source": "em1",
+            "job_name": s1.job_name,
+            "vm_key": "vm-key",
+            "vm": "a",
+            "streak": 3,
+            "first_failure": (T0 - timedelta(days=2)).isoformat(),
+            "last_failure": T0.isoformat(),
+            "last_success": None,
+            "results": "FFF",
+            "result_times": [T0.isoformat()],
+            "flapping": False,
+            "alerted_routes": ["name:r"],
+        }
+        db.execute(
+            "INSERT INTO incidents VALUES ('em1', ?, 'vm-key', ?, 1, ?)",
+            (s1.job_name, json.dumps(incident), T0.isoformat()),
+        )
     store = SQLiteStore(path)
     [group] = store.open_groups()
     assert group.due_at == T0 + timedelta(seconds=30)
@@ -348,22 +348,12 @@ def test_upgrade_carries_unnamed_routes_state_to_their_new_identity(tmp_path: Pa
     [(old, new)] = legacy_route_keys(cfg.routes).items()
     assert new == compile_routes(cfg.routes)[0].key and old != new
     path = tmp_path / "state.db"
-    db = sqlite3.connect(path)
-    for version in (1, 2, 3):
-        db.executescript(MIGRATIONS[version])
-    s1 = session("a")
-    db.execute(
-        "INSERT INTO alerts VALUES ('em1', ?, ?, ?, ?, 'routed')",
-        (s1.uid, _old_session_json(s1), T0.isoformat(), T0.isoformat()),
-    )
-    db.execute(
-        "INSERT INTO members (source, uid, group_key, receivers, group_wait, added_at, route, kind, hold_until, "
-        "job_name, vm_key) VALUES ('em1', ?, ?, '[\"ops\"]', 30, ?, ?, 'firing', ?, ?, 'vm-key')",
-        (s1.uid, f"{old}|source=em1|job_session=js-1", T0.isoformat(), old, T0.isoformat(), s1.job_name),
-    )
-    db.execute("PRAGMA user_version=3")
-    db.commit()
-    db.close()
+    with _old_state_file(path, 3) as (db, s1):
+        db.execute(
+            "INSERT INTO members (source, uid, group_key, receivers, group_wait, added_at, route, kind, hold_until, "
+            "job_name, vm_key) VALUES ('em1', ?, ?, '[\"ops\"]', 30, ?, ?, 'firing', ?, ?, 'vm-key')",
+            (s1.uid, f"{old}|source=em1|job_session=js-1", T0.isoformat(), old, T0.isoformat(), s1.job_name),
+        )
     daemon = Daemon(cfg)
     try:
         [member] = daemon.store.open_members()

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
-from e2e import history, now
+from e2e import em_source, history, now
 from process import AlertdProcess
 from support.webhook import WebhookCollector
 
@@ -28,15 +28,7 @@ T0 = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
 def doc_for(tmp_path: Path, em_url: str, receivers: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
     doc: dict[str, Any] = {
-        "sources": [
-            {
-                "name": "em1",
-                "url": em_url,
-                "username": "CORP\\svc-alertd",
-                "password": "secret",
-                "poll_interval": "1s",
-            }
-        ],
+        "sources": [em_source(em_url)],
         "state": {"path": str(tmp_path / "state.db")},
         "receivers": receivers,
         "routes": [{"receivers": [receivers[0]["name"]], "group_wait": "0s"}],

@@ -1,5 +1,10 @@
 """The HTTP side shared by alertd's native targets: one JSON POST with aiohttp, classified.
 
+`JsonPostTarget` is what the Slack and Teams targets have in common: their name, identity and
+privacy URL, sends serialised per target, the outcome redacted of every secret part of the URL
+(and token), and the ``notify.send`` debug line. Each subclass says what it posts (`body`),
+with which headers, and how a 2xx answer reads (`JsonPostTarget._outcome`).
+
 One send is one POST (a new connection per message: messages are rare, and a per-send client
 has no lifecycle to leak across reloads). Classification, shared by Slack and Teams:
 
@@ -17,11 +22,13 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import aiohttp
 
-from alertd.channels.base import SendOutcome, parse_retry_after, redact
+from alertd.channels.base import SendOutcome, parse_retry_after, privacy_form, redact, secret_parts
+from alertd.channels.urls import NativeSpec
+from alertd.model import Channel, RenderedMessage
 
 #: Bytes of a response body read to explain a failure.
 BODY_MAX = 64 * 1024
@@ -104,3 +111,77 @@ def classify(resp: Response, service: str, secrets: list[str]) -> SendOutcome:
     if 300 <= resp.status < 400:
         return SendOutcome(False, False, f"{service} answered HTTP {resp.status} (a redirect: check the URL)")
     return SendOutcome(False, False, f"{service} refused the message (HTTP {resp.status}){said}")
+
+
+class JsonPostTarget:
+    """One native target (a `NativeSpec` endpoint) that posts one JSON body per message, sends serialised.
+
+    Subclasses set `channel`, `service` (how details name the service) and `log` (their module's
+    logger), and define `body`.
+    """
+
+    channel: ClassVar[Channel]
+    #: The service as outcome details name it, e.g. ``"Slack"``.
+    service: ClassVar[str]
+    log: ClassVar[Any]
+
+    def __init__(
+        self, receiver: str, label: str, spec: NativeSpec, url: str, extra_secrets: list[str] | None = None
+    ) -> None:
+        self.receiver = receiver
+        self.label = label
+        self._spec = spec
+        self._secrets = secret_parts(url) + secret_parts(spec.endpoint) + (extra_secrets or [])
+        self._lock = asyncio.Lock()
+
+    @property
+    def name(self) -> str:
+        """``receiver[label]``: how logs, metrics and the outbox name this target."""
+        return f"{self.receiver}[{self.label}]"
+
+    @property
+    def privacy_url(self) -> str:
+        """The endpoint with every path segment and query value (the signature) hidden."""
+        return privacy_form(self._spec.endpoint)
+
+    @property
+    def identity(self) -> str:
+        """The normalised target (secret; the caller hashes it into a stable key)."""
+        return self._spec.identity
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name} {self.privacy_url}>"
+
+    def body(self, msg: RenderedMessage) -> str:
+        """The JSON text posted for ``msg``."""
+        raise NotImplementedError
+
+    def headers(self) -> dict[str, str] | None:
+        """Headers sent besides Content-Type and User-Agent (none by default)."""
+        return None
+
+    async def send(self, msg: RenderedMessage, timeout: float = 30) -> SendOutcome:
+        """Post one message; never raises for a delivery failure (the outcome says what happened)."""
+        body = self.body(msg)
+        headers = self.headers()
+        async with self._lock:
+            answer = await post_json(self._spec.endpoint, body, timeout, headers)
+        outcome = answer if isinstance(answer, SendOutcome) else self._outcome(answer)
+        outcome = SendOutcome(
+            outcome.ok, outcome.retryable, redact(outcome.detail, self._secrets), outcome.retry_after
+        )
+        self.log.debug(
+            "notify.send",
+            target=self.name,
+            url=self.privacy_url,
+            ok=outcome.ok,
+            retryable=outcome.retryable,
+            detail=outcome.detail,
+        )
+        return outcome
+
+    def _outcome(self, resp: Response) -> SendOutcome:
+        """A 2xx is delivered; anything else is classified (see the module docstring)."""
+        if 200 <= resp.status < 300:
+            return SendOutcome(True, False, "delivered")
+        return classify(resp, self.service, self._secrets)

@@ -11,14 +11,13 @@ with Slack's reason as the detail shown by ``test-notify`` and ``history``.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
 import structlog
 
-from alertd.channels.base import SendOutcome, privacy_form, redact, secret_parts
-from alertd.channels.http import Response, classify, post_json, reason_text
+from alertd.channels.base import SendOutcome, privacy_form
+from alertd.channels.http import JsonPostTarget, Response, reason_text
 from alertd.channels.urls import NativeSpec
 from alertd.model import BodyFormat, Channel, RenderedMessage
 from alertd.render.text import one_line, slack_escape
@@ -30,36 +29,21 @@ _TRANSIENT = frozenset(
 )
 
 
-class SlackTarget:
+class SlackTarget(JsonPostTarget):
     """One Slack destination (a webhook, or a bot token and channel), sends serialised."""
 
     channel = Channel.SLACK
+    service = "Slack"
+    log = log
 
     def __init__(self, receiver: str, label: str, spec: NativeSpec, url: str) -> None:
-        self.receiver = receiver
-        self.label = label
-        self._spec = spec
-        self._secrets = secret_parts(url) + secret_parts(spec.endpoint) + ([spec.token] if spec.token else [])
-        self._lock = asyncio.Lock()
-
-    @property
-    def name(self) -> str:
-        """``receiver[label]``: how logs, metrics and the outbox name this target."""
-        return f"{self.receiver}[{self.label}]"
+        super().__init__(receiver, label, spec, url, [spec.token] if spec.token else [])
 
     @property
     def privacy_url(self) -> str:
         """Where the target posts, every path segment, query value and the channel hidden."""
         text = privacy_form(self._spec.endpoint)
         return f"{text}#***" if self._spec.slack_channel else text
-
-    @property
-    def identity(self) -> str:
-        """The normalised target (secret; the caller hashes it into a stable key)."""
-        return self._spec.identity
-
-    def __repr__(self) -> str:
-        return f"<SlackTarget {self.name} {self.privacy_url}>"
 
     def payload(self, msg: RenderedMessage) -> dict[str, Any]:
         """The JSON posted for ``msg``: its Block Kit body plus this target's channel and bot name."""
@@ -75,31 +59,17 @@ class SlackTarget:
             payload.setdefault("unfurl_links", False)
         return payload
 
-    async def send(self, msg: RenderedMessage, timeout: float = 30) -> SendOutcome:
-        """Post one message; never raises for a delivery failure (the outcome says what happened)."""
-        body = json.dumps(self.payload(msg), ensure_ascii=False, separators=(",", ":"))
-        headers = {"Authorization": f"Bearer {self._spec.token}"} if self._spec.token else None
-        async with self._lock:
-            answer = await post_json(self._spec.endpoint, body, timeout, headers)
-        outcome = answer if isinstance(answer, SendOutcome) else self._outcome(answer)
-        outcome = SendOutcome(
-            outcome.ok, outcome.retryable, redact(outcome.detail, self._secrets), outcome.retry_after
-        )
-        log.debug(
-            "notify.send",
-            target=self.name,
-            url=self.privacy_url,
-            ok=outcome.ok,
-            retryable=outcome.retryable,
-            detail=outcome.detail,
-        )
-        return outcome
+    def body(self, msg: RenderedMessage) -> str:
+        """`payload` as compact JSON text."""
+        return json.dumps(self.payload(msg), ensure_ascii=False, separators=(",", ":"))
+
+    def headers(self) -> dict[str, str] | None:
+        """The bot token, for ``chat.postMessage``."""
+        return {"Authorization": f"Bearer {self._spec.token}"} if self._spec.token else None
 
     def _outcome(self, resp: Response) -> SendOutcome:
-        if not 200 <= resp.status < 300:
-            return classify(resp, "Slack", self._secrets)
-        if self._spec.mode != "slack-bot":
-            return SendOutcome(True, False, "delivered")
+        if not 200 <= resp.status < 300 or self._spec.mode != "slack-bot":
+            return super()._outcome(resp)
         data = resp.json()
         if isinstance(data, dict) and data.get("ok") is True:
             return SendOutcome(True, False, "delivered")

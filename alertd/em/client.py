@@ -4,7 +4,8 @@ This module owns EM's session protocol (reference §1.1-§1.4, §2.2): version d
 logon, the ``X-RestSvcSessionId`` token and its one re-logon on 401, the paging loop, single
 job-session entities, and HTTP status errors carrying EM's own Error message. Entities that
 cannot be fully decoded are counted per read and logged by `alertd.em.undecodable`.
-`alertd.em.transport` owns the wire (TLS, timeouts, size cap, EM's clock); `alertd.em.decode` and
+`alertd.em.transport` owns the wire (TLS, timeouts, size cap, EM's clock; over `alertd.wire`,
+which also checks the connection's limits and encodes queries); `alertd.em.decode` and
 `alertd.em.jobs` own the bodies. The password and the token never reach a
 log line or an exception.
 """
@@ -36,6 +37,7 @@ from alertd.em.jobs import decode_job_session
 from alertd.em.transport import Clock, Reply, Transport, base_url, utc_now
 from alertd.em.undecodable import UndecodableReporter
 from alertd.model import JobRun, TaskSession
+from alertd.wire import check_limits, encode_query
 
 __all__ = ["EMClient", "EMConnection", "EMError", "EMErrorKind", "TaskSessionPeek", "TaskSessionRead"]
 
@@ -103,10 +105,7 @@ class EMClient:
         """Check ``conn`` and build its TLS context; raises ValueError, or EMError(kind="tls") for ca_file."""
         if conn.format not in _MEDIA_TYPES:
             raise ValueError(f"format must be 'xml' or 'json', not {conn.format!r}")
-        if conn.page_size < 1 or conn.max_response_bytes < 1:
-            raise ValueError("page_size and max_response_bytes must be positive")
-        if conn.connect_timeout <= 0 or conn.read_timeout <= 0:
-            raise ValueError("connect_timeout and read_timeout must be positive")
+        check_limits(conn)
         if ":" in conn.username:
             raise ValueError("username must not contain ':' (HTTP Basic authentication cannot carry it)")
         self._conn = conn
@@ -245,7 +244,7 @@ class EMClient:
             params += [("pageSize", str(self._conn.page_size)), ("page", str(page)), ("filter", filter)]
             what = f"GET /api/query ({entity_type}) page {page}"
             try:
-                body = await self._authed_get(f"/api/query?{_encode(params)}", what)
+                body = await self._authed_get(f"/api/query?{encode_query(params)}", what)
                 try:
                     raw = read_query(body, entity_type)
                     info = page_info(raw.paging)
@@ -313,7 +312,7 @@ class EMClient:
             ("filter", filter),
         ]
         what = f"GET /api/query page {page}"
-        body = await self._authed_get(f"/api/query?{_encode(params)}", what)
+        body = await self._authed_get(f"/api/query?{encode_query(params)}", what)
         try:
             decoded = decode_task_sessions(body, source=self._conn.source)
         except DecodeError as e:
@@ -422,9 +421,3 @@ class EMClient:
         return status_error(
             self._base, reply.status, reply.reason, reply.body, what, location=location, hints=hints
         )
-
-
-def _encode(params: list[tuple[str, str]]) -> str:
-    # Percent-encode every reserved character, as EM's own paging links do, so no layer can take
-    # the filter's ';' or ',' for a query separator.
-    return "&".join(f"{k}={quote(v, safe='')}" for k, v in params)

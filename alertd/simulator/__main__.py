@@ -3,28 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
-import ssl
 from datetime import timedelta
 
+from alertd.simulator import cli
 from alertd.simulator.em import SimulatedEM
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m alertd.simulator", description=__doc__)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=9398)
-    parser.add_argument("--username", default="CORP\\svc-alertd")
-    parser.add_argument("--password", default="secret")
-    parser.add_argument("--seed", type=int, default=None)
-    parser.add_argument("--history", type=int, default=20, help="job runs of history to create first")
-    parser.add_argument("--run-every", type=float, default=30.0, help="seconds between live job runs")
+    parser = cli.parser("python -m alertd.simulator", __doc__, port=9398)
+    cli.add_data_options(parser)
     parser.add_argument("--collection-interval", type=float, default=0.0, help="EM collection lag, seconds")
     parser.add_argument("--no-live", action="store_true", help="serve the history only")
     parser.add_argument("--no-bom", action="store_true", help="JSON without the UTF-8 BOM")
-    parser.add_argument("--certfile", help="PEM certificate (with --keyfile) to serve HTTPS")
-    parser.add_argument("--keyfile")
+    cli.add_tls_options(parser, "PEM certificate (with --keyfile) to serve HTTPS")
     return parser.parse_args(argv)
 
 
@@ -33,28 +24,19 @@ async def serve(args: argparse.Namespace) -> None:
         username=args.username, password=args.password, seed=args.seed, json_bom=not args.no_bom
     )
     sim.generate_job_runs(args.history)
-    context = None
-    if args.certfile:
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(args.certfile, args.keyfile)
-    url = await sim.start(args.host, args.port, context)
+    url = await sim.start(args.host, args.port, cli.server_context(args))
     if not args.no_live:
         sim.start_live(
             run_every=timedelta(seconds=args.run_every),
             collection_interval=timedelta(seconds=args.collection_interval),
         )
-    print(
-        f"Simulated Enterprise Manager at {url}/api/ (user {args.username!r}); Ctrl-C stops it.", flush=True
+    await cli.serve_until_stopped(
+        sim, f"Simulated Enterprise Manager at {url}/api/ (user {args.username!r}); Ctrl-C stops it."
     )
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await sim.stop()
 
 
 def main(argv: list[str] | None = None) -> None:
-    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is the normal way to stop
-        asyncio.run(serve(parse_args(argv)))
+    cli.run(serve, parse_args(argv))
 
 
 if __name__ == "__main__":

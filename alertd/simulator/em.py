@@ -10,31 +10,31 @@ clock (`backup_server`), collection stalls (`stall_collection`), queries refused
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import ssl
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from types import TracebackType
 from typing import Any, Self
 
 from alertd.simulator.auth import TokenStore
 from alertd.simulator.catalog import DEFAULT_JOBS, JobSpec
 from alertd.simulator.clock import Clock, as_utc, utc_now
 from alertd.simulator.collection import BackupServer, Collection
-from alertd.simulator.context import Backend
+from alertd.simulator.context import BACKEND, Backend
 from alertd.simulator.faults import FaultPlan
 from alertd.simulator.generator import JobRun, add_job_run, generate_job_runs
+from alertd.simulator.handlers import add_routes
 from alertd.simulator.live import LiveDriver
+from alertd.simulator.middleware import em_middleware
 from alertd.simulator.query import QueryEngine
 from alertd.simulator.records import JobSessionRecord, TaskSessionRecord, bare_uid
 from alertd.simulator.requestlog import RequestLog
-from alertd.simulator.server import Server
+from alertd.simulator.server import Served, Server
 from alertd.simulator.settings import EMSettings
 from alertd.simulator.store import DEFAULT_JOB, DEFAULT_SERVER, SessionStore
 
 
-class SimulatedEM:
+class SimulatedEM(Served):
     """A Veeam Enterprise Manager REST API over real HTTP, with data and fault controls."""
 
     def __init__(
@@ -68,7 +68,7 @@ class SimulatedEM:
             QueryEngine(self.store, self.settings),
             collect=self.collect,
         )
-        self._server = Server(self._backend)
+        self._server = Server(self._backend, BACKEND, em_middleware, add_routes)
         self._live: asyncio.Task[None] | None = None
         self.url = ""
 
@@ -89,24 +89,10 @@ class SimulatedEM:
         self.url = await self._server.start(host, port, ssl_context)
         return self.url
 
-    async def stop(self) -> None:
-        """Stop live mode and the server; safe to call twice."""
-        if self._live is not None:
-            self._live.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._live
-            self._live = None
-        await self._server.stop()
-
     async def __aenter__(self) -> Self:
         if not self._server.running:
             await self.start()
         return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.stop()
 
     @property
     def api_url(self) -> str:

@@ -7,11 +7,7 @@ observed; reference §1), which always sends it.
 
 from __future__ import annotations
 
-import asyncio
 import email.utils
-import socket
-import struct
-from typing import NoReturn
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -19,37 +15,31 @@ from aiohttp.typedefs import Handler
 from alertd.simulator.auth import TOKEN_HEADER
 from alertd.simulator.context import BACKEND, Backend
 from alertd.simulator.faults import FaultAction
+from alertd.simulator.faultwire import pause, reset, stream_oversized
 from alertd.simulator.handlers import REALM, TOKEN_REJECTED, request_token
 from alertd.simulator.render import Renderer
-from alertd.simulator.requestlog import LoggedRequest
 from alertd.simulator.responses import EMError, error_response, renderer_for
-
-_PADDING = b" " * 65536
 
 
 @web.middleware
 async def em_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     backend = request.app[BACKEND]
     backend.collect()  # EM answers from what its collection job has brought in by now
-    entry = LoggedRequest(
-        method=request.method,
-        path=request.path,
-        query=dict(request.query),
-        status=None,
-        at=backend.clock(),
+    entry = backend.log.record(
+        request,
+        backend.clock(),
         authenticated=request_token(request) is not None,
         content_type=request.headers.get("Content-Type"),
     )
-    backend.log.append(entry)
     action = backend.faults.before(request.path)
     if action.kind is None:
         action = backend.faults.refusal(request.path, request.query) or action
     entry.fault = action.kind
     if action.delay > 0:
-        await _pause(backend, action.delay)
+        await pause(backend.stopping, action.delay)
     renderer = renderer_for(request, backend.settings)
     if action.kind == "reset":
-        _reset(request)
+        reset(request)
     response = await _answer(request, handler, backend, renderer, action)
     if (
         isinstance(response, web.Response)
@@ -89,27 +79,6 @@ async def _answer(
         return error_response(renderer, exc.status, exc.reason, settings, headers)
 
 
-async def _pause(backend: Backend, seconds: float) -> None:
-    """Sleep, but wake up at shutdown so a stopped simulator does not hang on slow answers."""
-    try:
-        async with asyncio.timeout(seconds):
-            await backend.stopping.wait()
-    except TimeoutError:
-        pass
-
-
-def _reset(request: web.Request) -> NoReturn:
-    """Drop the connection with a TCP RST and no answer at all."""
-    transport = request.transport
-    if transport is not None:
-        sock = transport.get_extra_info("socket")
-        if sock is not None:  # linger 0 turns close() into an RST instead of a FIN
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        transport.abort()
-    # aiohttp treats a cancelled handler as a vanished client: nothing is written or logged.
-    raise asyncio.CancelledError
-
-
 async def _oversized(
     request: web.Request, renderer: Renderer, action: FaultAction, backend: Backend
 ) -> web.StreamResponse:
@@ -122,23 +91,7 @@ async def _oversized(
             "Date": http_date(backend),
         },
     )
-    if action.declare_length:
-        response.content_length = action.size
-    else:
-        response.enable_chunked_encoding()
-    await response.prepare(request)
-    head = renderer.oversized_prefix()[: action.size]
-    try:
-        await response.write(head)
-        sent = len(head)
-        while sent < action.size and not backend.stopping.is_set():
-            piece = _PADDING[: action.size - sent]
-            await response.write(piece)
-            sent += len(piece)
-        await response.write_eof()
-    except ConnectionError:
-        pass  # the client hung up, which is what a size cap should do
-    return response
+    return await stream_oversized(request, response, renderer.oversized_prefix(), action, backend.stopping)
 
 
 def _page(request: web.Request) -> int | None:

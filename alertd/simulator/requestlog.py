@@ -1,9 +1,11 @@
-"""The request log: every request EM received, so tests and benchmarks can count them."""
+"""The request log: every request a simulator (EM or VBR) received, so tests and benchmarks count them."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+
+from aiohttp import web
 
 
 @dataclass(slots=True)
@@ -24,6 +26,22 @@ class LoggedRequest:
 
 class RequestLog(list[LoggedRequest]):
     """A plain list of LoggedRequest with counting helpers."""
+
+    def record(
+        self, request: web.Request, at: datetime, *, authenticated: bool, content_type: str | None = None
+    ) -> LoggedRequest:
+        """Log ``request`` as it arrives (no status yet); the caller fills in status and fault."""
+        entry = LoggedRequest(
+            method=request.method,
+            path=request.path,
+            query=dict(request.query),
+            status=None,
+            at=at,
+            authenticated=authenticated,
+            content_type=content_type,
+        )
+        self.append(entry)
+        return entry
 
     def count_matching(
         self, *, path: str | None = None, method: str | None = None, status: int | None = None

@@ -3,7 +3,8 @@
 This module owns the calls alertd makes (reference §2, §3): ``serverTime``, ``sessions``,
 ``sessions/{id}``, ``sessions/{id}/taskSessions`` and ``taskSessions``, each paged with
 ``skip``/``limit`` to the end. `alertd.vbr.auth` owns tokens and revisions, `alertd.vbr.transport`
-the wire, `alertd.vbr.decode` the bodies. Which question to ask is `alertd.vbr.source`'s job.
+the wire (over `alertd.wire`, which also checks the connection's limits and encodes queries),
+`alertd.vbr.decode` the bodies. Which question to ask is `alertd.vbr.source`'s job.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from alertd.vbr.decode import (
 from alertd.vbr.errors import VBRError, status_error
 from alertd.vbr.transport import Transport, base_url, parse_fingerprint
 from alertd.vbr.versions import KNOWN_REVISIONS
+from alertd.wire import check_limits, encode_query
 
 __all__ = ["Collected", "VBRClient", "VBRConnection"]
 
@@ -81,10 +83,7 @@ class Collected(Generic[T]):
 def check_connection(conn: VBRConnection) -> None:
     """Raise ValueError naming the first bad setting of ``conn``."""
     base_url(conn.url)
-    if conn.page_size < 1 or conn.max_response_bytes < 1:
-        raise ValueError("page_size and max_response_bytes must be positive")
-    if conn.connect_timeout <= 0 or conn.read_timeout <= 0:
-        raise ValueError("connect_timeout and read_timeout must be positive")
+    check_limits(conn)
     if not conn.username or not conn.password:
         raise ValueError("username and password are required")
     if conn.api_version != "auto" and conn.api_version not in KNOWN_REVISIONS:
@@ -229,7 +228,7 @@ class VBRClient:
         if self._closed:
             raise RuntimeError("VBR client is closed")
         # Percent-encode every value: a '+' in a time offset would otherwise read as a space.
-        query = "&".join(f"{k}={quote(v, safe='')}" for k, v in params)
+        query = encode_query(params)
         try:
             reply = await self.auth.request("GET", f"{path}?{query}" if query else path, what, auth=auth)
             if missing_ok and reply.status == 404:

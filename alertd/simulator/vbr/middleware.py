@@ -8,16 +8,11 @@ accepts (reference §1.2, including the token call), and every operation but the
 
 from __future__ import annotations
 
-import asyncio
-import socket
-import struct
-from typing import NoReturn
-
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from alertd.simulator.faults import UNAVAILABLE, FaultAction
-from alertd.simulator.requestlog import LoggedRequest
+from alertd.simulator.faultwire import pause, reset, stream_oversized
 from alertd.simulator.vbr.backend import BACKEND, Backend
 from alertd.simulator.vbr.errors import (
     NOT_FOUND,
@@ -32,29 +27,19 @@ from alertd.simulator.vbr.handlers import ANONYMOUS, bearer
 
 __all__ = ["vbr_middleware"]
 
-_PADDING = b" " * 65536
-
 
 @web.middleware
 async def vbr_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     backend = request.app[BACKEND]
     body = await request.read()
-    entry = LoggedRequest(
-        method=request.method,
-        path=request.path,
-        query=dict(request.query),
-        status=None,
-        at=backend.clock(),
-        authenticated=bearer(request) is not None,
-    )
-    backend.log.append(entry)
+    entry = backend.log.record(request, backend.clock(), authenticated=bearer(request) is not None)
     action = backend.faults.before(request.path)
     entry.fault = action.kind
     if action.delay > 0:
-        await _pause(backend, action.delay)
+        await pause(backend.stopping, action.delay)
     if action.kind == "reset":
         _observe(backend, request, body, None, b"", "reset")
-        _reset(request)
+        reset(request)
     response = await _answer(request, handler, backend, action)
     if (
         isinstance(response, web.Response)
@@ -127,47 +112,10 @@ def _observe(
     )
 
 
-async def _pause(backend: Backend, seconds: float) -> None:
-    """Sleep, but wake up at shutdown so a stopped simulator does not hang on slow answers."""
-    try:
-        async with asyncio.timeout(seconds):
-            await backend.stopping.wait()
-    except TimeoutError:
-        pass
-
-
-def _reset(request: web.Request) -> NoReturn:
-    """Drop the connection with a TCP RST and no answer at all."""
-    transport = request.transport
-    if transport is not None:
-        sock = transport.get_extra_info("socket")
-        if sock is not None:  # linger 0 turns close() into an RST instead of a FIN
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        transport.abort()
-    # aiohttp treats a cancelled handler as a vanished client: nothing is written or logged.
-    raise asyncio.CancelledError
-
-
 async def _oversized(request: web.Request, action: FaultAction, backend: Backend) -> web.StreamResponse:
     """A 200 that starts like a collection and never ends before ``action.size`` bytes."""
     response = web.StreamResponse(status=200, headers={"Content-Type": "application/json; charset=utf-8"})
-    if action.declare_length:
-        response.content_length = action.size
-    else:
-        response.enable_chunked_encoding()
-    await response.prepare(request)
-    head = b'{"data":['[: action.size]
-    try:
-        await response.write(head)
-        sent = len(head)
-        while sent < action.size and not backend.stopping.is_set():
-            piece = _PADDING[: action.size - sent]
-            await response.write(piece)
-            sent += len(piece)
-        await response.write_eof()
-    except ConnectionError:
-        pass  # the client hung up, which is what a size cap should do
-    return response
+    return await stream_oversized(request, response, b'{"data":[', action, backend.stopping)
 
 
 def _truncated(response: web.Response) -> web.Response:

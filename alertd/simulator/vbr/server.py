@@ -8,20 +8,17 @@ client (``alertd.vbr``): a fake that shares the client's bugs proves nothing.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import ssl
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
-from types import TracebackType
 from typing import Any, Self
-
-from aiohttp import web
 
 from alertd.simulator.clock import Clock, as_utc, utc_now
 from alertd.simulator.faults import FaultPlan
 from alertd.simulator.requestlog import RequestLog
+from alertd.simulator.server import Served, Server
 from alertd.simulator.vbr.backend import BACKEND, Backend
 from alertd.simulator.vbr.exchange import Exchange
 from alertd.simulator.vbr.generator import JobRun, add_job_run, job_id_for
@@ -36,7 +33,7 @@ from alertd.simulator.vbr.tokens import TokenStore
 __all__ = ["SimulatedVBR"]
 
 
-class SimulatedVBR:
+class SimulatedVBR(Served):
     """A Veeam Backup & Replication REST API over real HTTP(S), with data and fault controls."""
 
     def __init__(
@@ -65,7 +62,7 @@ class SimulatedVBR:
         self._backend = Backend(
             self.store, self.tokens, self.faults, self.requests, self.settings, self._now, observer
         )
-        self._runner: web.AppRunner | None = None
+        self._server = Server(self._backend, BACKEND, vbr_middleware, add_routes)
         self._live: asyncio.Task[None] | None = None
         self.url = ""
 
@@ -81,43 +78,11 @@ class SimulatedVBR:
 
         The real API is HTTPS only (§1.1); plain HTTP is offered for poking at it with curl.
         """
-        if self._runner is not None:
-            raise RuntimeError("the simulator is already running")
-        self._backend.stopping.clear()
-        app = web.Application(middlewares=[vbr_middleware])
-        app[BACKEND] = self._backend
-        add_routes(app)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
-        await runner.setup()
-        try:
-            await web.TCPSite(runner, host, port, ssl_context=ssl_context).start()
-        except BaseException:
-            await runner.cleanup()
-            raise
-        self._runner = runner
-        shown = f"[{host}]" if ":" in host else host
-        self.url = f"{'https' if ssl_context else 'http'}://{shown}:{runner.addresses[0][1]}"
+        self.url = await self._server.start(host, port, ssl_context)
         return self.url
-
-    async def stop(self) -> None:
-        """Stop live mode and the server; safe to call twice."""
-        if self._live is not None:
-            self._live.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._live
-            self._live = None
-        if self._runner is not None:
-            self._backend.stopping.set()
-            runner, self._runner = self._runner, None
-            await runner.cleanup()
 
     async def __aenter__(self) -> Self:
         return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.stop()
 
     # -- data --------------------------------------------------------------------------------
 
