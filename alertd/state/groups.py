@@ -48,16 +48,24 @@ class GroupsMixin(OutboxMixin):
 
     def flush_group(self, plan: FlushPlan, now: datetime) -> None:
         """Turn a group's open members into messages and outbox rows, in one transaction."""
+        self.flush_groups([plan], now)
+
+    def flush_groups(self, plans: Sequence[FlushPlan], now: datetime) -> None:
+        """Turn the open members of several groups into messages and outbox rows, in one transaction.
+
+        Each group keeps its own flush id, so a member's messages are those of its own group.
+        """
         stamp = ts(now)
         with self._tx() as db:
-            flush_id = self._new_flush(db, stamp)
-            for msg in plan.messages:
-                self._insert_message(db, plan.group_key, msg, flush_id, stamp)
-            db.executemany(
-                "UPDATE members SET flush_id=? WHERE id=? AND flush_id IS NULL AND closed IS NULL",
-                [(flush_id, mid) for mid in plan.member_ids],
-            )
-            db.executemany(
-                "INSERT OR IGNORE INTO notified (source, job_key, vm_key, route, alert_end) VALUES (?,?,?,?,?)",
-                [(n.source, n.key[0], n.key[1], n.route, ts(n.alert_end)) for n in plan.notified],
-            )
+            for plan in plans:
+                flush_id = self._new_flush(db, stamp)
+                for msg in plan.messages:
+                    self._insert_message(db, plan.group_key, msg, flush_id, stamp)
+                db.executemany(
+                    "UPDATE members SET flush_id=? WHERE id=? AND flush_id IS NULL AND closed IS NULL",
+                    [(flush_id, mid) for mid in plan.member_ids],
+                )
+                db.executemany(
+                    "INSERT OR IGNORE INTO notified (source, job_key, vm_key, route, alert_end) VALUES (?,?,?,?,?)",
+                    [(n.source, n.key[0], n.key[1], n.route, ts(n.alert_end)) for n in plan.notified],
+                )
