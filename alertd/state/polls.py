@@ -126,12 +126,13 @@ class PollsMixin(Database):
         sessions touch. Returns how many alerts were new (a UID already recorded is skipped, so a
         repeated poll never alerts twice).
         """
+        by_job = self._by_job(keys)
         with self._tx() as db:
             state = PollState(
                 cursor=self.cursor(source),
                 seen=self._seen(db, source, uids),
-                incidents=self._incidents(db, source, keys),
-                notified=self._notified(db, source, keys),
+                incidents=self._incidents(db, source, by_job),
+                notified=self._notified(db, source, by_job),
                 held=tuple(self._held(db, source)),
                 silences=tuple(self._active_silences(db, now)),
             )
@@ -162,11 +163,12 @@ class PollsMixin(Database):
             by_job.setdefault(job, []).append(vm)
         return by_job
 
+    @staticmethod
     def _incidents(
-        self, db: sqlite3.Connection, source: str, keys: Iterable[IncidentKey]
+        db: sqlite3.Connection, source: str, by_job: dict[str, list[str]]
     ) -> dict[IncidentKey, Incident]:
         found: dict[IncidentKey, Incident] = {}
-        for job, vms in self._by_job(keys).items():
+        for job, vms in by_job.items():
             for chunk in chunks(vms):
                 rows = db.execute(
                     f"SELECT {INCIDENT.column_list()} FROM incidents WHERE source=? AND job_key=? "
@@ -178,11 +180,12 @@ class PollsMixin(Database):
                     found[(inc.job_key, inc.vm_key)] = inc
         return found
 
+    @staticmethod
     def _notified(
-        self, db: sqlite3.Connection, source: str, keys: Iterable[IncidentKey]
+        db: sqlite3.Connection, source: str, by_job: dict[str, list[str]]
     ) -> dict[IncidentKey, tuple[Notified, ...]]:
         found: dict[IncidentKey, list[Notified]] = {}
-        for job, vms in self._by_job(keys).items():
+        for job, vms in by_job.items():
             for chunk in chunks(vms):
                 rows = db.execute(
                     "SELECT vm_key, route, alert_end FROM notified WHERE source=? AND job_key=? "
