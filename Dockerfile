@@ -19,12 +19,13 @@ ARG PYTHON_IMAGE=python:3.12-slim-bookworm
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY alertd ./alertd
-# The project wheel first (no deps), then the dependency wheels resolved from its metadata, so the
-# final stage installs from /wheels only and never needs a compiler or the network.
+# The project wheel first (no deps), then the dependency wheels resolved from its metadata at the
+# versions alertd is tested with (constraints.txt), so the final stage installs from /wheels only
+# and never needs a compiler or the network.
 RUN pip wheel --no-deps --wheel-dir /wheels . \
- && pip wheel --wheel-dir /wheels /wheels/alertd-*.whl
+ && pip wheel --wheel-dir /wheels -c constraints.txt /wheels/alertd-*.whl
 
 # ---- runtime -----------------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE}

@@ -2,214 +2,54 @@
 
 ``load_config`` is the only entry point; it returns a frozen ``Config`` or raises ``ConfigError``
 carrying one human-readable line per problem, each naming the key (``routes[1].receivers[0]: ...``).
+The sections live here, the source kinds in `alertd.config_sources`, what they share in
+`alertd.config_base`.
 """
 
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal, Self
+from typing import Any, Literal
 
 import yaml
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Discriminator,
-    Field,
-    SecretStr,
-    Tag,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from alertd.durations import parse_duration
-from alertd.matchers import Matcher, MatcherError, parse_matcher
+from alertd.config_base import (
+    GROUP_BY_LABELS,
+    ConfigError,
+    Duration,
+    MatcherText,
+    Strict,
+    expand_path,
+    read_secret_file,
+)
+from alertd.config_sources import EMSourceConfig, SourceConfig, VBRSourceConfig
+from alertd.matchers import Matcher, parse_matcher
 from alertd.model import MATCHER_LABELS
 from alertd.timeintervals import NamedTimeInterval
 
-Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
-
-
-def _check_matcher(text: str) -> str:
-    try:
-        parse_matcher(text, MATCHER_LABELS)
-    except MatcherError as err:
-        raise ValueError(str(err)) from None
-    return text
-
-
-MatcherText = Annotated[str, AfterValidator(_check_matcher)]
-GROUP_BY_LABELS = (*MATCHER_LABELS, "job_session")
-
-
-class ConfigError(Exception):
-    """An invalid configuration; ``problems`` holds one line per problem, each naming its key."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _expand(path: str) -> Path:
-    """Expand ``$CREDENTIALS_DIRECTORY`` and friends so systemd credentials and Docker secrets work."""
-    return Path(os.path.expandvars(path)).expanduser()
-
-
-def _read_secret_file(path: str) -> str:
-    expanded = _expand(path)
-    try:
-        return expanded.read_text(encoding="utf-8").strip()
-    except OSError as err:
-        raise ValueError(f"cannot read {expanded}: {err.strerror or err}") from err
-
-
-class _SourceBase(_Strict):
-    """What every source kind has: where, who, how often, and how far back to read."""
-
-    name: str = Field(min_length=1)
-    url: str
-    username: str
-    password: SecretStr | None = None
-    password_file: str | None = None
-    verify_tls: bool = True
-    ca_file: str | None = None
-    page_size: int = Field(default=200, ge=1, le=10_000)
-    poll_interval: Duration = timedelta(seconds=60)
-    overlap: Duration = timedelta(minutes=30)
-    initial_lookback: Duration = timedelta(hours=1)
-    reconcile_every: Duration = timedelta(minutes=15)
-    reconcile_window: Duration = timedelta(hours=24)
-    results: tuple[Literal["Failed", "Warning"], ...] = ("Failed", "Warning")
-    connect_timeout: Duration = timedelta(seconds=10)
-    read_timeout: Duration = timedelta(seconds=60)
-    max_response_mb: int = Field(default=32, ge=1, le=1024)
-
-    @field_validator("url")
-    @classmethod
-    def _url_has_scheme(cls, value: str) -> str:
-        if not value.startswith(("https://", "http://")):
-            raise ValueError("must start with https://")
-        if "@" in value.split("://", 1)[1].split("/", 1)[0]:
-            raise ValueError("must not contain credentials; use username and password or password_file")
-        return value.rstrip("/")
-
-    @field_validator("poll_interval")
-    @classmethod
-    def _positive_interval(cls, value: timedelta) -> timedelta:
-        if value < timedelta(seconds=1):
-            raise ValueError("must be at least 1s")
-        return value
-
-    @field_validator("results")
-    @classmethod
-    def _some_results(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        if not value:
-            raise ValueError("must name at least one of Failed, Warning")
-        return value
-
-    @field_validator("reconcile_every")
-    @classmethod
-    def _positive_sweep(cls, value: timedelta) -> timedelta:
-        if value < timedelta(seconds=1):
-            raise ValueError("must be at least 1s")
-        return value
-
-    @model_validator(mode="after")
-    def _sweep_reaches_past_overlap(self) -> Self:
-        if self.reconcile_window < self.overlap:
-            raise ValueError(
-                f"reconcile_window ({self.reconcile_window}) must be at least overlap ({self.overlap}): "
-                "the sweep exists to read further back than the normal window"
-            )
-        return self
-
-    @model_validator(mode="after")
-    def _one_password(self) -> Self:
-        if (self.password is None) == (self.password_file is None):
-            raise ValueError("set exactly one of password or password_file")
-        if self.ca_file is not None and not _expand(self.ca_file).is_file():
-            raise ValueError(f"ca_file: no such file {str(_expand(self.ca_file))!r}")
-        return self
-
-    def secret_password(self) -> str:
-        """The password, read from ``password_file`` when that is how it is given."""
-        if self.password is not None:
-            return self.password.get_secret_value()
-        assert self.password_file is not None
-        return _read_secret_file(self.password_file)
-
-
-class EMSourceConfig(_SourceBase):
-    """One Enterprise Manager (``kind: em``, the default): every backup server it collects."""
-
-    kind: Literal["em"] = "em"
-    format: Literal["xml", "json"] = "xml"
-
-
-_HEX64 = re.compile(r"[0-9A-Fa-f]{64}")
-
-
-class VBRSourceConfig(_SourceBase):
-    """One Veeam Backup & Replication server's own REST API (``kind: vbr``, port 9419)."""
-
-    kind: Literal["vbr"]
-    tls_fingerprint: str | None = None
-    api_version: str = "auto"
-    backup_server: str | None = None
-
-    @field_validator("url")
-    @classmethod
-    def _https_only(cls, value: str) -> str:
-        if not value.startswith("https://"):
-            raise ValueError("must start with https:// (the VBR REST API serves HTTPS only)")
-        return value
-
-    @field_validator("tls_fingerprint")
-    @classmethod
-    def _sha256_pin(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        digits = value.replace(":", "").strip()
-        if len(digits) == 40:
-            raise ValueError(
-                "looks like a SHA-1 thumbprint; pin the SHA-256 fingerprint: openssl s_client -connect "
-                "HOST:9419 </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256"
-            )
-        if not _HEX64.fullmatch(digits):
-            raise ValueError("must be the certificate's SHA-256 fingerprint: 64 hex digits, ':' optional")
-        return digits.lower()
-
-    @model_validator(mode="after")
-    def _pin_or_ca(self) -> Self:
-        if self.tls_fingerprint is not None and self.ca_file is not None:
-            raise ValueError("set tls_fingerprint or ca_file, not both (a pin replaces CA verification)")
-        return self
-
-
-def _source_kind(value: Any) -> str:
-    kind = value.get("kind", "em") if isinstance(value, dict) else getattr(value, "kind", "em")
-    return str(kind)
-
-
-#: A configured source: EM unless ``kind: vbr`` says otherwise.
-SourceConfig = Annotated[
-    Annotated[EMSourceConfig, Tag("em")] | Annotated[VBRSourceConfig, Tag("vbr")],
-    Discriminator(_source_kind),
+__all__ = [
+    "Config",
+    "ConfigError",
+    "DeliveryConfig",
+    "EMSourceConfig",
+    "FlappingConfig",
+    "RouteConfig",
+    "SelfAlertsConfig",
+    "SourceConfig",
+    "VBRSourceConfig",
+    "config_path",
+    "config_warnings",
+    "load_config",
+    "load_document",
 ]
 
 
-class ReceiverConfig(_Strict):
+class ReceiverConfig(Strict):
     """A named set of apprise URLs, optionally with its own template directory."""
 
     name: str = Field(min_length=1)
@@ -221,7 +61,7 @@ class ReceiverConfig(_Strict):
     def _has_urls(self) -> ReceiverConfig:
         if not self.urls and self.urls_file is None:
             raise ValueError("set urls or urls_file")
-        if self.templates is not None and not _expand(self.templates).is_dir():
+        if self.templates is not None and not expand_path(self.templates).is_dir():
             raise ValueError(f"templates: no such directory {self.templates!r}")
         return self
 
@@ -229,21 +69,21 @@ class ReceiverConfig(_Strict):
         """The receiver's URLs: ``urls`` followed by the non-comment lines of ``urls_file``."""
         found = [u.get_secret_value() for u in self.urls]
         if self.urls_file is not None:
-            text = _read_secret_file(self.urls_file)
+            text = read_secret_file(self.urls_file)
             found += [
                 ln.strip() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")
             ]
         return found
 
 
-class LinksConfig(_Strict):
+class LinksConfig(Strict):
     """A route's links: URL templates (Jinja, every value percent-encoded) shown in its messages."""
 
     runbook_url: str | None = None
     dashboard_url: str | None = None
 
     @model_validator(mode="after")
-    def _templates_expand(self) -> LinksConfig:
+    def _templatesexpand_path(self) -> LinksConfig:
         from alertd.render import check_link_template
 
         for name in ("runbook_url", "dashboard_url"):
@@ -256,7 +96,7 @@ class LinksConfig(_Strict):
         return self
 
 
-class DisplayConfig(_Strict):
+class DisplayConfig(Strict):
     """How messages show times."""
 
     timezone: str = "UTC"
@@ -270,7 +110,7 @@ class DisplayConfig(_Strict):
         return value
 
 
-class RouteConfig(_Strict):
+class RouteConfig(Strict):
     """One routing rule; routes are tried in order and the first match wins unless ``continue``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
@@ -300,7 +140,7 @@ class RouteConfig(_Strict):
         return tuple(parse_matcher(t, MATCHER_LABELS) for t in self.matchers)
 
 
-class FlappingConfig(_Strict):
+class FlappingConfig(Strict):
     """When a VM that keeps switching between success and failure is called flapping."""
 
     enabled: bool = True
@@ -316,14 +156,14 @@ class FlappingConfig(_Strict):
         return self
 
 
-class StateConfig(_Strict):
+class StateConfig(Strict):
     """Where durable state lives."""
 
     path: str = "/var/lib/alertd/state.db"
     keep_history: Duration = timedelta(days=7)
 
 
-class DeliveryConfig(_Strict):
+class DeliveryConfig(Strict):
     """How hard and how fast to deliver."""
 
     retry_for: Duration = timedelta(hours=6)
@@ -333,13 +173,13 @@ class DeliveryConfig(_Strict):
     max_backoff: Duration = timedelta(minutes=5)
 
 
-class HttpConfig(_Strict):
+class HttpConfig(Strict):
     """The local HTTP endpoints; ``listen: null`` disables them."""
 
     listen: str | None = "127.0.0.1:9478"
 
 
-class SelfAlertsConfig(_Strict):
+class SelfAlertsConfig(Strict):
     """Alerts about alertd's own ability to watch EM.
 
     ``after``: how long polling must fail before the "cannot poll" alert. ``stale_after`` (off
@@ -359,7 +199,7 @@ class SelfAlertsConfig(_Strict):
         return value
 
 
-class LogConfig(_Strict):
+class LogConfig(Strict):
     """Log level and format (``auto`` is JSON unless stderr is a terminal)."""
 
     level: Literal["debug", "info", "warning", "error"] = "info"

@@ -27,11 +27,15 @@ from alertd.delivery import DeliveryService
 from alertd.httpd import HttpServer, start_http
 from alertd.inflight import PollGate
 from alertd.metrics import Metrics
+from alertd.notices import dead_letter_report, plan_notice
 from alertd.pipeline import Pipeline, PollResult
-from alertd.planner import Render, RenderFailure, plan_message
+from alertd.planner import Render
 from alertd.records import Delivery, PlannedMessage
+from alertd.redirect import reconcile_outbox
+from alertd.routing import legacy_route_keys
 from alertd.runtime import Clock, Runtime, Targets, build_runtime, state_path, utc_now
-from alertd.selfmon import Action, Check, CheckState, SourceHealth, Verdict, assess
+from alertd.selfmon import SourceHealth
+from alertd.selfwatch import SelfWatch, with_newest_end
 from alertd.source import Source, SourceError
 from alertd.state import SQLiteStore, StateError
 
@@ -57,8 +61,6 @@ class Daemon:
         self.store = SQLiteStore(state_path(cfg))
         self.pipeline = Pipeline(cfg, self.store, self.renderer, self.targets.by_receiver, self.metrics)
         self.health: dict[str, SourceHealth] = {s.name: SourceHealth() for s in cfg.sources}
-        #: Self-monitoring checks by (source, check), as stored: a restart carries them on.
-        self.checks: dict[tuple[str, Check], CheckState] = self.store.self_checks()
         self.gate = PollGate()
         self.delivery = DeliveryService(
             self.store,
@@ -69,6 +71,10 @@ class Daemon:
             metrics=self.metrics,
             initial_backoff=min(1.0, cfg.delivery.min_interval.total_seconds() or 1.0),
         )
+        #: Self-monitoring checks by (source, check), as stored: a restart carries them on.
+        self.selfwatch = SelfWatch(self.store, self.delivery.wake)
+        if 0 < self.store.opened_at_version < 4:
+            self._adopt_legacy_route_keys()
         self.stop_event = asyncio.Event()
         self.reload_event = asyncio.Event()
         self.config_ok = True
@@ -78,6 +84,7 @@ class Daemon:
         self._running = False
         self._wake_flush = asyncio.Event()
         self._next_check: datetime | None = None
+        self._reconcile_again = False
         self.metrics.config_reloaded(True)
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -101,6 +108,7 @@ class Daemon:
             for warning in config_warnings(self.cfg):
                 log.warning("config_warning", warning=warning)
             self._running = True
+            self._reconcile_outbox()
             self._start_polls()
             self.delivery.wake()
             flusher = asyncio.create_task(self._flush_loop(), name="flush")
@@ -137,16 +145,18 @@ class Daemon:
         be read, 3 when deliveries are still pending (they stay in the outbox for the next run).
         """
         try:
+            self._reconcile_outbox()
             results = [await self.poll_source(s) for s in self.cfg.sources]
             self.pipeline.flush(self.clock(), flush_all=True)
             drained = await self.delivery.drain(deliver_timeout)
             await self.delivery.stop(STOP_GRACE_S)
+            pending = self._outbox_depth()
         finally:
             await self.close()
         if not all(r.ok for r in results):
             return 1
         if not drained:
-            log.warning("deliveries_pending", pending=self._outbox_depth(), note="sent on the next run")
+            log.warning("deliveries_pending", pending=pending, note="sent on the next run")
             return 3
         return 0
 
@@ -184,10 +194,25 @@ class Daemon:
             except Exception as err:  # never let one bad cycle end this source's polling
                 log.exception("poll_loop_error", source=name, error=repr(err), note="polling continues")
             self.wake_flush()
-            delay = max(0.0, started + source.poll_interval.total_seconds() - loop.time())
+            # A sweep cannot run more often than polls do: a reconcile_every shorter than the
+            # poll interval shortens the interval (the sweep runs on the poll that is due).
+            every = min(source.poll_interval, source.reconcile_every).total_seconds()
+            delay = max(0.0, started + every - loop.time())
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(delay):
                     await self.stop_event.wait()
+
+    def _adopt_legacy_route_keys(self) -> None:
+        """A state file from before schema 4 keyed unnamed routes differently: carry their state over once."""
+        try:
+            moved = self.store.rename_routes(legacy_route_keys(self.cfg.routes))
+        except StateError as err:
+            log.error(
+                "route_keys_not_upgraded", error=str(err), note="held alerts of unnamed routes may wait"
+            )
+            return
+        if moved:
+            log.info("route_keys_upgraded", open_members=moved)
 
     def wake_flush(self) -> None:
         """New data arrived: let the flush loop look at the groups now instead of at its next check."""
@@ -218,6 +243,9 @@ class Daemon:
         self.metrics.poll_done(source.name, result.ok, loop.time() - started, result.error_kind)
         if result.ok:
             self.metrics.source_polled(source.name, source.kind, self.clients.get(source.name))
+            if self.cfg.self_alerts.stale_after is not None:
+                with self.gate.using(client):
+                    result = await with_newest_end(source.name, client, result)
         self._self_monitor(source.name, result)
         return result
 
@@ -234,100 +262,26 @@ class Daemon:
         return PollResult(name, False, error_kind="internal", error=repr(err))
 
     def _self_monitor(self, name: str, result: PollResult) -> None:
-        """Fold one poll into the source's checks; store each change with the message it sends."""
+        """Fold one poll into self-monitoring (which may send a self-alert)."""
         now = self.clock()
         if result.ok:
             self.health[name] = SourceHealth(last_success=now)
-        settings = self.cfg.self_alerts
-        states = {check: self.checks.get((name, check), CheckState()) for check in Check}
-        verdicts = assess(
-            states,
+        self.selfwatch.observe(
+            name,
             ok=result.ok,
-            now=now,
-            after=settings.after,
-            stale_after=settings.stale_after,
-            error=result.error or "unknown error",
+            error=result.error,
             watermark=result.watermark,
+            now=now,
+            settings=self.cfg.self_alerts,
+            plan=self._planned,
         )
-        for verdict in verdicts:
-            self._record_verdict(name, verdict, now)
-
-    def _record_verdict(self, name: str, verdict: Verdict, now: datetime) -> None:
-        """Store one check's new state together with its self-alert, in one transaction.
-
-        An alert with no self_alerts.receiver to send it to is not marked sent, so no recovery is
-        owed for it (and it is sent if a reload adds the receiver while the problem lasts).
-        """
-        receiver = self.cfg.self_alerts.receiver
-        state = verdict.state
-        message = None
-        if verdict.action is not Action.NONE and receiver is not None:
-            recovered = verdict.action is Action.RECOVER
-            since = verdict.since or now
-            problem = verdict.problem
-            key = f"self|{name}|{verdict.check.value}|{'recovered' if recovered else 'failing'}"
-            planned = self._planned(
-                receiver,
-                lambda renderer, channel: renderer.render_self_alert(
-                    name, problem, since, recovered, channel=channel, for_receiver=receiver
-                ),
-            )
-            message = (key, planned)
-        elif verdict.action is Action.ALERT:
-            state = CheckState(state.failing_since, state.detail, alerted=False)
-        if message is None and state == self.checks.get((name, verdict.check), CheckState()):
-            return
-        try:
-            self.store.save_check(name, verdict.check, state, now, message)
-        except StateError as err:
-            # Kept as it was in memory too, so the next poll decides (and sends) again.
-            log.error("self_check_write_failed", source=name, check=verdict.check.value, error=str(err))
-            return
-        if state == CheckState():
-            self.checks.pop((name, verdict.check), None)
-        else:
-            self.checks[(name, verdict.check)] = state
-        if message is not None:
-            self.delivery.wake()
-            log.warning(
-                "self_alert",
-                source=name,
-                check=verdict.check.value,
-                action=verdict.action.value,
-                receiver=receiver,
-            )
 
     def _planned(self, receiver: str, render: Render) -> PlannedMessage:
         """One message to every target of ``receiver`` (self-alerts, dead-letter reports)."""
-        failures: list[RenderFailure] = []
-        planned = plan_message(
-            receiver, self.targets.by_receiver.get(receiver, ()), self.renderer, render, failures=failures
-        )
-        for failure in failures:
-            log.error(
-                "template_failed", receiver=failure.receiver, template=failure.template, error=failure.error
-            )
-        return planned
+        return plan_notice(receiver, self.targets.by_receiver, self.renderer, render)
 
     def _dead_letter_report(self, row: Delivery, reason: str) -> PlannedMessage | None:
-        fallback = self.cfg.delivery.fallback
-        if fallback is None or fallback == row.receiver:
-            return None
-        target = self.targets.by_name.get(row.target)
-        url = target.privacy_url if target is not None else row.target
-        return self._planned(
-            fallback,
-            lambda renderer, channel: renderer.render_dead_letter(
-                row.receiver,
-                url,
-                row.message.title,
-                reason,
-                row.attempts + 1,
-                row.created_at,
-                channel=channel,
-                for_receiver=fallback,
-            ),
-        )
+        return dead_letter_report(row, reason, self.cfg.delivery.fallback, self.targets.label, self._planned)
 
     async def _flush_loop(self) -> None:
         last_prune: datetime | None = None
@@ -344,6 +298,8 @@ class Daemon:
                 if last_prune is None or now - last_prune >= PRUNE_EVERY:
                     last_prune = now
                     self.store.prune_history(now, self.cfg.state.keep_history)
+                if self._reconcile_again:
+                    self._reconcile_outbox()
             except Exception as err:  # keep flushing on the next tick; the error is logged
                 log.exception("flush_crashed", error=repr(err))
             self._wake_flush.clear()
@@ -355,6 +311,25 @@ class Daemon:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(wait):
                     await self._wake_flush.wait()
+
+    def _reconcile_outbox(self) -> None:
+        """Close or move the pending rows of URLs the configuration no longer has (see alertd.redirect)."""
+        try:
+            moved = reconcile_outbox(
+                self.store,
+                self.targets.by_receiver,
+                list(self.targets.by_name),
+                self.renderer,
+                self.cfg.delivery.fallback,
+                self.clock(),
+            )
+        except StateError as err:
+            self._reconcile_again = True
+            log.error("outbox_reconcile_failed", error=str(err), note="tried again on the next flush")
+            return
+        self._reconcile_again = False
+        if moved:
+            self.delivery.wake()
 
     def _outbox_depth(self) -> int:
         try:
@@ -425,6 +400,7 @@ class Daemon:
         self.clients = runtime.clients.by_source
         self.pipeline = Pipeline(cfg, self.store, runtime.renderer, runtime.targets.by_receiver, self.metrics)
         self.delivery.replace_targets(runtime.targets.by_name)
+        self._reconcile_outbox()
         for source in cfg.sources:
             self.health.setdefault(source.name, SourceHealth())
             task = self._poll_tasks.get(source.name)

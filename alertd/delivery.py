@@ -113,9 +113,28 @@ class DeliveryService:
         self._sent_unmarked: set[int] = set()
 
     def replace_targets(self, targets: Mapping[str, Sender]) -> None:
-        """Swap in targets built from a reloaded config (workers pick them up on their next row)."""
+        """Swap in targets built from a reloaded config.
+
+        A target that is gone stops at once: its worker is cancelled mid-backoff (or mid-send: the
+        row stays pending, and the outbox reconciliation closes it or moves it to the receiver's
+        remaining URLs), so a removed URL gets no further request. Other workers pick up the new
+        target objects on their next attempt.
+        """
         self._targets = dict(targets)
+        for name, task in list(self._workers.items()):
+            if name not in self._targets and not task.done():
+                task.cancel()
+                log.info(
+                    "delivery_target_removed",
+                    target=self._label(name),
+                    note="stopped; its pending rows are reconciled",
+                )
         self.wake()
+
+    def _label(self, key: str) -> str:
+        """A target's name for logs (``ops[slack-1]``); its key once the configuration dropped it."""
+        target = self._targets.get(key)
+        return target.name if target is not None else key
 
     def wake(self) -> None:
         """Make sure every target with pending rows has a running worker, and nudge idle ones."""
@@ -127,6 +146,8 @@ class DeliveryService:
             log.error("outbox_read_failed", error=str(err))
             return
         for name in pending:
+            if name not in self._targets:
+                continue  # waits for the outbox reconciliation (its URL was removed from the config)
             task = self._workers.get(name)
             if task is None or task.done():
                 self._wakeups[name] = asyncio.Event()
@@ -164,12 +185,12 @@ class DeliveryService:
 
     async def _worker(self, name: str) -> None:
         event = self._wakeups[name]
-        while not self._stopping:
+        while not self._stopping and name in self._targets:
             event.clear()
             try:
                 rows = self._store.pending_deliveries(name)
             except StateError as err:
-                log.error("outbox_read_failed", target=name, error=str(err))
+                log.error("outbox_read_failed", target=self._label(name), error=str(err))
                 rows = []
                 await self._sleep(self._initial_backoff)
             if not rows:
@@ -182,10 +203,14 @@ class DeliveryService:
                     await self._deliver(row)
                 except StateError as err:
                     # The send may have gone out; the row stays pending and is sent again (at-least-once).
-                    log.error("outbox_write_failed", target=name, delivery=row.id, error=str(err))
+                    log.error(
+                        "outbox_write_failed", target=self._label(name), delivery=row.id, error=str(err)
+                    )
                     await self._sleep(self._initial_backoff)
                 except Exception as err:  # a bug must not end this target's worker; retried after a pause
-                    log.exception("delivery_worker_error", target=name, delivery=row.id, error=repr(err))
+                    log.exception(
+                        "delivery_worker_error", target=self._label(name), delivery=row.id, error=repr(err)
+                    )
                     await self._sleep(max(self._initial_backoff, 1.0))
                     break
 
@@ -217,20 +242,19 @@ class DeliveryService:
             # Sent already; only recording that failed (state locked or full). Never send it again.
             self._store.mark_sent(row.id, self._clock())
             self._sent_unmarked.discard(row.id)
-            log.info("delivery_marked_sent", target=row.target, delivery=row.id)
+            log.info("delivery_marked_sent", target=self._label(row.target), delivery=row.id)
             return
         target = self._targets.get(row.target)
         if target is None:
-            reason = "target no longer in the configuration"
-            log.error(
-                "delivery_dead", target=row.target, receiver=row.receiver, delivery=row.id, reason=reason
-            )
-            self._dead(row, reason)
-            return
+            return  # removed by a reload: the outbox reconciliation closes or moves the row
 
         def past_deadline(state: RetryCallState) -> bool:
-            # Stopping ends the retries too, but without dead-lettering (see below).
-            return self._stopping or self._clock() - row.created_at >= self._cfg.retry_for
+            # Stopping, or the target's removal, ends the retries too, but without dead-lettering.
+            return (
+                self._stopping
+                or row.target not in self._targets
+                or self._clock() - row.created_at >= self._cfg.retry_for
+            )
 
         exponential = wait_exponential_jitter(
             multiplier=self._initial_backoff,
@@ -248,7 +272,7 @@ class DeliveryService:
             sleep = state.next_action.sleep if state.next_action else 0.0
             log.warning(
                 "delivery_retry",
-                target=row.target,
+                target=self._label(row.target),
                 url=target.privacy_url,
                 delivery=row.id,
                 attempt=row.attempts + state.attempt_number,
@@ -269,20 +293,35 @@ class DeliveryService:
             return
         if self._stopping and outcome.retryable:
             log.info(
-                "delivery_left_pending", target=row.target, delivery=row.id, note="sent after the next start"
+                "delivery_left_pending",
+                target=self._label(row.target),
+                delivery=row.id,
+                note="sent after the next start",
             )
             return
+        if row.target not in self._targets and outcome.retryable:
+            return  # removed by a reload while being retried: reconciled, never dead-lettered here
         reason = (
             outcome.detail
             if not outcome.retryable
             else f"gave up after {self._cfg.retry_for}: {outcome.detail}"
         )
-        log.error("delivery_dead", target=row.target, url=target.privacy_url, delivery=row.id, reason=reason)
+        log.error(
+            "delivery_dead",
+            target=self._label(row.target),
+            url=target.privacy_url,
+            delivery=row.id,
+            reason=reason,
+        )
         self._dead(row, reason)
 
     async def _attempt(self, row: Delivery, target: Sender) -> Outcome:
-        # A reload may have replaced the target (e.g. a fixed webhook URL): always send to the current one.
-        target = self._targets.get(row.target, target)
+        # A reload may have replaced the target object (same URL): always send through the current one,
+        # and never through a removed one.
+        current = self._targets.get(row.target)
+        if current is None:
+            return _Failed(False, True, "target removed from the configuration")
+        target = current
         await self._pace(row.target)
         try:
             outcome = await target.send(row.message, timeout=self._cfg.send_timeout.total_seconds())
@@ -298,7 +337,7 @@ class DeliveryService:
             self._metrics.delivery(row.receiver, "sent")
             log.info(
                 "delivery_sent",
-                target=row.target,
+                target=self._label(row.target),
                 url=target.privacy_url,
                 delivery=row.id,
                 title=row.message.title,

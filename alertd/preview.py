@@ -18,7 +18,8 @@ from email.message import EmailMessage
 from pathlib import Path
 
 from alertd.channels import TargetError, make_target
-from alertd.config import Config, _expand
+from alertd.config import Config
+from alertd.config_base import expand_path
 from alertd.model import AlertDetail, AlertGroup, Channel, JobRun, RenderedMessage, TaskSession
 from alertd.render import DisplayOptions, Renderer, RouteLinks, TemplateError
 from alertd.render.limits import slack_problems, teams_problems
@@ -154,7 +155,7 @@ def run_preview(
     if receiver is not None and receiver not in names:
         print(f"receiver {receiver!r} is not configured (configured: {', '.join(names)})", file=sys.stderr)
         return 2
-    overrides = {r.name: _expand(r.templates) for r in cfg.receivers if r.templates}
+    overrides = {r.name: expand_path(r.templates) for r in cfg.receivers if r.templates}
     renderer = Renderer(overrides, display=display_options(cfg, config_path))
     directory = Path(out)
     directory.mkdir(parents=True, exist_ok=True)

@@ -45,6 +45,7 @@ class DeliveryStatus(StrEnum):
     PENDING = "pending"
     SENT = "sent"
     DEAD = "dead"  # given up: permanent error, or retry_for passed
+    REMOVED = "removed"  # its URL was removed from the configuration; closed or moved (see last_error)
 
 
 @dataclass(frozen=True, slots=True)

@@ -64,6 +64,29 @@ def route_key(cfg: RouteConfig, rank: int = 1) -> str:
     return digest if rank == 1 else f"{digest}#{rank}"
 
 
+def legacy_route_keys(configs: Sequence[RouteConfig]) -> dict[str, str]:
+    """Unnamed routes' identities as alertd before schema 4 stored them, mapped to today's.
+
+    That identity was a digest of the route's matchers, receivers, grouping and ``continue`` (so it
+    changed with any of them). A state file written then is renamed once, at its upgrade, so held
+    alerts, open groups and the recoveries routes owe carry over.
+    """
+    renamed: dict[str, str] = {}
+    seen: dict[str, int] = {}
+    new = [r.key for r in compile_routes(configs)]
+    for cfg, key in zip(configs, new, strict=True):
+        if cfg.name is not None:
+            continue
+        what = json.dumps([cfg.matchers, cfg.receivers, cfg.group_by, cfg.continue_], separators=(",", ":"))
+        old = "r:" + hashlib.sha256(what.encode()).hexdigest()[:12]
+        seen[old] = seen.get(old, 0) + 1
+        if seen[old] > 1:
+            old = f"{old}#{seen[old]}"
+        if old != key:
+            renamed[old] = key
+    return renamed
+
+
 def compile_routes(configs: Sequence[RouteConfig]) -> tuple[Route, ...]:
     """Compile validated route configs."""
     routes = []

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 
 from alertd.channels import TargetError, make_target
 from alertd.channels.base import Target
-from alertd.config import Config, ConfigError, EMSourceConfig, SourceConfig, VBRSourceConfig, _expand
+from alertd.config import Config, ConfigError, EMSourceConfig, SourceConfig, VBRSourceConfig
+from alertd.config_base import expand_path
 from alertd.em.client import EMConnection
 from alertd.em.source import EMSource
 from alertd.model import AlertGroup, Channel, TaskSession
@@ -92,7 +93,7 @@ def build_targets(cfg: Config) -> Targets:
 
 def build_renderer(cfg: Config, config_path: Path | None = None) -> Renderer:
     """The renderer with each receiver's template overrides and the display settings."""
-    overrides = {r.name: _expand(r.templates) for r in cfg.receivers if r.templates}
+    overrides = {r.name: expand_path(r.templates) for r in cfg.receivers if r.templates}
     display = DisplayOptions(cfg.display.timezone, str(config_path) if config_path else None)
     return Renderer(overrides, display=display)
 
@@ -105,7 +106,7 @@ def connection(source: EMSourceConfig) -> EMConnection:
         username=source.username,
         password=source.secret_password(),
         verify_tls=source.verify_tls,
-        ca_file=str(_expand(source.ca_file)) if source.ca_file else None,
+        ca_file=str(expand_path(source.ca_file)) if source.ca_file else None,
         format=source.format,
         page_size=source.page_size,
         connect_timeout=source.connect_timeout.total_seconds(),
@@ -124,7 +125,7 @@ def vbr_connection(source: VBRSourceConfig) -> VBRConnection:
         username=source.username,
         password=source.secret_password(),
         verify_tls=source.verify_tls,
-        ca_file=str(_expand(source.ca_file)) if source.ca_file else None,
+        ca_file=str(expand_path(source.ca_file)) if source.ca_file else None,
         tls_fingerprint=source.tls_fingerprint,
         page_size=source.page_size,
         connect_timeout=source.connect_timeout.total_seconds(),
@@ -167,7 +168,7 @@ def client_spec(source: SourceConfig) -> ClientSpec:
         raise SpecError("password_file", str(err)) from err
     ca_sha256 = None
     if source.ca_file is not None and source.verify_tls:
-        path = _expand(source.ca_file)
+        path = expand_path(source.ca_file)
         try:
             ca_sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
         except OSError as err:
@@ -323,4 +324,4 @@ def _sample_group(receiver: str) -> AlertGroup:
 
 def state_path(cfg: Config) -> Path:
     """Where the state database lives."""
-    return _expand(cfg.state.path)
+    return expand_path(cfg.state.path)

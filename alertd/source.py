@@ -105,6 +105,14 @@ class Source(Protocol):
         """The job runs with these uids that the source can read (missing ones are left out)."""
         ...
 
+    async def newest_end(self) -> datetime | None:
+        """The EndTime of the newest finished session of any result (one small request; None: none).
+
+        Only asked when ``self_alerts.stale_after`` is set: it tells "no backup has ended" apart
+        from "no backup has failed".
+        """
+        ...
+
     async def probe(self) -> ProbeReport:
         """Log on and check every endpoint alertd needs (``alertd check-config --probe``)."""
         ...

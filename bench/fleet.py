@@ -169,6 +169,12 @@ class FleetSource:
         self.queries += 1
         return [self._runs[u] for u in job_session_uids if u in self._runs]
 
+    async def newest_end(self) -> datetime | None:
+        """The newest EndTime of the latest batch (the fleet's newest finished session)."""
+        self.queries += 1
+        ends = [s.end_time for s in (*self._current, *self.successes) if s.end_time is not None]
+        return max(ends, default=None)
+
     async def probe(self) -> ProbeReport:
         """Nothing to probe: the fleet is in memory."""
         return ProbeReport(self.source, "fleet", None, None, timedelta(0), None)

@@ -6,6 +6,8 @@ alertd; the simulator's data carries absolute times.
 
 from __future__ import annotations
 
+import asyncio
+import signal
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -289,3 +291,58 @@ async def test_refused_success_query_does_not_stop_failure_alerts(
     assert events(logs, "success_query_failed")
     assert sum("recovered" in (p["title"] + p["message"]).lower() for p in webhook.received) == 1
     assert mentions(webhook, "app01") == 1
+
+
+async def test_alertd_run_alerts_a_late_collected_server_within_seconds_of_it_appearing(
+    tmp_path: Path, webhook: WebhookCollector
+) -> None:
+    """`alertd run` with the default poll interval and reconcile_every 3s alerts a 50-minute-late failure within 15 s, once."""
+    from process import AlertdProcess
+
+    async with SimulatedEM() as sim:
+        doc = {
+            "sources": [
+                {
+                    "name": "em1",
+                    "url": sim.url,
+                    "username": "CORP\\svc-alertd",
+                    "password": "secret",
+                    "reconcile_every": "3s",
+                }
+            ],
+            "state": {"path": str(tmp_path / "state.db")},
+            "receivers": [{"name": "ops", "urls": [webhook.url]}],
+            "routes": [{"receivers": ["ops"], "group_wait": "0s"}],
+            "delivery": {"min_interval": "10ms"},
+            "http": {"listen": None},
+            "log": {"format": "json"},
+        }
+        sim.add_task_session(
+            vm="hq-db", result="Failed", backup_server="vbr01.corp.local", end_time=now() - MIN
+        )
+        proc = AlertdProcess(tmp_path, doc)
+        proc.start()
+        try:
+            await proc.wait_for(lambda: mentions(webhook, "hq-db") == 1, what="vbr01's failure")
+            late = sim.add_task_session(
+                vm="branch-db",
+                result="Failed",
+                backup_server="vbr02.branch.local",
+                end_time=now() - 50 * MIN,
+                visible=False,
+            )
+            sim.publish(late.uid)  # EM collects vbr02, 50 minutes late
+            appeared = asyncio.get_running_loop().time()
+            await proc.wait_for(
+                lambda: mentions(webhook, "branch-db") == 1, what="the late failure", timeout=15
+            )
+            took = asyncio.get_running_loop().time() - appeared
+            await proc.wait_for(
+                lambda: proc.output().count('"late_session"') >= 1, what="the late_session line"
+            )
+        finally:
+            proc.signal(signal.SIGTERM)
+            await proc.wait_exit(15)
+            proc.kill()
+    assert took <= 15
+    assert mentions(webhook, "branch-db") == 1 and mentions(webhook, "hq-db") == 1

@@ -140,7 +140,7 @@ async def test_retries_follow_a_reloaded_target(tmp_path: Path) -> None:
                 await daemon.delivery.stop(1)
                 await daemon.close()
     assert len(fixed.received) == 1
-    assert history(tmp_path / "state.db")[0]["status"] == "sent"
+    assert sorted(r["status"] for r in history(tmp_path / "state.db")) == ["removed", "sent"]
 
 
 def test_http_port_in_use_exits_2(tmp_path: Path) -> None:
@@ -375,7 +375,7 @@ async def test_a_poll_cut_short_by_stop_is_not_a_source_failure(tmp_path: Path) 
             daemon.stop_event.set()
             result = await daemon.poll_source(daemon.cfg.sources[0])
             assert not result.ok and result.error_kind == "stopping"
-            assert daemon.store.outbox_depth() == 0 and daemon.checks == {}
+            assert daemon.store.outbox_depth() == 0 and daemon.selfwatch.checks == {}
             errors = daemon.metrics.registry.get_sample_value(
                 "alertd_em_errors_total", {"source": "em1", "kind": "internal"}
             )

@@ -132,3 +132,23 @@ async def test_stale_em_data_is_alerted_once_and_recovered_when_sessions_end(tmp
         finally:
             await daemon.close()
     assert len(titles) == 2 and "Recovered: em1" in titles[1]
+
+
+async def test_backups_that_succeed_are_not_stale_data(tmp_path: Path) -> None:
+    """Sessions that end successfully keep the source fresh: only when nothing ends past stale_after is data stale."""
+    clock = FakeClock(now())
+    async with SimulatedEM(clock=clock) as sim:
+        cfg = config(tmp_path, sim.url, "json://127.0.0.1:9/x", stale_after="2h")
+        daemon = Daemon(cfg, clock=clock)
+        try:
+            for _ in range(5):  # every hour a backup succeeds; none fails
+                sim.add_task_session(vm="fine", result="Success", end_time=clock.now - timedelta(minutes=1))
+                assert await poll(daemon)
+                clock.advance(hours=1)
+            assert self_titles(daemon) == []
+            clock.advance(hours=2)  # then nothing ends at all
+            assert await poll(daemon)
+            titles = self_titles(daemon)
+        finally:
+            await daemon.close()
+    assert len(titles) == 1 and "stale" in titles[0]

@@ -487,11 +487,6 @@ async def test_vbr_job_level_failure_alerted_once(
     assert "dbserver01" not in message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="render.py lists a job-level alert as a VM named after the job ('VMs (1)', '1 failed'); "
-    "see the report of branch vbrwire",
-)
 @pytest.mark.parametrize("src", ["vbr"], indirect=True)
 async def test_vbr_job_level_failure_is_not_listed_as_a_vm(
     tmp_path: Path, webhook: WebhookCollector, src: SourceUnderTest

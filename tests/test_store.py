@@ -331,3 +331,41 @@ def test_self_check_and_its_message_are_written_together(tmp_path: Path) -> None
     store.save_check("em1", Check.POLL, CheckState(), T0 + timedelta(hours=1))
     assert store.self_checks() == {}
     store.close()
+
+
+def test_upgrade_carries_unnamed_routes_state_to_their_new_identity(tmp_path: Path) -> None:
+    """A v3 file's held alert and owed recovery, stored under an unnamed route's old digest, follow the route after the upgrade."""
+    from factories import config_doc
+
+    from alertd.config import load_document
+    from alertd.daemon import Daemon
+    from alertd.routing import compile_routes, legacy_route_keys
+
+    doc = config_doc(tmp_path, routes=[{"receivers": ["ops"], "send_resolved": True, "wait_for_retry": "40m"}])
+    cfg = load_document(doc)
+    [(old, new)] = legacy_route_keys(cfg.routes).items()
+    assert new == compile_routes(cfg.routes)[0].key and old != new
+    path = tmp_path / "state.db"
+    db = sqlite3.connect(path)
+    for version in (1, 2, 3):
+        db.executescript(MIGRATIONS[version])
+    s1 = session("a")
+    db.execute(
+        "INSERT INTO alerts VALUES ('em1', ?, ?, ?, ?, 'routed')",
+        (s1.uid, _old_session_json(s1), T0.isoformat(), T0.isoformat()),
+    )
+    db.execute(
+        "INSERT INTO members (source, uid, group_key, receivers, group_wait, added_at, route, kind, hold_until, "
+        "job_name, vm_key) VALUES ('em1', ?, ?, '[\"ops\"]', 30, ?, ?, 'firing', ?, ?, 'vm-key')",
+        (s1.uid, f"{old}|source=em1|job_session=js-1", T0.isoformat(), old, T0.isoformat(), s1.job_name),
+    )
+    db.execute("PRAGMA user_version=3")
+    db.commit()
+    db.close()
+    daemon = Daemon(cfg)
+    try:
+        [member] = daemon.store.open_members()
+        [group] = daemon.store.open_groups()
+    finally:
+        daemon.store.close()
+    assert member.route == new and group.key == f"{new}|source=em1|job_session=js-1"

@@ -129,10 +129,10 @@ def test_dockerfile_key_lines() -> None:
 
 
 def test_dockerignore_keeps_context_clean() -> None:
-    """.dockerignore is an allow-list: only the package and build metadata enter the context."""
+    """.dockerignore is an allow-list: only the package, build metadata and the lock enter the context."""
     lines = [
         ln.strip() for ln in DOCKERIGNORE.read_text().splitlines() if ln.strip() and not ln.startswith("#")
     ]
     assert lines[0] == "*"
-    assert {ln for ln in lines if ln.startswith("!")} == {"!pyproject.toml", "!README.md", "!alertd/"}
+    assert {ln for ln in lines if ln.startswith("!")} == {"!pyproject.toml", "!README.md", "!constraints.txt", "!alertd/"}
     assert "**/*.db" in lines

@@ -365,3 +365,13 @@ async def test_job_runs_never_raise(vbr: Harness, src: VBRSource) -> None:
     assert [j.uid for j in await src.job_runs(uids)] == uids[1:3]  # 0 refused, 3 not asked, 1-2 cached
     assert vbr.count("/api/v1/sessions/", status=403) == 1
     assert vbr.count(f"/api/v1/sessions/{runs[3].session.id}") == 0
+
+
+async def test_newest_end_is_the_last_finished_session_of_any_result(vbr: Harness, src: VBRSource) -> None:
+    """newest_end asks for one row, newest EndTime first, and answers that run's end whatever its result."""
+    old = vbr.sim.add_job_run(results={"dbserver01": "Failed"}, start=NOW - timedelta(hours=3))
+    new = vbr.sim.add_job_run(start=NOW - timedelta(minutes=40))  # every VM succeeds
+    assert new.session.end_time is not None and old.session.end_time is not None
+    assert await src.newest_end() == new.session.end_time
+    [asked] = queries(vbr, "/api/v1/sessions")
+    assert asked["orderColumn"] == ["EndTime"] and asked["orderAsc"] == ["false"] and asked["limit"] == ["1"]

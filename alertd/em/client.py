@@ -74,8 +74,9 @@ class EMConnection:
 class TaskSessionRead:
     """Every session a query matched, and how many entities could not be fully decoded.
 
-    ``undecodable`` counts distinct UIDs (plus entities without one) that were skipped or kept
-    with gaps; each was logged as ``session_undecodable``.
+    ``undecodable`` counts the UIDs (plus entities without one) skipped or kept with gaps that this
+    client had not reported before: a session re-read every poll is counted once. Each was logged
+    as ``session_undecodable``.
     """
 
     sessions: list[TaskSession]

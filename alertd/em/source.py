@@ -289,6 +289,11 @@ class EMSource:
         """``(<field>=="a",<field>=="b",...)`` with each UID in ``form``."""
         return any_of(*(cond(field, "==", uid_value(uid, form, "BackupJobSession")) for uid in uids))
 
+    async def newest_end(self) -> datetime | None:
+        """The newest completed task session's EndTime: ``sortDesc=EndTime``, one row (reference §2.2)."""
+        peek = await self._client.peek_task_sessions(cond("State", "==", "Completed"), sort_desc="EndTime")
+        return peek.first.end_time if peek.first is not None else None
+
     async def probe(self) -> ProbeReport:
         """Log on and check every endpoint alertd needs; never raises EMError."""
         report, working = await probe_em(self._client, self._uid_form)

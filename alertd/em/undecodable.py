@@ -1,9 +1,9 @@
-"""Report entities EM sent that could not be fully decoded: log each, count them per read.
+"""Report entities EM sent that could not be fully decoded: log each, count each once.
 
 This module owns the ``session_undecodable`` log event. A poll re-reads its whole overlap
-window, so one bad entity would be logged every poll: each UID is logged at warning level the
-first time and at debug level afterwards (the memory is bounded, so a UID forgotten long ago is
-warned about again).
+window, so one bad entity would be logged (and counted) every poll: each UID is logged at warning
+level and counted the first time, at debug level and not counted afterwards (the memory is
+bounded, so a UID forgotten long ago is warned about and counted again).
 """
 
 from __future__ import annotations
@@ -27,18 +27,22 @@ class UndecodableReporter:
         self._logged: OrderedDict[str, None] = OrderedDict()
 
     def report(self, decoded: TaskSessionPage, page: int, uids: set[str]) -> int:
-        """Log each undecodable entity of ``decoded`` and add its UID to ``uids``; return those without one."""
+        """Log each undecodable entity of ``decoded`` and add each UID seen for the first time to ``uids``.
+
+        Returns how many had no UID (each is counted, it cannot be recognised again).
+        """
         anonymous = 0
         gaps: list[tuple[str | None, tuple[str, ...], bool]] = [
             (s.uid, (s.reason,), False) for s in decoded.skipped
         ]
         gaps += [(i.uid, i.problems, True) for i in decoded.incomplete]
         for uid, problems, kept in gaps:
+            first = uid is None or self._first(uid)
             if uid is None:
                 anonymous += 1
-            else:
+            elif first:
                 uids.add(uid)
-            log = self._log.warning if uid is None or self._first(uid) else self._log.debug
+            log = self._log.warning if first else self._log.debug
             log("session_undecodable", uid=uid, problems=list(problems), kept=kept, page=page)
         return anonymous
 

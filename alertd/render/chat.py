@@ -3,7 +3,9 @@
 Discord, Telegram, ntfy, Mattermost, generic ``json://`` webhooks and the rest take Markdown of a
 few thousand characters. The alert template is rendered with fewer VMs (at least
 ``CHAT_MIN_VMS``, shortening reasons first) until the body fits ``CHAT_MAX_CHARS``; a body that
-cannot fit (a huge override template) is cut by characters with "…".
+cannot fit (a huge override template) is cut by characters with "…". Job-level entries (a job
+run's own result) come first and are fitted with the VMs: ``job_rows`` and ``hidden_jobs`` are
+what the template lists of them and leaves out.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ CHAT_MAX_JSON_BYTES = 20_000
 CHAT_MIN_VMS = 20
 #: Per-VM reasons are shortened to these lengths in turn until enough VMs fit.
 REASON_STEPS = (200, 120, 60, 0)
+#: A job run's own reason (the job session's message) is the point of its line: cut less, never dropped.
+JOB_REASON_STEPS = (600, 300, 120, 60)
 NAME_CHARS = 80
 MORE_HINT = "see the email or alertd history"
 
@@ -35,31 +39,53 @@ def chat_fits(text: str) -> bool:
 
 
 def fit(render: Callable[[dict[str, Any]], str], ctx: dict[str, Any]) -> str:
-    """Render with as many VMs as fit (at least CHAT_MIN_VMS), shortening reasons if needed."""
+    """Render with as many entries as fit (at least CHAT_MIN_VMS), shortening reasons if needed.
+
+    Entries are the job-level rows (``job_rows``) then the VMs (``all_vms``), in that order.
+    """
+    jobs: list[VmRow] = ctx["job_rows"]
     rows: list[VmRow] = ctx["all_vms"]
-    want = min(CHAT_MIN_VMS, len(rows))
+    total = len(jobs) + len(rows)
+    want = min(CHAT_MIN_VMS, total)
     best: tuple[str, int] | None = None
-    for chars in REASON_STEPS:
+    for chars, job_chars in zip(REASON_STEPS, JOB_REASON_STEPS, strict=True):
         short = [_shorten(r, chars) for r in rows]
-        body, shown = largest_fitting(_builder(render, ctx, short), chat_fits, len(rows))
+        short_jobs = [_shorten(r, job_chars) for r in jobs]
+        body, shown = largest_fitting(_builder(render, ctx, short_jobs, short), chat_fits, total)
         if best is None or shown > best[1]:
             best = (body, shown)
-        if shown == len(rows) or shown >= want:
+        if shown == total or shown >= want:
             break
     assert best is not None
     body, shown = best
-    return body if chat_fits(body) else cut(body, len(rows) - shown)
+    return body if chat_fits(body) else cut(body, total - shown)
 
 
 def _builder(
-    render: Callable[[dict[str, Any]], str], ctx: dict[str, Any], rows: list[VmRow]
+    render: Callable[[dict[str, Any]], str], ctx: dict[str, Any], jobs: list[VmRow], rows: list[VmRow]
 ) -> Callable[[int], str]:
-    return lambda n: render({**ctx, "vms": rows[:n], "hidden_count": len(rows) - n})
+    def build(n: int) -> str:
+        j = min(n, len(jobs))
+        vms = rows[: n - j]
+        return render(
+            {
+                **ctx,
+                "job_rows": jobs[:j],
+                "hidden_jobs": len(jobs) - j,
+                "vms": vms,
+                "hidden_count": len(rows) - len(vms),
+            }
+        )
+
+    return build
 
 
 def _shorten(row: VmRow, reason_chars: int) -> VmRow:
     return dataclasses.replace(
-        row, name=one_line(row.name, NAME_CHARS), reason_short=one_line(row.reason, reason_chars)
+        row,
+        name=one_line(row.name, NAME_CHARS),
+        label=one_line(row.label, 2 * NAME_CHARS),
+        reason_short=one_line(row.reason, reason_chars),
     )
 
 

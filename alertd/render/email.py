@@ -4,7 +4,9 @@ The HTML itself is a template (``alert_email.html.j2``, overridable); this modul
 it lists. Up to ``EMAIL_FULL_LIST`` VMs the email lists every VM, grouped by reason; past that it
 shows a summary per reason (a few names each) and attaches the full list as CSV, so the HTML
 stays under 90 KB (Gmail clips at about 102 KB) however large the run. Per-VM reason text is
-shortened in steps until the HTML fits.
+shortened in steps until the HTML fits. Job runs' own results (job-level entries) are listed
+before the VMs, up to ``EMAIL_FULL_LIST`` of them, their reasons shortened in the same steps
+(never dropped); they are not VMs, so neither the reason groups nor the CSV hold them.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ EMAIL_FULL_LIST = 200
 SUMMARY_NAMES = 40
 #: Per-VM reason characters, tried in turn until the HTML fits.
 REASON_STEPS = (600, 240, 100, 0)
+#: A job run's own reason (the job session's message), per step of REASON_STEPS: cut less, never dropped.
+JOB_REASON_STEPS = (2000, 600, 240, 100)
 #: Spreadsheet programs run a cell that starts with these as a formula (CSV injection).
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
@@ -75,6 +79,15 @@ def reason_groups(
             )
         )
     return groups
+
+
+def job_context(view: AlertView, reason_chars: int) -> dict[str, object]:
+    """``job_rows`` (at most EMAIL_FULL_LIST, reasons cut to ``reason_chars``) and ``hidden_jobs``."""
+    shown = view.job_rows[:EMAIL_FULL_LIST]
+    return {
+        "job_rows": [_trim(r, reason_chars) for r in shown],
+        "hidden_jobs": len(view.job_rows) - len(shown),
+    }
 
 
 def _trim(row: VmRow, reason_chars: int) -> VmRow:

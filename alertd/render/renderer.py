@@ -30,10 +30,12 @@ from alertd.model import AlertGroup, Attachment, BodyFormat, Channel, NotifyType
 from alertd.render import chat, slack, teams
 from alertd.render.email import (
     EMAIL_FULL_LIST,
+    JOB_REASON_STEPS,
     REASON_STEPS,
     SUMMARY_NAMES,
     csv_attachment,
     csv_name,
+    job_context,
     reason_groups,
 )
 from alertd.render.env import TemplateError, describe, message_env
@@ -296,7 +298,7 @@ class Renderer:
         return {
             "view": view,
             "group": group,
-            "alerts": [r.session for r in rows],
+            "alerts": [r.session for r in (*view.job_rows, *rows)],
             "receiver": group.receiver,
             "job_name": view.job_name,
             "backup_server": view.backup_server,
@@ -317,14 +319,19 @@ class Renderer:
             "all_vms": rows,
             "vms": rows,
             "hidden_count": 0,
+            "job_rows": list(view.job_rows),
+            "hidden_jobs": 0,
         }
 
     def _fewest_groups(self, receiver: str, ctx: dict[str, Any], groups: list[Any], name: str) -> str:
         """Thousands of distinct reasons: the HTML naming as many reason groups as fit (the CSV has all)."""
+        jobs = job_context(ctx["view"], JOB_REASON_STEPS[-1])
 
         def build(n: int) -> str:
             return self._render(
-                "alert_email.html.j2", receiver, {**ctx, "reason_groups": groups[:n], "csv_name": name}
+                "alert_email.html.j2",
+                receiver,
+                {**ctx, **jobs, "reason_groups": groups[:n], "csv_name": name},
             )
 
         html, _ = largest_fitting(build, lambda h: len(h.encode()) <= EMAIL_HTML_BYTES, len(groups))
@@ -335,11 +342,14 @@ class Renderer:
         attachments: tuple[Attachment, ...] = (csv_attachment(view),) if summary else ()
         name = csv_name(view) if summary else ""
         html = ""
-        for chars in REASON_STEPS:
+        for chars, job_chars in zip(REASON_STEPS, JOB_REASON_STEPS, strict=True):
+            jobs = job_context(view, job_chars)
             for names in (SUMMARY_NAMES, 10, 1) if summary else (None,):
                 groups = reason_groups(view, chars, names)
                 html = self._render(
-                    "alert_email.html.j2", receiver, {**ctx, "reason_groups": groups, "csv_name": name}
+                    "alert_email.html.j2",
+                    receiver,
+                    {**ctx, **jobs, "reason_groups": groups, "csv_name": name},
                 )
                 if len(html.encode()) <= EMAIL_HTML_BYTES:
                     break
@@ -351,7 +361,15 @@ class Renderer:
             if not attachments:
                 attachments = (csv_attachment(view),)
         shown = list(view.rows[:EMAIL_FULL_LIST])
-        text_ctx = {**ctx, "text_vms": shown, "text_hidden": view.total - len(shown), "csv_name": name}
+        jobs_shown = list(view.job_rows[:EMAIL_FULL_LIST])
+        text_ctx = {
+            **ctx,
+            "text_vms": shown,
+            "text_hidden": view.total - len(shown),
+            "text_jobs": jobs_shown,
+            "text_hidden_jobs": len(view.job_rows) - len(jobs_shown),
+            "csv_name": name,
+        }
         text = self._render("alert_email.txt.j2", receiver, text_ctx)
         return RenderedMessage(
             ctx["title"], html, BodyFormat.HTML, view.notify_type, text=text, attachments=attachments

@@ -3,8 +3,10 @@
 Layout, top to bottom: top-level ``text`` (the notification line: the title); a header (emoji
 by worst result + title, <= 150 characters after escaping); a first section that fits in the
 first lines (counts "3 failed, 2 warnings of 40 VMs", job, server, run span and duration);
-"Top reasons"; the VMs, one line each, packed into sections of <= 3,000 characters; "+N more"
-past what fits 50 blocks and SLACK_VM_CHARS; then a coloured attachment (colour by worst
+the job runs' own results ("Job run: Failed: <reason>", for a job run that failed with no failed
+VM); "Top reasons"; the VMs (under "VMs (N)" when a job run line precedes them), one line each,
+packed into sections of <= 3,000 characters; "+N more" past what fits 50 blocks and
+SLACK_VM_CHARS (job run lines and VM lines share both); then a coloured attachment (colour by worst
 result) holding one short context block: links and the silence hint. Slack collapses long
 attachments, so only that short footer lives in one; everything else is a top-level block.
 
@@ -26,13 +28,15 @@ from alertd.render.limits import (
     largest_fitting,
 )
 from alertd.render.text import isolate, one_line, slack_code, slack_escape, slack_strong
-from alertd.render.view import AlertView, VmRow
+from alertd.render.view import AlertView, VmRow, more_text
 
 COLOURS = {"failed": "#d32f2f", "warning": "#f9a825", "ok": "#2e7d32", "info": "#1976d2"}
 EMOJI = {"failed": "🔴", "warning": "🟠", "ok": "✅", "info": "🔵"}
 #: Names are cut to this many characters in a VM line; reasons in steps until enough VMs fit.
 NAME_CHARS = 80
 REASON_STEPS = (200, 100, 0)
+#: A job run's own reason, per step of REASON_STEPS: it is the point of its line, so never dropped.
+JOB_REASON_STEPS = (1000, 300, 150)
 _ROW_EMOJI = {
     GroupKind.RESOLVED: "✅",
     GroupKind.RECOVERED_ON_RETRY: "🔁",
@@ -81,10 +85,8 @@ def _first_section(view: AlertView) -> str:
     lines.append(f"{run} · {view.duration}" if view.duration else run)
     if view.late_count:
         lines.append(f"_{view.late_count} collected late by Enterprise Manager_")
-    if view.kind is GroupKind.FLAPPING:
-        lines.append(
-            "These VMs keep switching between success and failure; alertd stays quiet until they settle."
-        )
+    if view.flapping_note:
+        lines.append(slack_escape(view.flapping_note))
     return "\n".join(lines)
 
 
@@ -112,6 +114,19 @@ def vm_line(view: AlertView, row: VmRow, reason_chars: int) -> str:
     return f"{head} → reason {row.reason_ref}" if row.reason_ref else head
 
 
+def job_line(view: AlertView, row: VmRow, reason_chars: int) -> str:
+    """A job run's own result: "❌ *Job run*: Failed (note): `reason`", or its recovery story."""
+    emoji = _ROW_EMOJI.get(view.kind, "❌" if row.failed else "⚠️")
+    label = f"{slack_strong(one_line(row.label, 2 * NAME_CHARS))}:"  # names the job when several
+    if view.kind is not GroupKind.FIRING:
+        return f"{emoji} {label} {slack_escape(isolate(row.note))}"
+    head = f"{emoji} {label} {slack_escape(one_line(row.result, 20))}"
+    if row.note:
+        head += f" ({slack_escape(row.note)})"
+    reason = one_line(row.reason, reason_chars)
+    return f"{head}: {slack_code(reason)}" if reason else head
+
+
 def pack(lines: list[str], limit: int = SLACK_SECTION_CHARS) -> list[str]:
     """Join lines into as few texts of <= ``limit`` characters as possible (a longer line is cut)."""
     texts: list[str] = []
@@ -137,40 +152,44 @@ def _footer_texts(view: AlertView) -> list[str]:
 def alert(view: AlertView, title: str) -> dict[str, Any]:
     """The Block Kit payload of an alert message, fitted to Slack's limits."""
     fixed = [header(title, view.severity), section(_first_section(view))]
-    if top := _top_reasons(view):
-        fixed.append(section(top))
-    rows = list(view.rows)
-    room = SLACK_MAX_BLOCKS - len(fixed) - 1  # one block kept for "+N more"
+    top = _top_reasons(view)
+    jobs, rows = list(view.job_rows), list(view.rows)
+    total = len(jobs) + len(rows)
 
-    def build(n: int, reason_chars: int) -> list[dict[str, Any]]:
-        texts = pack([vm_line(view, r, reason_chars) for r in rows[:n]])
-        blocks = fixed + [section(t) for t in texts]
-        if n < len(rows):
-            blocks.append(context(f"+{len(rows) - n} more VMs, not listed here (the email has them all)"))
+    def build(n: int, reason_chars: int, job_chars: int) -> list[dict[str, Any]]:
+        shown_jobs = jobs[: min(n, len(jobs))]
+        shown_vms = rows[: n - len(shown_jobs)]
+        job_texts = pack([job_line(view, r, job_chars) for r in shown_jobs])
+        vm_lines = [vm_line(view, r, reason_chars) for r in shown_vms]
+        if jobs and vm_lines:
+            vm_lines.insert(0, f"*VMs ({len(rows)})*")
+        blocks = fixed + [section(t) for t in job_texts]
+        blocks += [section(top)] if top else []
+        blocks += [section(t) for t in pack(vm_lines)]
+        if n < total:
+            blocks.append(context(more_text(len(jobs) - len(shown_jobs), len(rows) - len(shown_vms))))
         return blocks
 
     def fits(blocks: list[dict[str, Any]]) -> bool:
-        vm_blocks = blocks[len(fixed) :]
-        return (
-            len(vm_blocks) <= room + 1
-            and sum(len(b.get("text", {}).get("text", "")) for b in vm_blocks) <= SLACK_VM_CHARS
-        )
+        # Job run and VM lines share the block count and the SLACK_VM_CHARS budget ("Top reasons" is fixed).
+        listed = sum(len(b.get("text", {}).get("text", "")) for b in blocks[len(fixed) :]) - len(top)
+        return len(blocks) <= SLACK_MAX_BLOCKS and listed <= SLACK_VM_CHARS
 
     best: tuple[list[dict[str, Any]], int] | None = None
-    for chars in REASON_STEPS:
-        blocks, shown = largest_fitting(_bind(build, chars), fits, len(rows))
+    for chars, job_chars in zip(REASON_STEPS, JOB_REASON_STEPS, strict=True):
+        blocks, shown = largest_fitting(_bind(build, chars, job_chars), fits, total)
         if best is None or shown > best[1]:
             best = (blocks, shown)
-        if shown == len(rows) or shown >= 20:
+        if shown == total or shown >= 20:
             break
     assert best is not None
     return message(title, best[0], footer(view.severity, *_footer_texts(view)))
 
 
 def _bind(
-    build: Callable[[int, int], list[dict[str, Any]]], chars: int
+    build: Callable[[int, int, int], list[dict[str, Any]]], chars: int, job_chars: int
 ) -> Callable[[int], list[dict[str, Any]]]:
-    return lambda n: build(n, chars)
+    return lambda n: build(n, chars, job_chars)
 
 
 def simple(title: str, severity: str, paragraphs: list[str], facts: list[tuple[str, str]]) -> dict[str, Any]:

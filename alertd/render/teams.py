@@ -2,8 +2,10 @@
 
 Layout: a coloured title bar (Container style by worst result) whose title is a RichTextBlock
 (it always wraps, so a phone shows the whole title with its counts); a FactSet (Job, Server,
-Run, Counts, Duration); "Top reasons"; the VMs as a Table (VM and result | reason); "+N more"
-past what fits Teams' ~28 KB; the silence hint; ``Action.OpenUrl`` buttons for the links.
+Run, Counts, Duration); the job runs' own results, one RichTextBlock each ("Job run: Failed:
+<reason>", for a job run that failed with no failed VM); "Top reasons"; the VMs as a Table (VM
+and result | reason; no Table when the message holds no VM); "+N more" past what fits Teams'
+~28 KB; the silence hint; ``Action.OpenUrl`` buttons for the links.
 
 Escaping: Teams formats TextBlock and FactSet text as a Markdown subset (bold, italic, lists,
 links) and shows backslash escapes literally. EM data therefore goes into TextRuns, which Teams
@@ -22,12 +24,14 @@ from typing import Any
 from alertd.model import GroupKind
 from alertd.render.limits import TEAMS_BUDGET_BYTES, TEAMS_CARD_VERSION, largest_fitting
 from alertd.render.text import isolate, one_line
-from alertd.render.view import AlertView, VmRow
+from alertd.render.view import AlertView, VmRow, more_text
 
 STYLES = {"failed": "attention", "warning": "warning", "ok": "good", "info": "accent"}
 EMOJI = {"failed": "🔴", "warning": "🟠", "ok": "✅", "info": "🔵"}
 COLOURS = {"failed": "Attention", "warning": "Warning", "ok": "Good", "info": "Accent"}
 REASON_STEPS = (300, 120, 60, 0)
+#: A job run's own reason, per step of REASON_STEPS: it is the point of its line, so never dropped.
+JOB_REASON_STEPS = (1000, 300, 150, 100)
 NAME_CHARS = 80
 
 _ACTIVE = re.compile(r"[*`~\[\]]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])|^\s*(?:[-+#>]|\d+[.)])\s")
@@ -143,6 +147,20 @@ def _top_reasons(view: AlertView) -> list[dict[str, Any]]:
     return items
 
 
+def _job_line(view: AlertView, row: VmRow, reason_chars: int) -> dict[str, Any]:
+    """A job run's own result: "Job run: Failed (note): reason", or its recovery story (TextRuns only)."""
+    label = run(breakable(isolate(one_line(row.label, 2 * NAME_CHARS))) + ": ", weight="Bolder")
+    if view.kind is not GroupKind.FIRING:
+        return rich(label, run(row.note or one_line(row.result, 20)), spacing="Medium")
+    runs = [label, run(one_line(row.result, 20), color="Attention" if row.failed else "Warning")]
+    if row.note:
+        runs.append(run(f" ({row.note})", isSubtle=True))
+    reason = one_line(row.reason, reason_chars)
+    if reason:
+        runs += [run(": "), run(breakable(isolate(reason)))]
+    return rich(*runs, spacing="Medium")
+
+
 def _cell(*items: dict[str, Any]) -> dict[str, Any]:
     return {"type": "TableCell", "items": list(items)}
 
@@ -198,33 +216,39 @@ def _footer(view: AlertView) -> list[dict[str, Any]]:
 
 def alert(view: AlertView, title: str) -> str:
     """The Workflows message (JSON text) of an alert, fitted under Teams' size limit."""
-    fixed = [title_bar(title, view.severity), _facts(view), *_top_reasons(view)]
+    head = [title_bar(title, view.severity), _facts(view)]
+    top = _top_reasons(view)
     actions = [{"type": "Action.OpenUrl", "title": link.label, "url": link.url} for link in view.links]
-    rows = list(view.rows)
+    jobs, rows = list(view.job_rows), list(view.rows)
+    total = len(jobs) + len(rows)
 
-    def build(n: int, chars: int) -> str:
-        more = [
-            text_block(f"+{len(rows) - n} more VMs, not listed here (the email has them all)", isSubtle=True)
-        ]
-        body = [*fixed, _table(view, rows[:n], chars), *(more if n < len(rows) else []), *_footer(view)]
-        return envelope(body, actions)
+    def build(n: int, chars: int, job_chars: int) -> str:
+        shown_jobs = jobs[: min(n, len(jobs))]
+        shown_vms = rows[: n - len(shown_jobs)]
+        body = [*head, *(_job_line(view, r, job_chars) for r in shown_jobs), *top]
+        if shown_vms:
+            body.append(_table(view, shown_vms, chars))
+        if n < total:
+            more = more_text(len(jobs) - len(shown_jobs), len(rows) - len(shown_vms))
+            body.append(text_block(more, isSubtle=True))
+        return envelope([*body, *_footer(view)], actions)
 
     def fits(body: str) -> bool:
         return len(body.encode()) <= TEAMS_BUDGET_BYTES
 
     best: tuple[str, int] | None = None
-    for chars in REASON_STEPS:
-        body, shown = largest_fitting(_bind(build, chars), fits, len(rows))
+    for chars, job_chars in zip(REASON_STEPS, JOB_REASON_STEPS, strict=True):
+        body, shown = largest_fitting(_bind(build, chars, job_chars), fits, total)
         if best is None or shown > best[1]:
             best = (body, shown)
-        if shown == len(rows) or shown >= 20:
+        if shown == total or shown >= 20:
             break
     assert best is not None
     return best[0]
 
 
-def _bind(build: Callable[[int, int], str], chars: int) -> Callable[[int], str]:
-    return lambda n: build(n, chars)
+def _bind(build: Callable[[int, int, int], str], chars: int, job_chars: int) -> Callable[[int], str]:
+    return lambda n: build(n, chars, job_chars)
 
 
 def simple(title: str, severity: str, paragraphs: list[str], facts: list[tuple[str, str]]) -> str:

@@ -73,6 +73,8 @@ class Database:
 
     def _migrate(self) -> None:
         current = self.schema_version()
+        #: The schema version the file had when opened (0: new); later steps may need to know.
+        self.opened_at_version = current
         if current > SCHEMA_VERSION:
             raise StateError(
                 f"state database {self.path} has schema version {current}, newer than this alertd "

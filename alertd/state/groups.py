@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from alertd.records import FlushPlan, GroupDue, OpenMember
@@ -45,6 +45,26 @@ class GroupsMixin(OutboxMixin):
             (group_key, receiver),
         ).fetchone()
         return int(row[0]), int(row[1])
+
+    def rename_routes(self, renamed: Mapping[str, str]) -> int:
+        """Move open members, recoveries owed and group history from old route identities to new ones.
+
+        Returns how many open members moved. One transaction; keys not in use change nothing.
+        """
+        moved = 0
+        with self._tx() as db:
+            for old, new in renamed.items():
+                cur = db.execute(
+                    "UPDATE members SET route=?, group_key=replace(group_key, ?, ?) WHERE route=?",
+                    (new, f"{old}|", f"{new}|", old),
+                )
+                moved += cur.rowcount
+                db.execute("UPDATE OR IGNORE notified SET route=? WHERE route=?", (new, old))
+                db.execute(
+                    "UPDATE messages SET group_key=replace(group_key, ?, ?) WHERE instr(group_key, ?) > 0",
+                    (f"{old}|", f"{new}|", f"{old}|"),
+                )
+        return moved
 
     def flush_group(self, plan: FlushPlan, now: datetime) -> None:
         """Turn a group's open members into messages and outbox rows, in one transaction."""

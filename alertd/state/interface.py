@@ -15,12 +15,13 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from alertd.incidents import IncidentKey
-from alertd.model import JobRun
+from alertd.model import AlertGroup, JobRun
 from alertd.records import (
     Delivery,
     FlushPlan,
     GroupDue,
     OpenMember,
+    PlannedDelivery,
     PlannedMessage,
     PollRecord,
     PollState,
@@ -71,6 +72,12 @@ class Outbox(Protocol):
         self, delivery_id: int, now: datetime, error: str, report: PlannedMessage | None
     ) -> None: ...
     def prune_history(self, now: datetime, keep_history: timedelta) -> None: ...
+    def orphaned_deliveries(self, configured: Iterable[str]) -> list[Delivery]: ...
+    def message_targets(self, message_id: int) -> set[str]: ...
+    def message_group(self, message_id: int) -> AlertGroup | None: ...
+    def redirect_delivery(
+        self, delivery_id: int, moved_to: Sequence[PlannedDelivery], reason: str, now: datetime
+    ) -> bool: ...
 
 
 class SelfMonitorStore(Protocol):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
 from alertd.model import Attachment, BodyFormat, NotifyType, RenderedMessage
@@ -132,6 +132,42 @@ class OutboxMixin(Database):
             if report is not None:
                 key = f"dead-letter|{delivery_id}"
                 self._insert_message(db, key, report, self._new_flush(db, stamp), stamp)
+
+    @reading
+    def orphaned_deliveries(self, configured: Iterable[str]) -> list[Delivery]:
+        """Pending rows whose target is not in ``configured`` (its URL was removed), oldest first."""
+        known = set(configured)
+        return [d for d in self.pending_deliveries() if d.target not in known]
+
+    @reading
+    def message_targets(self, message_id: int) -> set[str]:
+        """Targets a message was (or is being) delivered to: every row not closed as removed."""
+        rows = self._db.execute(
+            "SELECT target FROM deliveries WHERE message_id=? AND status != ?",
+            (message_id, DeliveryStatus.REMOVED.value),
+        )
+        return {r[0] for r in rows}
+
+    def redirect_delivery(
+        self, delivery_id: int, moved_to: Sequence[PlannedDelivery], reason: str, now: datetime
+    ) -> bool:
+        """Close a pending row as removed (with ``reason``) and add ``moved_to`` rows to its message, in one tx.
+
+        False when the row was no longer pending (sent or closed meanwhile): nothing is written.
+        """
+        stamp = ts(now)
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT message_id FROM deliveries WHERE id=? AND status=?", (delivery_id, _PENDING)
+            ).fetchone()
+            if row is None:
+                return False
+            db.execute(
+                "UPDATE deliveries SET status=?, finished_at=?, last_error=? WHERE id=?",
+                (DeliveryStatus.REMOVED.value, stamp, reason, delivery_id),
+            )
+            self._insert_deliveries(db, row[0], moved_to, stamp)
+        return True
 
     def prune_history(self, now: datetime, keep_history: timedelta) -> None:
         """Forget finished messages and deliveries older than ``keep_history``."""

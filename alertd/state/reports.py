@@ -59,13 +59,25 @@ class ReportsMixin(Database):
     def last_alert_group(self, receiver: str) -> AlertGroup | None:
         """The last job run's group sent to ``receiver`` (for ``alertd preview --from-state``)."""
         row = self._db.execute(
-            "SELECT m.group_key, m.flush_id, m.sequence FROM messages m WHERE m.receiver=? AND EXISTS "
+            "SELECT m.id FROM messages m WHERE m.receiver=? AND EXISTS "
             "(SELECT 1 FROM members x WHERE x.flush_id = m.flush_id) ORDER BY m.id DESC LIMIT 1",
             (receiver,),
         ).fetchone()
+        return None if row is None else self.message_group(row[0])
+
+    @reading
+    def message_group(self, message_id: int) -> AlertGroup | None:
+        """The alert group a message was rendered from (None for self-alerts, reports and tests).
+
+        Rebuilt from the message's flush: its members, their alerts and the cached job runs, so
+        the message can be rendered again for another channel (a target moved at a reload).
+        """
+        row = self._db.execute(
+            "SELECT group_key, flush_id, sequence, receiver FROM messages WHERE id=?", (message_id,)
+        ).fetchone()
         if row is None:
             return None
-        key, flush_id, sequence = row
+        key, flush_id, sequence, receiver = row
         rows = self._db.execute(
             f"SELECT m.kind, {DETAIL.column_list('m')}, {SESSION.column_list('a')} FROM members m "
             "JOIN alerts a ON a.source=m.source AND a.uid=m.uid WHERE m.flush_id=? AND m.group_key=? ORDER BY m.id",
@@ -75,14 +87,14 @@ class ReportsMixin(Database):
             return None
         sessions = tuple(SESSION.decode(r, 1 + len(DETAIL.columns)) for r in rows)
         details = {s.uid: DETAIL.decode(r, 1) for s, r in zip(sessions, rows, strict=True)}
+        uids = sorted({s.job_session_uid for s in sessions})
         runs = {
             run.uid: run
             for run in (
                 JOB_RUN.decode(r)
                 for r in self._db.execute(
-                    f"SELECT {JOB_RUN.column_list()} FROM job_runs WHERE uid IN "
-                    f"({','.join('?' * len({s.job_session_uid for s in sessions}))})",
-                    tuple({s.job_session_uid for s in sessions}),
+                    f"SELECT {JOB_RUN.column_list()} FROM job_runs WHERE uid IN ({','.join('?' * len(uids))})",
+                    uids,
                 )
             )
         }

@@ -150,6 +150,16 @@ class VBRClient:
         """Every page of ``GET /api/v1/sessions`` with ``params``."""
         return await self._pages("/api/v1/sessions", params, zone, decode_sessions)
 
+    async def newest_session(self, zone: tzinfo) -> SessionRow | None:
+        """The session that ended last: ``orderColumn=EndTime``, ``orderAsc=false``, ``stateFilter=Stopped``,
+        one row (reference §2.1: all documented parameters of ``GET /api/v1/sessions``)."""
+        params = [("orderColumn", "EndTime"), ("orderAsc", "false"), ("stateFilter", "Stopped")]
+        body = await self._get(
+            "/api/v1/sessions", [*params, ("skip", "0"), ("limit", "1")], "GET /api/v1/sessions (newest)"
+        )
+        page = self._decode(body, "GET /api/v1/sessions", lambda b: decode_sessions(b, zone))
+        return page.rows[0] if page.rows else None
+
     async def session(self, session_id: str, zone: tzinfo) -> SessionRow | None:
         """``GET /api/v1/sessions/{id}``; None when the server has no such session (404)."""
         path = f"/api/v1/sessions/{quote(session_id, safe='')}"

@@ -234,6 +234,12 @@ class VBRSource:
                 )
         return runs
 
+    async def newest_end(self) -> datetime | None:
+        """The EndTime of the server's newest finished session (one ``limit=1`` request)."""
+        zone = self.zone or await self.read_clock()
+        row = await self.client.newest_session(zone.tz)
+        return row.end_time if row is not None else None
+
     async def probe(self) -> ProbeReport:
         """Log on and check every endpoint alertd needs (``alertd check-config --probe``)."""
         return await run_probe(self)
