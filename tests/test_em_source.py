@@ -358,11 +358,15 @@ async def test_probe_with_a_failing_query(sim: SimulatedEM, source: EMSource) ->
     assert report.endpoints[2].detail == "not checked: the query failed"
 
 
-async def test_newest_end_is_the_last_completed_session_of_any_result(sim: SimulatedEM, source: EMSource) -> None:
+async def test_newest_end_is_the_last_completed_session_of_any_result(
+    sim: SimulatedEM, source: EMSource
+) -> None:
     """newest_end asks EM for one completed session, newest EndTime first, whatever its result."""
     sim.add_task_session(vm="old-failure", result="Failed", end_time=NOW - timedelta(hours=2))
     sim.add_task_session(vm="new-success", result="Success", end_time=NOW - timedelta(minutes=3))
     sim.add_task_session(vm="running", state="InProgress")
     assert await source.newest_end() == NOW - timedelta(minutes=3)
     [asked] = [r.query for r in sim.requests if r.path.startswith("/api/query")]
-    assert asked["sortDesc"] == "EndTime" and asked["pageSize"] == "1" and asked["filter"] == "State==Completed"
+    assert (
+        asked["sortDesc"] == "EndTime" and asked["pageSize"] == "1" and asked["filter"] == "State==Completed"
+    )

@@ -341,7 +341,9 @@ def test_upgrade_carries_unnamed_routes_state_to_their_new_identity(tmp_path: Pa
     from alertd.daemon import Daemon
     from alertd.routing import compile_routes, legacy_route_keys
 
-    doc = config_doc(tmp_path, routes=[{"receivers": ["ops"], "send_resolved": True, "wait_for_retry": "40m"}])
+    doc = config_doc(
+        tmp_path, routes=[{"receivers": ["ops"], "send_resolved": True, "wait_for_retry": "40m"}]
+    )
     cfg = load_document(doc)
     [(old, new)] = legacy_route_keys(cfg.routes).items()
     assert new == compile_routes(cfg.routes)[0].key and old != new

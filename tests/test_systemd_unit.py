@@ -134,5 +134,10 @@ def test_dockerignore_keeps_context_clean() -> None:
         ln.strip() for ln in DOCKERIGNORE.read_text().splitlines() if ln.strip() and not ln.startswith("#")
     ]
     assert lines[0] == "*"
-    assert {ln for ln in lines if ln.startswith("!")} == {"!pyproject.toml", "!README.md", "!constraints.txt", "!alertd/"}
+    assert {ln for ln in lines if ln.startswith("!")} == {
+        "!pyproject.toml",
+        "!README.md",
+        "!constraints.txt",
+        "!alertd/",
+    }
     assert "**/*.db" in lines
