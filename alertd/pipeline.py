@@ -30,7 +30,7 @@ from alertd.observe import (
 from alertd.planner import RenderFailure, TargetInfo, choose_receivers, plan_group
 from alertd.polling import PollContext, decide_poll, incident_keys
 from alertd.reading import read_source
-from alertd.records import FlushPlan, PollRecord, PollState
+from alertd.records import FlushPlan, OpenMember, PollRecord, PollState
 from alertd.render import Renderer
 from alertd.routing import compile_routes
 from alertd.silences import SilenceParser
@@ -169,10 +169,19 @@ class Pipeline:
         that write fails, nothing of this flush is written and every group stays open.
         """
         plan = schedule(self.state.open_groups(), now, flush_all=flush_all, mute_end=self._mute_end)
+        due = self.state.group_members(plan.due)
+        try:
+            # What every due group's rendering reads, in one query each rather than per group.
+            histories = self.state.group_histories(list(due))
+            runs = self._runs([m for members in due.values() for m in members])
+        except StateError as err:
+            for key in due:
+                log.error("group_flush_failed", group=key, error=str(err))
+            return FlushResult(0, plan.next_check)
         flushes: list[FlushPlan] = []
-        for key, members in self.state.group_members(plan.due).items():
+        for key, members in due.items():
             try:
-                flush = self._plan(key, due_group(key, members))
+                flush = self._plan(key, due_group(key, members), histories, runs)
             except StateError as err:
                 log.error("group_flush_failed", group=key, error=str(err))
                 continue
@@ -193,18 +202,28 @@ class Pipeline:
             report_flush(flush)
         return FlushResult(sum(len(f.messages) for f in flushes), plan.next_check)
 
-    def _plan(self, key: str, group: DueGroup) -> FlushPlan | None:
-        """One group's messages, rendered (None while none of its receivers is configured)."""
+    def _plan(
+        self,
+        key: str,
+        group: DueGroup,
+        histories: Mapping[tuple[str, str], tuple[int, int]],
+        runs: Mapping[str, JobRun],
+    ) -> FlushPlan | None:
+        """One group's messages, rendered (None while none of its receivers is configured).
+
+        ``histories`` and ``runs`` are the flush's: messages sent per (group, receiver), and the
+        cached job runs of the due groups' job sessions.
+        """
         receivers, substitutions = choose_receivers(group.receivers, self.targets, self.cfg.delivery.fallback)
         if substitutions and key not in self._warned:
             self._warned.add(key)
             report_substitutions(key, substitutions)
         if receivers is None:
             return None
-        history = {r: self.state.group_history(key, r) for r in receivers}
+        history = {r: histories.get((key, r), (0, 0)) for r in receivers}
         failures: list[RenderFailure] = []
         flush = plan_group(
-            group, receivers, self.targets, self.renderer, history, self.routes, failures, self._runs(group)
+            group, receivers, self.targets, self.renderer, history, self.routes, failures, runs
         )
         report_render_failures(failures)
         return flush
@@ -213,10 +232,10 @@ class Pipeline:
         route = self.routes.get(route_key)
         return None if route is None else mute_end(self._intervals, route.mute_time_intervals, now)
 
-    def _runs(self, group: DueGroup) -> dict[str, JobRun]:
-        """The cached job runs of the group's job sessions."""
+    def _runs(self, members: Sequence[OpenMember]) -> dict[str, JobRun]:
+        """The cached job runs of the members' job sessions (one read per source)."""
         runs: dict[str, JobRun] = {}
-        for source in {m.session.source for m in group.members}:
-            uids = {m.session.job_session_uid for m in group.members if m.session.source == source}
+        for source in {m.session.source for m in members}:
+            uids = {m.session.job_session_uid for m in members if m.session.source == source}
             runs.update(self.state.job_runs(source, uids))
         return runs

@@ -38,13 +38,19 @@ class GroupsMixin(OutboxMixin):
         return {k: v for k, v in found.items() if v}
 
     @reading
-    def group_history(self, group_key: str, receiver: str) -> tuple[int, int]:
-        """How many messages already went to ``receiver`` for ``group_key``, and how many alerts they held."""
-        row = self._db.execute(
-            "SELECT COUNT(*), COALESCE(SUM(alert_count), 0) FROM messages WHERE group_key=? AND receiver=?",
-            (group_key, receiver),
-        ).fetchone()
-        return int(row[0]), int(row[1])
+    def group_histories(self, keys: Sequence[str]) -> dict[tuple[str, str], tuple[int, int]]:
+        """Per (group key, receiver) of ``keys``: how many messages already went, and how many alerts
+        they held (absent: none yet). One query for a whole flush, not one per group and receiver."""
+        found: dict[tuple[str, str], tuple[int, int]] = {}
+        for chunk in chunks(list(keys)):
+            rows = self._db.execute(
+                "SELECT group_key, receiver, COUNT(*), COALESCE(SUM(alert_count), 0) FROM messages "
+                f"WHERE group_key IN ({','.join('?' * len(chunk))}) GROUP BY group_key, receiver",
+                chunk,
+            )
+            for key, receiver, count, alerts in rows:
+                found[(key, receiver)] = (int(count), int(alerts))
+        return found
 
     def rename_routes(self, renamed: Mapping[str, str]) -> int:
         """Move open members, recoveries owed and group history from old route identities to new ones.
