@@ -112,10 +112,14 @@ def rekey(inc: Incident, session: TaskSession) -> Incident:
 
 def _flips(results: str, times: tuple[datetime, ...], period: timedelta) -> int:
     """Switches between success and failure among the results of the last ``period``."""
+    # Most calls see only failures (a storm, a streak) or only successes: no switch to count.
+    if "S" not in results or results.count("S") == len(results):
+        return 0
     if times and len(times) == len(results):
-        recent = [r for r, t in zip(results, times, strict=True) if t >= times[-1] - period]
+        since = times[-1] - period
+        recent = "".join(r for r, t in zip(results, times, strict=True) if t >= since)
     else:
-        recent = list(results)
+        recent = results
     ok = [r == "S" for r in recent]
     return sum(1 for a, b in pairwise(ok) if a != b)
 
@@ -125,27 +129,27 @@ def _stable(results: str, runs: int) -> bool:
     return len(tail) == runs and (set(tail) == {"S"} or "S" not in tail)
 
 
-def _record(inc: Incident, code: str, at: datetime, cfg: FlappingConfig) -> tuple[Incident, bool, bool]:
-    """Append a result; returns the incident and whether flapping started or ended.
+#: What `_record` returns: results, result_times, flapping, flap_announced, and whether flapping ended.
+_Recorded = tuple[str, tuple[datetime, ...], bool, bool, bool]
+
+
+def _record(inc: Incident, code: str, at: datetime, cfg: FlappingConfig) -> _Recorded:
+    """Append a result to ``inc``'s history; the caller builds the new Incident from it.
 
     Only switches within ``flapping.period`` count: a VM that fails once a month and recovers
     each time is unlucky, not flapping.
     """
-    results = (inc.results + code)[-cfg.window :]
-    times = (*inc.result_times, at)[-cfg.window :]
-    started = ended = False
+    window = cfg.window
+    results = (inc.results + code)[-window:]
+    times = (*inc.result_times, at)[-window:]
+    ended = False
     flapping = inc.flapping
     announced = inc.flap_announced
     if cfg.enabled and not flapping and _flips(results, times, cfg.period) >= cfg.min_flips:
-        flapping = started = True
-        announced = False
+        flapping, announced = True, False
     elif flapping and _stable(results, cfg.stable_runs):
         flapping, ended, announced = False, True, False
-    return (
-        replace(inc, results=results, result_times=times, flapping=flapping, flap_announced=announced),
-        started,
-        ended,
-    )
+    return results, times, flapping, announced, ended
 
 
 def on_failure(inc: Incident, session: TaskSession, cfg: FlappingConfig) -> tuple[Incident, FailureEffect]:
@@ -155,13 +159,25 @@ def on_failure(inc: Incident, session: TaskSession, cfg: FlappingConfig) -> tupl
         # Collected late, older than a success already seen: alert it, but it reopens nothing.
         return inc, FailureEffect(streak=1, stale=True)
     code = "F" if session.result == "Failed" else "W"
-    inc, _, _ = _record(inc, code, end or session.creation_time, cfg)
+    results, times, flapping, announced, _ = _record(inc, code, end or session.creation_time, cfg)
     streak = inc.streak + 1
-    inc = replace(
-        inc,
+    last = inc.last_failure
+    # Built directly rather than with dataclasses.replace: a storm folds ten thousand failures
+    # per poll, and replace() costs several times a plain constructor call.
+    inc = Incident(
+        source=inc.source,
+        job_key=inc.job_key,
+        vm_key=inc.vm_key,
+        job_name=inc.job_name,
+        vm=inc.vm,
         streak=streak,
         first_failure=inc.first_failure if inc.streak else end,
-        last_failure=max(filter(None, (inc.last_failure, end)), default=None),
+        last_failure=last if end is None or (last is not None and last >= end) else end,
+        last_success=inc.last_success,
+        results=results,
+        result_times=times,
+        flapping=flapping,
+        flap_announced=announced,
     )
     # Flapping may have started on a success: the first failure after that announces it. A VM is
     # never muted as flapping before its Flapping message exists.
@@ -183,15 +199,29 @@ def on_success(inc: Incident, session: TaskSession, cfg: FlappingConfig) -> tupl
     if inc.last_failure is not None and end <= inc.last_failure:
         return inc, SuccessEffect(recovered=False, stale=True)
     was_open = inc.streak > 0
-    inc, _, ended = _record(inc, "S", end, cfg)
+    results, times, flapping, announced, ended = _record(inc, "S", end, cfg)
     effect = SuccessEffect(
         recovered=was_open,
         failed_runs=inc.streak,
         since=inc.first_failure,
         flap_ended=ended,
-        announce=was_open and not inc.flapping,
+        announce=was_open and not flapping,
     )
-    inc = replace(inc, streak=0, first_failure=None, last_success=end)
+    inc = Incident(
+        source=inc.source,
+        job_key=inc.job_key,
+        vm_key=inc.vm_key,
+        job_name=inc.job_name,
+        vm=inc.vm,
+        streak=0,
+        first_failure=None,
+        last_failure=inc.last_failure,
+        last_success=end,
+        results=results,
+        result_times=times,
+        flapping=flapping,
+        flap_announced=announced,
+    )
     return inc, effect
 
 

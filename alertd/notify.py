@@ -14,17 +14,18 @@ daemon that only posts to Slack and Teams never loads apprise or its plugin tabl
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, Final
 
 import apprise
-import apprise.plugins.email.base as apprise_email
 import structlog
 from apprise.attachment.memory import AttachMemory
-from apprise.plugins.email import NotifyEmail
+from apprise.plugins import NotifyBase
 from apprise.result import AppriseResult, AppriseResultStatus
 
 from alertd.channels import apprise_logs
@@ -90,31 +91,78 @@ if not any(isinstance(f, _HoldApprise) for f in logging.getLogger("apprise").fil
 # email plugin's HTML-to-text conversion returns it. apprise copies context variables into its
 # worker threads, so concurrent sends to different targets each see their own text.
 _EMAIL_TEXT: ContextVar[str | None] = ContextVar("alertd_email_text", default=None)
-_ORIGINAL: Callable[..., Any] = getattr(apprise_email, "convert_between")  # noqa: B009 - not re-exported
-_CONVERT: Final[Callable[..., Any]] = getattr(_ORIGINAL, "__wrapped__", _ORIGINAL)
 
 
-def _convert_between(from_format: Any, to_format: Any, content: Any, *args: Any, **kwargs: Any) -> Any:
-    text = _EMAIL_TEXT.get()
-    if (
-        text is not None
-        and from_format == apprise.NotifyFormat.HTML
-        and to_format == apprise.NotifyFormat.TEXT
-    ):
-        return text
-    return _CONVERT(from_format, to_format, content, *args, **kwargs)
+def _convert_with(original: Callable[..., Any]) -> Callable[..., Any]:
+    def convert_between(from_format: Any, to_format: Any, content: Any, *args: Any, **kwargs: Any) -> Any:
+        text = _EMAIL_TEXT.get()
+        if (
+            text is not None
+            and from_format == apprise.NotifyFormat.HTML
+            and to_format == apprise.NotifyFormat.TEXT
+        ):
+            return text
+        return original(from_format, to_format, content, *args, **kwargs)
+
+    convert_between.__wrapped__ = original  # type: ignore[attr-defined]
+    return convert_between
 
 
-_convert_between.__wrapped__ = _CONVERT  # type: ignore[attr-defined]
-setattr(apprise_email, "convert_between", _convert_between)  # noqa: B010 - see above
+def _prepare_email() -> None:
+    """Set apprise's SMTP plugin up for alertd, once, when the first mailto/mailtos target is built.
+
+    Done then rather than at import: the email plugin (smtplib, the email package, its templates)
+    costs ~1 MB that a daemon without email targets should not carry. Two module-level changes,
+    checked against apprise 2.3.0:
+
+    * its HTML-to-text conversion returns alertd's own text part while one is set (see above);
+    * during alertd's sends, its SMTP wrapper logs to the plugin logger, like the plugin itself.
+      It reports a refused DATA or RCPT (smtplib's ``(554, b'...')``) only in a DEBUG line on its
+      module logger, which is held at WARNING and not captured per send: the send's result then
+      said only "failed", and a permanent 5xx was retried until retry_for ran out. On the plugin
+      logger the line is captured into that send's own result (apprise keeps concurrent sends
+      apart) and never reaches a log handler. Outside alertd's sends it logs as before.
+    """
+    email_base = importlib.import_module("apprise.plugins.email.base")
+    current = getattr(email_base, "convert_between")  # noqa: B009 - not re-exported
+    if getattr(current, "__wrapped__", None) is None:
+        setattr(email_base, "convert_between", _convert_with(current))  # noqa: B010 - see above
+    smtp = importlib.import_module("apprise.plugins.email.smtp")
+    logger = getattr(smtp, "logger")  # noqa: B009 - a module global, not an API
+    if not isinstance(logger, _SendLogger):
+        setattr(smtp, "logger", _SendLogger(logger))  # noqa: B010 - see above
+
+
+#: True while alertd's own send runs (apprise copies it into the send's worker thread).
+_SENDING: ContextVar[bool] = ContextVar("alertd_sending", default=False)
+
+
+class _SendLogger:
+    """A module logger of apprise's that logs to the plugin logger while alertd sends."""
+
+    def __init__(self, original: logging.Logger) -> None:
+        self._original = original
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(_PLUGIN_LOGGER if _SENDING.get() else self._original, name)
+
+
+def _is_smtp(plugin: object) -> bool:
+    """The plugin is apprise's mailto/mailtos plugin (never true while its module is not loaded)."""
+    module = sys.modules.get("apprise.plugins.email")
+    cls = getattr(module, "NotifyEmail", None)
+    return cls is not None and isinstance(plugin, cls)
 
 
 @contextmanager
-def _email_text(text: str | None) -> Iterator[None]:
-    token = _EMAIL_TEXT.set(text)
+def _sending(email_text: str | None) -> Iterator[None]:
+    """Mark one of alertd's sends (with the email text part it carries, if any)."""
+    token = _EMAIL_TEXT.set(email_text)
+    sending = _SENDING.set(True)
     try:
         yield
     finally:
+        _SENDING.reset(sending)
         _EMAIL_TEXT.reset(token)
 
 
@@ -136,6 +184,59 @@ def _asset() -> apprise.AppriseAsset:
     )
 
 
+# The plugin of each common scheme, by module and class in apprise 2.3's ``apprise/plugins/``.
+# apprise 2.3 can only load its whole plugin table (~150 modules, ~16 MB, on the first URL it
+# parses: ``PluginManager.load_modules`` scans the directory; there is no per-scheme loading),
+# but every plugin class can parse and build its own URLs: ``Apprise.instantiate`` is
+# ``N_MGR[scheme].parse_url(url)`` and then ``N_MGR[scheme](**results)``. For these schemes
+# alertd makes the same two calls on the one class, and ``Apprise.add`` accepts the plugin object
+# without the table. Any other scheme goes through ``Apprise.instantiate`` and the whole table.
+# tests/test_apprise_contract.py checks each entry against apprise's own table.
+NATIVE_PLUGINS: Final[dict[str, tuple[str, str]]] = {
+    "json": ("custom_json", "NotifyJSON"),
+    "jsons": ("custom_json", "NotifyJSON"),
+    "xml": ("custom_xml", "NotifyXML"),
+    "xmls": ("custom_xml", "NotifyXML"),
+    "form": ("custom_form", "NotifyForm"),
+    "forms": ("custom_form", "NotifyForm"),
+    "mailto": ("email", "NotifyEmail"),
+    "mailtos": ("email", "NotifyEmail"),
+    "ntfy": ("ntfy", "NotifyNtfy"),
+    "ntfys": ("ntfy", "NotifyNtfy"),
+    "gotify": ("gotify", "NotifyGotify"),
+    "gotifys": ("gotify", "NotifyGotify"),
+    "discord": ("discord", "NotifyDiscord"),
+    "tgram": ("telegram", "NotifyTelegram"),
+    "mmost": ("mattermost", "NotifyMattermost"),
+    "mmosts": ("mattermost", "NotifyMattermost"),
+    "pover": ("pushover", "NotifyPushover"),
+    "pagerduty": ("pagerduty", "NotifyPagerDuty"),
+    "opsgenie": ("opsgenie", "NotifyOpsgenie"),
+}
+
+
+def _instantiate(url: str, scheme: str, asset: apprise.AppriseAsset) -> NotifyBase | None:
+    """The plugin for ``url`` (None if apprise refuses it), loading as little of apprise as it can."""
+    native = NATIVE_PLUGINS.get(scheme.lower())
+    if native is None:
+        return apprise.Apprise.instantiate(url, asset=asset)
+    module, name = native
+    cls: type[NotifyBase] = getattr(importlib.import_module(f"apprise.plugins.{module}"), name)
+    if not cls.enabled:
+        return None
+    # What apprise.plugins.url_to_dict does before parse_url: a '/#' (a channel) stays in the path.
+    results = cls.parse_url(url.replace("/#", "/%23"))
+    if not results:
+        return None
+    results["tag"] = set()
+    results["asset"] = asset
+    try:
+        plugin = cls(**results)
+    except Exception:  # apprise.Apprise.instantiate does the same: a refused URL is None
+        return None
+    return plugin if plugin.enabled else None
+
+
 class AppriseTarget:
     """One target URL of one receiver, e.g. ``ops[0]``, with its own ``apprise.Apprise`` object.
 
@@ -152,18 +253,20 @@ class AppriseTarget:
         if scheme is None:
             # apprise would log the whole string ("Unsupported URL: ...") at ERROR: stop first.
             raise TargetError(f"{where}: not a URL of the form scheme://...")
-        if not _known_scheme(scheme):
+        if scheme.lower() not in NATIVE_PLUGINS and not _known_scheme(scheme):
             raise TargetError(f"{where}: unsupported scheme {scheme}:// (not an apprise service)")
         asset = _asset()
         held: list[str] = []
         token = _HELD_APPRISE_LOGS.set(held)
         try:
-            plugin = apprise.Apprise.instantiate(url, asset=asset)
+            plugin = _instantiate(url, scheme, asset)
         finally:
             _HELD_APPRISE_LOGS.reset(token)
         if plugin is None:
             hint = apprise_logs.instantiate_hint(held, apprise_logs.url_parts(url))
             raise TargetError(f"{where}: invalid {scheme}:// URL ({hint})")
+        if _is_smtp(plugin):
+            _prepare_email()
         # Instance overrides, checked against apprise 2.3.0: the throttle sleeps (blocking a
         # worker thread) up to 5.5 s between sends; ?retry=N / ?wait=S would retry inside one
         # send; plugin log lines (URLs at DEBUG) go only to this send's captured result.
@@ -204,8 +307,7 @@ class AppriseTarget:
     @property
     def channel(self) -> Channel:
         """EMAIL for mailto/mailtos and the email-service plugins, else CHAT."""
-        cls = type(self._plugin)
-        if isinstance(self._plugin, NotifyEmail) or cls.__name__ in _EMAIL_PLUGINS:
+        if _is_smtp(self._plugin) or type(self._plugin).__name__ in _EMAIL_PLUGINS:
             return Channel.EMAIL
         return Channel.CHAT
 
@@ -228,7 +330,7 @@ class AppriseTarget:
         ]
         async with self._lock:
             try:
-                with _email_text(msg.text if email and msg.body_format is BodyFormat.HTML else None):
+                with _sending(msg.text if email and msg.body_format is BodyFormat.HTML else None):
                     result = await self._apprise.async_notify(
                         body=msg.body,
                         title=msg.title,

@@ -34,11 +34,16 @@ class PollContext:
 
 
 def incident_keys(fetched: Fetched) -> list[IncidentKey]:
-    """Every incident key (and older alias) the poll's sessions may touch, for the state to load."""
+    """Every incident key (and older alias) the poll's sessions may touch, for the state to load.
+
+    The key and the aliases of `alertd.incidents.alias_keys`, written out (repeats are harmless:
+    the state looks each key up once): a storm asks this for ten thousand sessions.
+    """
     keys: list[IncidentKey] = []
     for session in (*fetched.failures, *fetched.successes):
-        keys.append(incident_key(session))
-        keys += alias_keys(session)
+        job, vm = incident_key(session)
+        job_name, vm_name = f"name:{session.job_name}", f"name:{session.vm}"
+        keys += ((job, vm), (job, vm_name), (job_name, vm), (job_name, vm_name))
     return keys
 
 

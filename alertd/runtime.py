@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from alertd.channels import TargetError, make_target
 from alertd.channels.base import Target
@@ -22,8 +23,10 @@ from alertd.model import AlertGroup, Channel, TaskSession
 from alertd.planner import TargetInfo
 from alertd.render import DisplayOptions, Renderer, TemplateError
 from alertd.source import Source, SourceError
-from alertd.vbr.client import VBRConnection
-from alertd.vbr.source import VBRSource
+
+if TYPE_CHECKING:
+    # Imported where a VBR source is built: a daemon reading only EM never loads the VBR client.
+    from alertd.vbr.client import VBRConnection
 
 Clock = Callable[[], datetime]
 
@@ -114,6 +117,8 @@ def connection(source: EMSourceConfig) -> EMConnection:
 
 def vbr_connection(source: VBRSourceConfig) -> VBRConnection:
     """The VBR client settings of one source (reads password_file now)."""
+    from alertd.vbr.client import VBRConnection
+
     return VBRConnection(
         source=source.name,
         url=source.url,
@@ -173,9 +178,11 @@ def client_spec(source: SourceConfig) -> ClientSpec:
 
 def build_client(spec: ClientSpec, clock: Clock = utc_now) -> Source:
     """The reader a spec describes; ``clock`` is alertd's (the source measures its skew against it)."""
-    if isinstance(spec.connection, VBRConnection):
-        return VBRSource.from_connection(spec.connection, clock=clock)
-    return EMSource.from_connection(spec.connection, clock=clock)
+    if isinstance(spec.connection, EMConnection):
+        return EMSource.from_connection(spec.connection, clock=clock)
+    from alertd.vbr.source import VBRSource
+
+    return VBRSource.from_connection(spec.connection, clock=clock)
 
 
 @dataclass

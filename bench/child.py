@@ -24,7 +24,7 @@ from alertd.config import load_config
 from alertd.daemon import Daemon
 from alertd.em.filters import failed_since
 from alertd.log import configure
-from alertd.runtime import build_client, build_renderer, build_targets
+from alertd.runtime import build_client, build_renderer, build_targets, client_spec
 from alertd.state import SQLiteStore
 from bench.floor import fetch_all
 from bench.procstat import memory_mb
@@ -58,7 +58,7 @@ async def _alertd_poll(config: Path, state: Path, prof: cProfile.Profile | None 
     source = cfg.sources[0]
     store = SQLiteStore(state)
     pipeline = TimedPipeline(cfg, store, build_renderer(cfg), build_targets(cfg).by_receiver)
-    reader = build_client(source)
+    reader = build_client(client_spec(source))
     try:
         with profiling(prof):
             await pipeline.poll(source, reader, datetime.now(UTC))
@@ -117,7 +117,7 @@ async def sweep(args: dict[str, Any]) -> dict[str, Any]:
     source = cfg.sources[0]
     store = SQLiteStore(Path(args["workdir"]) / "sweep.db")
     pipeline = TimedPipeline(cfg, store, build_renderer(cfg), build_targets(cfg).by_receiver)
-    reader = build_client(source)
+    reader = build_client(client_spec(source))
     try:
         for now in sweep_child_plan(datetime.now(UTC), source.reconcile_every):
             await pipeline.poll(source, reader, now)

@@ -190,7 +190,7 @@ class CannedRenderer:
         group = AlertGroup(key="sample", receiver="ops", alerts=tuple(sample), details={})
         self._body = Renderer().render(group, "chat").body
 
-    def render(self, group: AlertGroup, kind: str) -> RenderedMessage:
+    def render(self, group: AlertGroup, kind: str, *, links: object = None) -> RenderedMessage:
         title = f"[Failed] {group.alerts[0].job_name} on {SERVER}: {len(group.alerts)} failed"
         return RenderedMessage(title, self._body, BodyFormat.MARKDOWN, NotifyType.FAILURE)
 

@@ -5,20 +5,27 @@ an HTTP answer, smtplib's ``(NNN, b'...')`` reply forms, "SMTP AUTH extension no
 apprise does not promise that text, so it is pinned to one minor release (pyproject.toml, and an
 exact release in constraints.txt), and these tests send through plain apprise, without alertd, to
 the real loopback webhook and SMTP server and pin what that release logs, on which logger and at
-which level. Moving the pin means re-reading notify.py against these tests.
+which level. Moving the pin means re-reading notify.py against these tests. The last tests pin
+the plugin classes notify.py builds common schemes from (without apprise's plugin table).
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
 import apprise
 import pytest
+from apprise.plugins import N_MGR
 from apprise.result import AppriseResultStatus
 from support import Reply, SmtpServer, WebhookCollector
+
+from alertd.notify import NATIVE_PLUGINS
 
 #: The minor release notify.py's classification was written against.
 PINNED_MINOR = "2.3"
@@ -141,3 +148,25 @@ async def test_send_outlasting_apprise_timeout_is_a_timeout_result(webhook: Webh
     result = await notifier.async_notify(body="body", title="title", timeout=0.5)
     with result:
         assert not result and result.status == AppriseResultStatus.TIMEOUT
+
+
+@pytest.mark.parametrize("scheme", sorted(NATIVE_PLUGINS))
+def test_native_plugin_table_matches_apprise(scheme: str) -> None:
+    """Each scheme alertd builds from one plugin class is the class apprise's own table gives it."""
+    module, name = NATIVE_PLUGINS[scheme]
+    cls = getattr(importlib.import_module(f"apprise.plugins.{module}"), name)
+    assert N_MGR[scheme] is cls
+
+
+def test_json_target_loads_one_plugin_not_the_table() -> None:
+    """A json:// target in a fresh interpreter imports apprise's JSON plugin only, not its ~150-plugin table."""
+    code = (
+        "import sys\n"
+        "from alertd.notify import AppriseTarget\n"
+        "AppriseTarget('ops', 0, 'json://127.0.0.1:9/hook')\n"
+        "from apprise.plugins import N_MGR\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith('apprise.plugins.') and m.count('.') == 2)\n"
+        "print(bool(N_MGR), loaded)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.split() == ["False", "['apprise.plugins.base',", "'apprise.plugins.custom_json']"], out

@@ -161,6 +161,71 @@ async def test_smtp_temporary_rejection_is_retryable(smtp_server: SmtpServer) ->
     assert smtp_server.messages == []
 
 
+@pytest.mark.parametrize("reply", ["554 5.7.1 Message rejected as spam", "552 5.3.4 Message too big"])
+async def test_smtp_permanent_rejection_at_data_is_not_retryable(smtp_server: SmtpServer, reply: str) -> None:
+    """A 5xx at DATA is a permanent failure whose detail quotes the server's reply (not retried until retry_for)."""
+    smtp_server.script(reply)
+    outcome = await AppriseTarget("ops", 0, smtp_server.url).send(EMAIL)
+    assert (outcome.ok, outcome.retryable) == (False, False), outcome
+    code, text = reply.split(" ", 1)
+    assert f"({code}, b'{text}')" in outcome.detail, outcome.detail
+    assert smtp_server.attempts == 1 and smtp_server.messages == []
+
+
+async def test_smtp_refused_recipient_is_not_retryable(smtp_server: SmtpServer) -> None:
+    """A 5xx to RCPT (no such user) is a permanent failure naming the reply; no DATA was sent."""
+    smtp_server.script_rcpt("550 5.1.1 No such user")
+    outcome = await AppriseTarget("ops", 0, smtp_server.url).send(EMAIL)
+    assert (outcome.ok, outcome.retryable) == (False, False), outcome
+    assert "(550, b'5.1.1 No such user')" in outcome.detail, outcome.detail
+    assert smtp_server.attempts == 0
+
+
+async def test_smtp_one_refused_recipient_of_several_is_not_retryable(smtp_server: SmtpServer) -> None:
+    """A 5xx to one recipient while the copy goes out is permanent: the detail names the reply."""
+    smtp_server.script_rcpt("550 5.1.1 No such user")
+    url = smtp_server.url + "&cc=dev@example.com"
+    outcome = await AppriseTarget("ops", 0, url).send(EMAIL)
+    assert (outcome.ok, outcome.retryable) == (False, False), outcome
+    assert "was refused: 550" in outcome.detail, outcome.detail
+    assert [m.rcpt_tos for m in smtp_server.mails] == [("dev@example.com",)]
+
+
+async def test_smtp_temporary_rcpt_rejection_is_retryable(smtp_server: SmtpServer) -> None:
+    """A 4xx to RCPT (greylisting) stays retryable, and the next send gets through."""
+    smtp_server.script_rcpt("450 4.2.0 Greylisted, try again")
+    target = AppriseTarget("ops", 0, smtp_server.url)
+    outcome = await target.send(EMAIL)
+    assert (outcome.ok, outcome.retryable) == (False, True), outcome
+    assert "(450, b'4.2.0 Greylisted, try again')" in outcome.detail
+    assert (await target.send(EMAIL)).ok and len(smtp_server.messages) == 1
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+async def test_smtp_reply_is_not_logged_outside_the_send(smtp_server: SmtpServer) -> None:
+    """The SMTP wrapper's DEBUG lines go into the send's result, never to the daemon's log handlers."""
+    root, collect = logging.getLogger(), _Collect()
+    level = root.level
+    root.addHandler(collect)
+    root.setLevel(logging.DEBUG)
+    try:
+        smtp_server.script("554 5.7.1 Message rejected")
+        outcome = await AppriseTarget("ops", 0, smtp_server.url).send(EMAIL)
+    finally:
+        root.removeHandler(collect)
+        root.setLevel(level)
+    assert not outcome.retryable
+    assert not [m for m in collect.messages if "Socket Exception" in m], collect.messages
+
+
 @pytest.mark.parametrize(
     ("password", "ok", "retryable"), [("right-pw", True, False), ("wrong-pw", False, False)]
 )

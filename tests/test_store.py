@@ -197,7 +197,7 @@ def test_outbox_lifecycle(tmp_path: Path) -> None:
     store.flush_group(FlushPlan("g1", tuple(m.id for m in open_), (planned,)), T0)
     assert store.open_members() == []
     assert store.open_groups() == []
-    assert store.group_history("g1", "ops") == (1, 1)
+    assert store.group_histories(["g1", "g2"]) == {("g1", "ops"): (1, 1)}
     rows = store.pending_deliveries()
     assert [r.target for r in rows] == ["ops[0]", "ops[1]"]
     store.record_attempt(rows[0].id, T0, "error=500")

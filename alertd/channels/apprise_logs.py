@@ -14,8 +14,9 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 # apprise's HTTP plugins log "...: Bad Request, error=400." on a non-2xx answer.
 _HTTP_STATUS = re.compile(r"\berror=(\d{3})\b")
-# smtplib exceptions print as "(451, b'4.3.0 Try later')" or "{'rcpt': (550, b'...')}".
-_SMTP_REPLY = re.compile(r"\((\d{3}), b?['\"]")
+# smtplib exceptions print as "(451, b'4.3.0 Try later')" or "{'rcpt': (550, b'...')}"; apprise
+# names a recipient refused while others were accepted as "SMTP recipient x was refused: 550 ...".
+_SMTP_REPLY = re.compile(r"\((\d{3}), b?['\"]|\bwas refused: (\d{3})\b")
 _FAILURE_TEXT = re.compile(
     r"error=|fail|error|refused|timed out|timeout|invalid|could not|unable|exception|\(\d{3}, b",
     re.IGNORECASE,
@@ -60,7 +61,7 @@ def retryable(email: bool, lines: list[str]) -> bool:
     statuses = [int(code) for code in _HTTP_STATUS.findall(text)]
     if statuses:
         return all(code >= 500 or code in _RETRYABLE_HTTP for code in statuses)
-    replies = [int(code) for code in _SMTP_REPLY.findall(text)]
+    replies = [int(a or b) for a, b in _SMTP_REPLY.findall(text)]
     if email and replies:
         return all(400 <= code < 500 for code in replies)
     # The server offers no AUTH but the URL has credentials: configuration, not weather.

@@ -9,7 +9,7 @@ all (VBR writes 1900-01-01 for "not set", SQL Server's minimum 1753-01-01 appear
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Literal
 
 from alertd.em._wire import Fields
@@ -37,17 +37,17 @@ def parse_time(text: str) -> datetime | None:
     m = _TIME.fullmatch(text.strip())
     if m is None:
         raise ValueError(f"not an EM time: {text[:40]!r}")
-    year, month, day, hour, minute, second = (int(g) for g in m.groups()[:6])
-    if year <= LAST_NULL_YEAR:
+    if int(m.group(1)) <= LAST_NULL_YEAR:
         return None
-    micro = int((m.group(7) or "0")[:6].ljust(6, "0"))
-    zone = m.group(8) or "Z"
+    # The regex has checked the shape; datetime.fromisoformat (C) reads every form it lets
+    # through (T or space, 1 to 9 fraction digits, truncated to 6 as before, "Z", "+hh:mm",
+    # "+hhmm", no zone) several times faster than converting each group in Python.
     try:
-        value = datetime(year, month, day, hour, minute, second, micro, tzinfo=UTC)
-        if zone != "Z":
-            sign = -1 if zone[0] == "-" else 1
-            digits = zone[1:].replace(":", "")
-            value -= sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
+        value = datetime.fromisoformat(m.group(0))
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        elif value.tzinfo is not UTC:
+            value = value.astimezone(UTC)
     except (ValueError, OverflowError) as e:
         raise ValueError(f"not an EM time: {text[:40]!r} ({e})") from e
     return None if value.year <= LAST_NULL_YEAR else value

@@ -233,12 +233,18 @@ class _QueryReader:
         self._items: list[RawEntity | str] = []
         self._fields: Fields = {}
         self._links: list[Fields] = []
-        # The entity's child being read (level 5): its name, nil flag, text, and whether it has
-        # children (then it is no field, as in `_xml_fields`).
+        # The entity's child being read (level 5): its name, nil flag, where its text starts in
+        # `_chunks`, and whether it has children (then it is no field, as in `_xml_fields`).
         self._child = ""
         self._nil = False
-        self._text: list[str] = []
+        self._mark = 0
         self._nested = False
+        # Every text event lands here through the list's own (C) append: no Python call per
+        # event. Only a leaf child's chunks are read; the list is emptied at each entity.
+        self._chunks: list[str] = []
+        # Tag and attribute names as read -> lower-cased local names, cached per document (both
+        # map the same way): a page repeats the same few dozen names thousands of times.
+        self._names: dict[str, str] = {}
 
     def read(self, data: bytes) -> RawPage:
         parser = expat.ParserCreate(namespace_separator="}")
@@ -249,7 +255,7 @@ class _QueryReader:
         parser.ExternalEntityRefHandler = _refuse_external
         parser.StartElementHandler = self._start
         parser.EndElementHandler = self._end
-        parser.CharacterDataHandler = self._data
+        parser.CharacterDataHandler = self._chunks.append
         try:
             parser.Parse(data, True)
         except DefusedXmlException as e:
@@ -263,37 +269,48 @@ class _QueryReader:
             raise DecodeError("body holds References, not Entities: query with format=Entities")
         return RawPage(self._paging, self._items)
 
+    def _name(self, tag: str) -> str:
+        name = self._names.get(tag)
+        if name is None:
+            name = self._names[tag] = tag.rpartition("}")[2].lower()
+        return name
+
+    def _attrs(self, attrs: dict[str, str]) -> Fields:
+        names = self._names
+        return {names.get(k) or self._name(k): v for k, v in attrs.items()}
+
     def _start(self, tag: str, attrs: dict[str, str]) -> None:
         level = self._level = self._level + 1
         if self._top != "entities":
             if level == 2:
-                self._enter_top(tag.rpartition("}")[2].lower(), attrs)
+                self._enter_top(self._name(tag), attrs)
             elif level == 3 and self._top == "refs":
                 self._refs_used = True
-            elif level == 1 and (name := tag.rpartition("}")[2].lower()) != "queryresult":
+            elif level == 1 and (name := self._name(tag)) != "queryresult":
                 raise DecodeError(f"expected a QueryResult, got <{name}>")
         elif level == 5:
-            self._child = tag.rpartition("}")[2].lower()
+            self._child = self._names.get(tag) or self._name(tag)
             self._nil = attrs.get(_NIL) == "true"
-            self._text = []
+            self._mark = len(self._chunks)
             self._nested = False
         elif level == 6:
             self._nested = True
-            if self._child == "links" and tag.rpartition("}")[2].lower() == "link":
-                self._links.append({k.rpartition("}")[2].lower(): v for k, v in attrs.items()})
+            if self._child == "links" and self._name(tag) == "link":
+                self._links.append(self._attrs(attrs))
         elif level == 4:
-            name = tag.rpartition("}")[2].lower()
+            name = self._name(tag)
             if name != self._item_name:
                 raise DecodeError(f"unexpected <{name}> in {_label(self._list_name)}")
-            self._fields = {k.rpartition("}")[2].lower(): v for k, v in attrs.items()}
+            self._fields = self._attrs(attrs)
             self._links = []
-        elif level == 3 and (name := tag.rpartition("}")[2].lower()) != self._list_name:
+            self._chunks.clear()  # the same list object: the parser's handler stays bound to it
+        elif level == 3 and (name := self._name(tag)) != self._list_name:
             raise DecodeError(f"expected {_label(self._list_name)} entities, got <{name}>")
 
     def _enter_top(self, name: str, attrs: dict[str, str]) -> None:
         self._top = name
         if name == "paginginfo" and self._paging is None:
-            self._paging = {k.rpartition("}")[2].lower(): v for k, v in attrs.items()}
+            self._paging = self._attrs(attrs)
         elif name == "entities":
             self._has_entities = True
 
@@ -303,16 +320,12 @@ class _QueryReader:
         if level == 5:
             name = self._child
             if name and not self._nested and name not in self._fields:
-                self._fields[name] = None if self._nil else "".join(self._text)
+                # A leaf's chunks are its text (ET's ``.text``); buffer_text makes it one chunk.
+                self._fields[name] = None if self._nil else "".join(self._chunks[self._mark :])
         elif level == 4 and self._top == "entities":
             self._items.append(RawEntity(self._fields, self._links))
         elif level == 2:
             self._top = ""
-
-    def _data(self, text: str) -> None:
-        # Only a leaf child's own text matters (ET's ``.text``: what comes before a first child).
-        if self._level == 5 and not self._nested:
-            self._text.append(text)
 
 
 def _refuse_dtd(name: str, sysid: str | None, pubid: str | None, has_internal_subset: bool) -> None:

@@ -2,8 +2,8 @@
 
 Rows are read as ``sqlite3.Row`` and written as tuples in field order. Converters are chosen
 once per class from the field types: datetimes are ISO 8601 text in UTC (which sorts as time
-does), timedeltas are seconds, booleans 0/1, enums their value, tuples of strings JSON, tuples of
-datetimes space-separated text.
+does), timedeltas are seconds, booleans 0/1 (as sqlite3 binds them), enums their value, tuples of
+strings JSON, tuples of datetimes space-separated text.
 """
 
 from __future__ import annotations
@@ -48,10 +48,23 @@ def _strings_in(text: str) -> tuple[str, ...]:
     return tuple(json.loads(text))
 
 
+def _ts_or_none(value: datetime | None) -> str | None:
+    # Optional datetimes are most of what a storm encodes: one call each, not a wrapper and `ts`.
+    if value is None:
+        return None
+    return value.isoformat() if value.tzinfo is UTC else value.astimezone(UTC).isoformat()
+
+
+def _dt_or_none(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
 def _converters(kind: Any) -> tuple[_Conv | None, _Conv | None]:
     """(to SQL, from SQL) for one field type; None means the value passes as it is."""
     if get_origin(kind) in (Union, types.UnionType):
         inner = [a for a in get_args(kind) if a is not type(None)]
+        if inner == [datetime]:
+            return _ts_or_none, _dt_or_none
         enc, dec = _converters(inner[0])
         return (
             (lambda v: None if v is None else enc(v)) if enc else None,
@@ -62,7 +75,8 @@ def _converters(kind: Any) -> tuple[_Conv | None, _Conv | None]:
     if kind is timedelta:
         return (lambda v: v.total_seconds()), (lambda v: timedelta(seconds=v))
     if kind is bool:
-        return int, bool
+        # sqlite3 stores a bool as the integer 0/1 itself (bool is an int): no call to encode it.
+        return None, bool
     if isinstance(kind, type) and issubclass(kind, Enum):
         return (lambda v: v.value), kind
     if get_origin(kind) is tuple:

@@ -38,13 +38,19 @@ class GroupsMixin(OutboxMixin):
         return {k: v for k, v in found.items() if v}
 
     @reading
-    def group_history(self, group_key: str, receiver: str) -> tuple[int, int]:
-        """How many messages already went to ``receiver`` for ``group_key``, and how many alerts they held."""
-        row = self._db.execute(
-            "SELECT COUNT(*), COALESCE(SUM(alert_count), 0) FROM messages WHERE group_key=? AND receiver=?",
-            (group_key, receiver),
-        ).fetchone()
-        return int(row[0]), int(row[1])
+    def group_histories(self, keys: Sequence[str]) -> dict[tuple[str, str], tuple[int, int]]:
+        """Per (group key, receiver) of ``keys``: how many messages already went, and how many alerts
+        they held (absent: none yet). One query for a whole flush, not one per group and receiver."""
+        found: dict[tuple[str, str], tuple[int, int]] = {}
+        for chunk in chunks(list(keys)):
+            rows = self._db.execute(
+                "SELECT group_key, receiver, COUNT(*), COALESCE(SUM(alert_count), 0) FROM messages "
+                f"WHERE group_key IN ({','.join('?' * len(chunk))}) GROUP BY group_key, receiver",
+                chunk,
+            )
+            for key, receiver, count, alerts in rows:
+                found[(key, receiver)] = (int(count), int(alerts))
+        return found
 
     def rename_routes(self, renamed: Mapping[str, str]) -> int:
         """Move open members, recoveries owed and group history from old route identities to new ones.
@@ -68,16 +74,24 @@ class GroupsMixin(OutboxMixin):
 
     def flush_group(self, plan: FlushPlan, now: datetime) -> None:
         """Turn a group's open members into messages and outbox rows, in one transaction."""
+        self.flush_groups([plan], now)
+
+    def flush_groups(self, plans: Sequence[FlushPlan], now: datetime) -> None:
+        """Turn the open members of several groups into messages and outbox rows, in one transaction.
+
+        Each group keeps its own flush id, so a member's messages are those of its own group.
+        """
         stamp = ts(now)
         with self._tx() as db:
-            flush_id = self._new_flush(db, stamp)
-            for msg in plan.messages:
-                self._insert_message(db, plan.group_key, msg, flush_id, stamp)
-            db.executemany(
-                "UPDATE members SET flush_id=? WHERE id=? AND flush_id IS NULL AND closed IS NULL",
-                [(flush_id, mid) for mid in plan.member_ids],
-            )
-            db.executemany(
-                "INSERT OR IGNORE INTO notified (source, job_key, vm_key, route, alert_end) VALUES (?,?,?,?,?)",
-                [(n.source, n.key[0], n.key[1], n.route, ts(n.alert_end)) for n in plan.notified],
-            )
+            for plan in plans:
+                flush_id = self._new_flush(db, stamp)
+                for msg in plan.messages:
+                    self._insert_message(db, plan.group_key, msg, flush_id, stamp)
+                db.executemany(
+                    "UPDATE members SET flush_id=? WHERE id=? AND flush_id IS NULL AND closed IS NULL",
+                    [(flush_id, mid) for mid in plan.member_ids],
+                )
+                db.executemany(
+                    "INSERT OR IGNORE INTO notified (source, job_key, vm_key, route, alert_end) VALUES (?,?,?,?,?)",
+                    [(n.source, n.key[0], n.key[1], n.route, ts(n.alert_end)) for n in plan.notified],
+                )

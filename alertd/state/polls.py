@@ -8,10 +8,12 @@ the caller awaits before or after.
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from alertd.incidents import Incident, IncidentKey
 from alertd.model import AlertDetail, GroupKind, JobRun, TaskSession
@@ -39,16 +41,30 @@ MEMBERS_FROM = (
 )
 
 
+@functools.lru_cache(maxsize=256)
+def _receivers(text: str) -> tuple[str, ...]:
+    # A flush decodes thousands of members that name the same few receiver lists.
+    return tuple(json.loads(text))
+
+
+@functools.lru_cache(maxsize=256)
+def _seconds(value: float) -> timedelta:
+    return timedelta(seconds=value)
+
+
+_KINDS = {k.value: k for k in GroupKind}
+
+
 def open_member(row: sqlite3.Row) -> OpenMember:
     """An OpenMember from a row selected with `MEMBERS_FROM`."""
     return OpenMember(
         id=row[0],
         group_key=row[1],
-        receivers=tuple(json.loads(row[2])),
-        group_wait=timedelta(seconds=row[3]),
+        receivers=_receivers(row[2]),
+        group_wait=_seconds(row[3]),
         added_at=dt(row[4]),
         route=row[5],
-        kind=GroupKind(row[6]),
+        kind=_KINDS.get(row[6]) or GroupKind(row[6]),
         hold_until=dt(row[7]) if row[7] else None,
         job_key=row[8],
         vm_key=row[9],
@@ -126,12 +142,13 @@ class PollsMixin(Database):
         sessions touch. Returns how many alerts were new (a UID already recorded is skipped, so a
         repeated poll never alerts twice).
         """
+        by_job = self._by_job(keys)
         with self._tx() as db:
             state = PollState(
                 cursor=self.cursor(source),
                 seen=self._seen(db, source, uids),
-                incidents=self._incidents(db, source, keys),
-                notified=self._notified(db, source, keys),
+                incidents=self._incidents(db, source, by_job),
+                notified=self._notified(db, source, by_job),
                 held=tuple(self._held(db, source)),
                 silences=tuple(self._active_silences(db, now)),
             )
@@ -162,11 +179,12 @@ class PollsMixin(Database):
             by_job.setdefault(job, []).append(vm)
         return by_job
 
+    @staticmethod
     def _incidents(
-        self, db: sqlite3.Connection, source: str, keys: Iterable[IncidentKey]
+        db: sqlite3.Connection, source: str, by_job: dict[str, list[str]]
     ) -> dict[IncidentKey, Incident]:
         found: dict[IncidentKey, Incident] = {}
-        for job, vms in self._by_job(keys).items():
+        for job, vms in by_job.items():
             for chunk in chunks(vms):
                 rows = db.execute(
                     f"SELECT {INCIDENT.column_list()} FROM incidents WHERE source=? AND job_key=? "
@@ -178,11 +196,12 @@ class PollsMixin(Database):
                     found[(inc.job_key, inc.vm_key)] = inc
         return found
 
+    @staticmethod
     def _notified(
-        self, db: sqlite3.Connection, source: str, keys: Iterable[IncidentKey]
+        db: sqlite3.Connection, source: str, by_job: dict[str, list[str]]
     ) -> dict[IncidentKey, tuple[Notified, ...]]:
         found: dict[IncidentKey, list[Notified]] = {}
-        for job, vms in self._by_job(keys).items():
+        for job, vms in by_job.items():
             for chunk in chunks(vms):
                 rows = db.execute(
                     "SELECT vm_key, route, alert_end FROM notified WHERE source=? AND job_key=? "
@@ -294,8 +313,10 @@ class PollsMixin(Database):
                 a for a, row in zip(record.alerts, rows, strict=True) if db.execute(insert, row).rowcount == 1
             ]
         db.execute("RELEASE alerts")
+        # Members of one poll share a few receiver lists, waits and details: each is encoded once.
         receivers: dict[tuple[str, ...], str] = {}
         due: dict[timedelta, str] = {}
+        details: dict[AlertDetail, list[Any]] = {}
         members = []
         for alert in new:
             for m in alert.members:
@@ -303,6 +324,8 @@ class PollsMixin(Database):
                     receivers[m.receivers] = json.dumps(m.receivers)
                 if m.group_wait not in due:
                     due[m.group_wait] = ts(now + m.group_wait)
+                if m.detail not in details:
+                    details[m.detail] = DETAIL.encode(m.detail)
                 members.append(
                     (
                         source,
@@ -317,7 +340,7 @@ class PollsMixin(Database):
                         ts(m.hold_until) if m.hold_until else None,
                         m.job_key,
                         m.vm_key,
-                        *DETAIL.encode(m.detail),
+                        *details[m.detail],
                     )
                 )
         db.executemany(
