@@ -19,7 +19,7 @@ _AREAS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("XML parsing (expat, ElementTree, defusedxml)", ("pyexpat", "xml/etree", "defusedxml", "xmlparser")),
     ("alertd.em._wire: XML elements to field dicts", ("alertd/em/_wire.py",)),
     ("alertd.em.decode: fields to TaskSession", ("alertd/em/decode.py",)),
-    ("alertd.em client and transport", ("alertd/em/",)),
+    ("alertd.em client and transport", ("alertd/em/", "alertd/wire.py")),
     ("SQLite (alertd.state + sqlite3)", ("alertd/state/", "sqlite3")),
     ("JSON, dataclass copies (json, dataclasses, copy)", ("json/", "dataclasses.py", "_json", "/copy.py")),
     ("routing and matchers", ("alertd/routing.py", "alertd/matchers.py")),

@@ -42,10 +42,26 @@ def normalise(reason: str, vm: str = "") -> str:
     """The reason with per-VM parts (the VM's own name too) folded to "…", on one line ("" for none)."""
     text = one_line(clean(reason[: KEY_CHARS * 4]), KEY_CHARS)
     if len(vm) >= 3:
-        text = re.sub(re.escape(vm), _FOLD, text, flags=re.I)
+        text = _fold_name(text, vm)
     for pattern in _PATTERNS:
         text = pattern.sub(_FOLD, text)
     return _RUNS.sub(_FOLD, text)
+
+
+def _fold_name(text: str, name: str) -> str:
+    """``text`` with every case-insensitive occurrence of ``name`` folded to "…" (a literal search:
+    compiling a regular expression per VM cost more than the rest of rendering a storm)."""
+    lowered, needle = text.lower(), name.lower()
+    if needle not in lowered or len(lowered) != len(text):
+        # Rare: absent, or a character whose lower case has another length (fall back to re).
+        return text if needle not in lowered else re.sub(re.escape(name), _FOLD, text, flags=re.I)
+    out: list[str] = []
+    start = 0
+    while (found := lowered.find(needle, start)) >= 0:
+        out += (text[start:found], _FOLD)
+        start = found + len(needle)
+    out.append(text[start:])
+    return "".join(out)
 
 
 @dataclass(frozen=True, slots=True)
