@@ -178,14 +178,25 @@ class EMClient:
         return (await self.read_task_sessions(filter, sort_asc=sort_asc)).sessions
 
     async def read_task_sessions(self, filter: str, *, sort_asc: str = "EndTime") -> TaskSessionRead:
-        """`query_task_sessions`, also counting the entities that could not be fully decoded."""
+        """`query_task_sessions`, also counting the entities that could not be fully decoded.
+
+        Once the page count is known, the next page is requested while this one is decoded, so
+        EM's time to answer overlaps alertd's time to read (one request ahead, never more).
+        """
         found: dict[str, TaskSession] = {}
         undecodable: set[str] = set()
         anonymous = 0
-        page = 1
-        while True:
-            try:
-                decoded = await self._page(filter, ("sortAsc", sort_asc), self._conn.page_size, page)
+        page, pages_count = 1, 0
+        sort = ("sortAsc", sort_asc)
+        ahead: asyncio.Task[bytes] | None = None
+        try:
+            body = await self._fetch_page(filter, sort, self._conn.page_size, page)
+            while True:
+                if page < pages_count:
+                    ahead = asyncio.create_task(
+                        self._fetch_page(filter, sort, self._conn.page_size, page + 1)
+                    )
+                decoded = self._decode_page(body, page)
                 anonymous += self._undecodable.report(decoded, page, undecodable)
                 for session in decoded.sessions:
                     found[session.uid] = session
@@ -198,12 +209,16 @@ class EMClient:
                         f"EM at {self._base} answered page {page} of a query with PageNum={page_num} of "
                         f"PagesCount={pages_count}; paging cannot continue",
                     )
-            except EMError as e:
-                self._log.warning(
-                    "em_request_failed", kind=e.kind, status=e.status, error=e.message, page=page
-                )
-                raise
-            page += 1
+                page += 1
+                fetch, ahead = ahead, None
+                body = await (fetch or self._fetch_page(filter, sort, self._conn.page_size, page))
+        except EMError as e:
+            self._log.warning("em_request_failed", kind=e.kind, status=e.status, error=e.message, page=page)
+            raise
+        finally:
+            if ahead is not None:
+                ahead.cancel()
+                await asyncio.gather(ahead, return_exceptions=True)
 
     async def peek_task_sessions(self, filter: str, *, sort_desc: str = "EndTime") -> TaskSessionPeek:
         """How many sessions match ``filter``, and the first by ``sort_desc``: one request, one row.
@@ -303,6 +318,10 @@ class EMClient:
 
     async def _page(self, filter: str, sort: tuple[str, str], page_size: int, page: int) -> TaskSessionPage:
         """Fetch and decode one ``format=Entities`` page of a BackupTaskSession query."""
+        return self._decode_page(await self._fetch_page(filter, sort, page_size, page), page)
+
+    async def _fetch_page(self, filter: str, sort: tuple[str, str], page_size: int, page: int) -> bytes:
+        """The body of one ``format=Entities`` page of a BackupTaskSession query."""
         params = [
             ("type", "BackupTaskSession"),
             ("format", "Entities"),
@@ -311,12 +330,16 @@ class EMClient:
             ("page", str(page)),
             ("filter", filter),
         ]
-        what = f"GET /api/query page {page}"
-        body = await self._authed_get(f"/api/query?{encode_query(params)}", what)
+        return await self._authed_get(f"/api/query?{encode_query(params)}", f"GET /api/query page {page}")
+
+    def _decode_page(self, body: bytes, page: int) -> TaskSessionPage:
+        """One page's body as sessions and paging info; an unreadable body is a ``malformed`` EMError."""
         try:
             decoded = decode_task_sessions(body, source=self._conn.source)
         except DecodeError as e:
-            raise EMError("malformed", f"EM at {self._base} sent an unreadable body for {what}: {e}") from e
+            raise EMError(
+                "malformed", f"EM at {self._base} sent an unreadable body for GET /api/query page {page}: {e}"
+            ) from e
         self._log.debug(
             "em_query_page", page=page, pages_count=decoded.page.pages_count, sessions=len(decoded.sessions)
         )
