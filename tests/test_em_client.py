@@ -19,8 +19,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from em_support import NOW, PASSWORD, USER, connection
 
+from alertd.em import client as client_module
 from alertd.em.client import EMClient, EMError
 from alertd.em.filters import failed_since
+from alertd.em.transport import Transport
 from alertd.simulator import SimulatedEM
 from alertd.simulator.auth import LogonSession
 from alertd.simulator.clock import ManualClock
@@ -798,3 +800,38 @@ async def test_job_session_404_names_the_job_session(sim: tuple[SimulatedEM, str
             await client.job_session("urn:veeam:BackupJobSession:00000000-0000-4000-8000-000000000000")
     assert (info.value.kind, info.value.status) == ("http", 404)
     assert "does not know this job session" in info.value.message
+
+
+async def test_next_page_is_requested_before_this_one_is_decoded(
+    raw: RawEM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once the page count is known, page n+1 is being sent while page n is decoded (one ahead)."""
+    events: list[str] = []
+    pages = {str(n): _page(_entity(f"s{n}"), n, 4) for n in range(1, 5)}
+
+    async def paged(request: web.Request) -> web.Response:
+        return web.Response(text=pages[request.query["page"]], content_type="application/xml")
+
+    real_send = Transport.send
+
+    async def send(self: Transport, method: str, path_and_query: str, *args: Any, **kw: Any) -> Any:
+        if "page=" in path_and_query:
+            events.append("send " + path_and_query.split("&page=")[1].split("&")[0])
+        return await real_send(self, method, path_and_query, *args, **kw)
+
+    real_decode = client_module.decode_task_sessions
+
+    def decode(body: bytes, *, source: str) -> Any:
+        decoded = real_decode(body, source=source)
+        events.append(f"decode {decoded.page.page_num}")
+        return decoded
+
+    raw.query = paged
+    monkeypatch.setattr(Transport, "send", send)
+    monkeypatch.setattr(client_module, "decode_task_sessions", decode)
+    async with EMClient(connection(raw.url)) as client:
+        found = await client.query_task_sessions(SINCE)
+    assert [s.uid for s in found] == ["s1", "s2", "s3", "s4"]
+    # Page 1 alone tells the count; from then on each page's request is under way before the
+    # page before it is decoded (it was sent only after, overlapping nothing, until this test).
+    assert events == ["send 1", "decode 1", "send 2", "send 3", "decode 2", "send 4", "decode 3", "decode 4"]

@@ -196,6 +196,11 @@ class EMClient:
                     ahead = asyncio.create_task(
                         self._fetch_page(filter, sort, self._conn.page_size, page + 1)
                     )
+                    # A new task only starts at the loop's next turn, and decoding never yields:
+                    # without this the request would leave after the decode, overlapping nothing.
+                    # One turn writes it on a kept-alive connection (a new one needs more turns,
+                    # and then overlaps less; never incorrect).
+                    await asyncio.sleep(0)
                 decoded = self._decode_page(body, page)
                 anonymous += self._undecodable.report(decoded, page, undecodable)
                 for session in decoded.sessions:
