@@ -19,8 +19,8 @@ from alertd.incidents import (
     IncidentKey,
     flap_announced,
     incident_key,
-    new_incident,
     on_failure,
+    on_first_failure,
     on_success,
     owed_routes,
 )
@@ -36,7 +36,7 @@ from alertd.records import (
     RecordedAlert,
     SilenceEnd,
 )
-from alertd.routing import Route, match_routes
+from alertd.routing import Route, RouteMatcher
 
 #: Labels that say *what* a silence is about; ``--until-resolved`` ends when that thing succeeds.
 SUBJECT_LABELS = frozenset({"source", "backup_server", "job_name", "vm"})
@@ -160,26 +160,34 @@ class _Fold:
     routes: Sequence[Route]
     flapping: FlappingConfig
     by_key: dict[str, Route] = field(default_factory=dict)
+    matcher: RouteMatcher = field(init=False)
 
     def __post_init__(self) -> None:
         self.by_key = {r.key: r for r in self.routes}
+        self.matcher = RouteMatcher(self.routes)
 
     def failure(self, key: IncidentKey, session: TaskSession) -> None:
         """Fold one new Failed/Warning session."""
-        incident, effect = on_failure(self.state.get(key) or new_incident(session), session, self.flapping)
+        current = self.state.get(key)
+        if current is None:
+            incident, effect = on_first_failure(session, key)
+        else:
+            incident, effect = on_failure(current, session, self.flapping)
         self.state[key] = incident
         if session.uid in self.late:
             self.decision.late.append((session, self.late[session.uid]))
-        labels = {**session.labels(), "streak": str(effect.streak)}
-        silence = next((s for s in self.silences if s.matches(labels)), None)
-        if silence is not None:
-            self.decision.add(session, AlertStatus.SILENCED)
-            self.decision.silenced.append((session, silence.id))
-            return
+        labels = session.labels()  # a new dict each call
+        labels["streak"] = str(effect.streak)
+        if self.silences:
+            silence = next((s for s in self.silences if s.matches(labels)), None)
+            if silence is not None:
+                self.decision.add(session, AlertStatus.SILENCED)
+                self.decision.silenced.append((session, silence.id))
+                return
         if effect.muted_by_flapping:
             self.decision.add(session, AlertStatus.FLAPPING)
             return
-        matched = match_routes(self.routes, labels)
+        matched = self.matcher.match(labels)
         if not matched:
             self.decision.add(session, AlertStatus.UNROUTED)
             self.decision.unrouted.append(session)

@@ -186,6 +186,36 @@ def on_failure(inc: Incident, session: TaskSession, cfg: FlappingConfig) -> tupl
     return inc, FailureEffect(streak=streak, flap_started=announce, muted_by_flapping=muted)
 
 
+#: What the first failure of a new incident means: a streak of one, nothing about flapping.
+_FIRST_FAILURE = FailureEffect(streak=1)
+
+
+def on_first_failure(session: TaskSession, key: IncidentKey) -> tuple[Incident, FailureEffect]:
+    """`on_failure` of ``session`` into a new incident under ``key`` (its `incident_key`).
+
+    The same result as ``on_failure(new_incident(session), session, cfg)`` whatever the flapping
+    settings ``cfg``, without building the empty incident first: a storm opens ten thousand. One
+    failure cannot be flapping (that takes a success and ``min_flips`` >= 2 switches), and
+    nothing precedes it to be stale.
+    """
+    end = session.end_time
+    code = "F" if session.result == "Failed" else "W"
+    inc = Incident(
+        session.source,
+        key[0],
+        key[1],
+        session.job_name,
+        session.vm,
+        1,
+        end,
+        end,
+        None,
+        code,  # a history of one result: the window holds at least four
+        (end or session.creation_time,),
+    )
+    return inc, _FIRST_FAILURE
+
+
 def flap_announced(inc: Incident) -> Incident:
     """``inc`` once its Flapping message is on its way (a silenced or unrouted failure does not count)."""
     return replace(inc, flap_announced=True)

@@ -114,6 +114,29 @@ def compile_routes(configs: Sequence[RouteConfig]) -> tuple[Route, ...]:
     return tuple(routes)
 
 
+class RouteMatcher:
+    """`match_routes` over fixed ``routes``, each answer remembered for the label values it read.
+
+    A route's answer depends only on the labels its matchers name (a missing one reads as ""),
+    so alerts that agree on those share an answer: a storm's ten thousand failures, which differ
+    in VM and reason, mostly ask the same question. Meant to live for one decision (its memory
+    grows with the distinct values seen).
+    """
+
+    def __init__(self, routes: Sequence[Route]) -> None:
+        self._routes = routes
+        self._names = tuple(sorted({m.name for route in routes for m in route.matchers}))
+        self._known: dict[tuple[str, ...], list[Route]] = {}
+
+    def match(self, labels: Mapping[str, str]) -> list[Route]:
+        """The routes ``labels`` reach, in order (the caller must not change the list)."""
+        key = tuple([labels.get(name, "") for name in self._names])
+        found = self._known.get(key)
+        if found is None:
+            found = self._known[key] = match_routes(self._routes, labels)
+        return found
+
+
 def match_routes(routes: Sequence[Route], labels: Mapping[str, str]) -> list[Route]:
     """The routes ``labels`` reach, in order; empty when none matches."""
     matched = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -16,6 +17,7 @@ from alertd.incidents import (
     job_key,
     new_incident,
     on_failure,
+    on_first_failure,
     on_success,
     owed_routes,
     vm_key,
@@ -282,3 +284,17 @@ def test_rare_failures_are_not_flapping() -> None:
         ok = session("vm1", result="Success", end=T0 + timedelta(days=30 * month, hours=1))
         inc, _ = on_success(inc, ok, FLAP)
     assert not any(started) and not inc.flapping
+
+
+@pytest.mark.parametrize("result", ["Failed", "Warning"])
+@pytest.mark.parametrize("ended", [True, False])
+@pytest.mark.parametrize(
+    "cfg", [FLAP, FlappingConfig(enabled=False), FlappingConfig(window=4, min_flips=2, stable_runs=1)]
+)
+def test_first_failure_is_on_failure_of_a_new_incident(result: str, ended: bool, cfg: FlappingConfig) -> None:
+    """The storm's shortcut for a VM without an incident changes nothing: same incident, same effect."""
+    s = session("vm1", result=result)
+    if not ended:
+        s = replace(s, end_time=None)
+    key = incident_key(s)
+    assert on_first_failure(s, key) == on_failure(new_incident(s), s, cfg)

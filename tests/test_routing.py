@@ -7,20 +7,17 @@ from datetime import timedelta
 import pytest
 
 from alertd.config import RouteConfig
-from alertd.routing import compile_routes, match_routes
+from alertd.routing import RouteMatcher, compile_routes, match_routes
 
-ROUTES = compile_routes(
-    [
-        RouteConfig.model_validate(
-            {"matchers": ['result="Failed"', 'job_name=~"SQL.*"'], "receivers": ["dba"], "continue": True}
-        ),
-        RouteConfig.model_validate({"matchers": ['backup_server="vbr02"'], "receivers": ["site2"]}),
-        RouteConfig.model_validate(
-            {"matchers": ['result="Warning"', 'vm=~"test-.*"'], "receivers": ["devnull"]}
-        ),
-        RouteConfig.model_validate({"receivers": ["ops"], "group_wait": "10s"}),
-    ]
-)
+ROUTES_CONFIG = [
+    RouteConfig.model_validate(
+        {"matchers": ['result="Failed"', 'job_name=~"SQL.*"'], "receivers": ["dba"], "continue": True}
+    ),
+    RouteConfig.model_validate({"matchers": ['backup_server="vbr02"'], "receivers": ["site2"]}),
+    RouteConfig.model_validate({"matchers": ['result="Warning"', 'vm=~"test-.*"'], "receivers": ["devnull"]}),
+    RouteConfig.model_validate({"receivers": ["ops"], "group_wait": "10s"}),
+]
+ROUTES = compile_routes(ROUTES_CONFIG)
 
 
 @pytest.mark.parametrize(
@@ -139,3 +136,27 @@ def test_inserting_a_route_before_an_unnamed_route_keeps_its_identity() -> None:
     # Only an unnamed route with the very same matchers ahead of it takes its place (and state).
     shifted = compile_routes([route(matchers=['job_name="SQL"'], receivers=["dba"]), sql])
     assert shifted[0].key == before[0] and shifted[1].key == before[0] + "#2"
+
+
+def test_route_matcher_answers_as_match_routes() -> None:
+    """Remembered answers are the same as asking each time, whatever labels the matchers skip."""
+    routes = compile_routes(
+        [
+            RouteConfig.model_validate({"matchers": ["streak>=3"], "receivers": ["dba"], "continue": True}),
+            *ROUTES_CONFIG,
+        ]
+    )
+    matcher = RouteMatcher(routes)
+    label_sets = [
+        {"result": r, "job_name": j, "backup_server": b, "vm": v, "streak": k, "reason": reason}
+        for r in ("Failed", "Warning")
+        for j in ("SQL Daily", "Exchange")
+        for b in ("vbr01", "vbr02")
+        for v in ("test-01", "db01")
+        for k in ("1", "3")
+        for reason in ("a", "b")
+    ] + [{}, {"streak": "3"}]
+    for _ in range(2):  # the second round is answered from memory
+        for labels in label_sets:
+            assert matcher.match(labels) == match_routes(routes, labels)
+    assert RouteMatcher(routes[-1:]).match({"vm": "x"}) == [routes[-1]]
