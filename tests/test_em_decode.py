@@ -12,6 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from alertd.em import decode as decode_module
+from alertd.em._fields import text_field
+from alertd.em._wire import RawEntity
 from alertd.em.decode import (
     DecodeError,
     EMErrorBody,
@@ -935,3 +938,98 @@ def test_hostile_xml_entities_are_decoded_or_skipped(
     ET.SubElement(root, f"{{{NS}}}PagingInfo", {"PageNum": "1", "PageSize": "1", "PagesCount": "1"})
     sessions, _, skipped, _ = decode_task_sessions(ET.tostring(root), source="s")
     assert len(sessions) + len(skipped) == len(entities)
+
+
+# --- the shortcut for entities exactly as EM documents them ----------------------------------
+
+_TIME_VARIANTS = [
+    "2025-06-05T01:04:29Z",
+    "2025-06-05T01:04:29.1234567Z",
+    "2025-06-05T01:04:29.123456789Z",
+    "2025-06-05 01:04:29Z",
+    "2025-06-05T01:04:29+02:00",
+    "2025-06-05T01:04:29",
+    " 2025-06-05T01:04:29Z ",
+    "1900-01-01T00:00:00Z",
+    "1753-01-01T00:00:00Z",
+    "1901-01-01T00:00:00Z",
+    "2025-13-05T01:04:29Z",
+    "2025-02-30T01:04:29Z",
+    "9999-12-31T23:59:59.999999Z",
+    "yesterday",
+    "",
+]
+
+
+_ODD = st.none() | st.integers(-3, 3) | st.booleans() | st.just(["x"])
+#: Per field: the documented value first, then variants (odd case, spaces, gaps, other types).
+_FIELD_VARIANTS: dict[str, list[Any]] = {
+    "uid": ["urn:veeam:BackupTaskSession:1", " u2 ", "", "  "],
+    "state": ["Completed", "completed ", "InProgress", "Pending", "Done", ""],
+    "result": ["Failed", "warning", " Success", "None", "Broken", ""],
+    "name": ["vm1@2025-06-05 01:04:29", "", "a@b@c"],
+    "vmdisplayname": ["vm1", " vm1 ", "", "  "],
+    "jobsessionuid": ["urn:veeam:BackupJobSession:9", " j ", ""],
+    "totalsize": ["123", "0", "-5", " 7 ", "+7", "1_000", "12345678901234567890", "x"],
+    "vmuid": ["urn:VMware:Vm:1", " ", "", " v "],
+    "reason": ["Error: disk full", "", " padded "],
+    "endtimeutc": _TIME_VARIANTS,
+    "creationtimeutc": ["2025-06-05T01:03:29.5Z", *_TIME_VARIANTS],
+}
+_LINK_VARIANTS: dict[str, list[Any]] = {
+    "type": [
+        "BackupJobSessionReference",
+        " backupjobsessionreference ",
+        "BackupServerReference",
+        "BACKUPSERVERREFERENCE",
+        "BackupTaskSessionReference",
+    ],
+    "name": ["Job 1@2025-06-05 01:03:37", "@x", "vbr01", "", "Job@With@Ats@t"],
+}
+_DOC_LINKS = [
+    {"type": "BackupServerReference", "name": "vbr01"},
+    {"type": "BackupJobSessionReference", "name": "Job 1@2025-06-05 01:03:37"},
+    {"type": "BackupTaskSessionReference", "name": "vm1@2025-06-05 01:04:29"},
+]
+
+
+@st.composite
+def _near_documented(draw: st.DrawFn) -> RawEntity:
+    """A documented entity with a few fields and links changed, dropped or of another type."""
+    fields: dict[str, Any] = {k: v[0] for k, v in _FIELD_VARIANTS.items()}
+    for key in draw(st.lists(st.sampled_from(sorted(_FIELD_VARIANTS)), max_size=3, unique=True)):
+        change = draw(st.sampled_from(["drop", "variant", "odd"]))
+        if change == "drop":
+            del fields[key]
+        else:
+            fields[key] = draw(st.sampled_from(_FIELD_VARIANTS[key]) if change == "variant" else _ODD)
+    links = [dict(link) for link in draw(st.permutations(_DOC_LINKS))]
+    links = links[: draw(st.integers(1, len(links)))] if draw(st.booleans()) else links
+    for link in links:
+        if draw(st.integers(0, 3)) == 0:
+            key = draw(st.sampled_from(sorted(_LINK_VARIANTS)))
+            link[key] = draw(st.sampled_from(_LINK_VARIANTS[key]) | _ODD)
+    return RawEntity(fields, links)
+
+
+@settings(max_examples=500)
+@given(_near_documented())
+def test_documented_shortcut_agrees_with_the_full_decoder(item: RawEntity) -> None:
+    """Whenever the shortcut answers, the full decoder gives the same session and finds no gap."""
+    fast = decode_module._documented(item, "s")
+    if fast is None:
+        return
+    uid = (text_field(item.fields, "uid") or "").strip()
+    problems: list[str] = []
+    assert decode_module._task_session(uid, item, "s", problems) == fast
+    assert problems == []
+
+
+def test_documented_entities_take_the_shortcut(monkeypatch: pytest.MonkeyPatch) -> None:
+    """EM's own sample never reaches the full decoder (else the shortcut would be dead code)."""
+
+    def unused(*args: object) -> TaskSession:
+        raise AssertionError("the full decoder ran")
+
+    monkeypatch.setattr(decode_module, "_task_session", unused)
+    assert len(decode_task_sessions(XML_SAMPLE.encode(), source="s").sessions) == 1

@@ -25,10 +25,13 @@ broken raises. Each entity is decoded as far as it can be:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import NamedTuple
 
 from alertd.em._fields import (
+    LAST_NULL_YEAR,
     before_last_at,
     find_link,
     href_guid,
@@ -128,6 +131,10 @@ def decode_task_sessions(body: bytes, *, source: str) -> TaskSessionPage:
         if isinstance(item, str):
             skipped.append(SkippedEntity(None, item))
             continue
+        session = _documented(item, source)
+        if session is not None:
+            sessions.append(session)
+            continue
         uid = (text_field(item.fields, "uid") or "").strip()
         if not uid:
             skipped.append(SkippedEntity(None, "entity has no UID"))
@@ -189,6 +196,121 @@ def _page_info(paging: Fields | None) -> PageInfo:
             raise DecodeError(f"PagingInfo has no valid {label}")
         values.append(value)
     return PageInfo(*values)
+
+
+# The one form EM writes times in (reference §1.1): UTC, "T", up to 9 fraction digits, "Z". A
+# subset of what `parse_time` reads, so both read such a text the same way.
+_EM_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?Z")
+_EM_INT = re.compile(r"-?[0-9]{1,19}")
+_fromisoformat = datetime.fromisoformat
+
+
+def _em_time(value: object) -> datetime | None:
+    """``value`` as `parse_time` reads it, if it is a real time in exactly EM's form; else None."""
+    if type(value) is not str or _EM_TIME.fullmatch(value) is None:
+        return None
+    try:
+        time = _fromisoformat(value)
+    except (ValueError, OverflowError):
+        return None
+    return time if time.tzinfo is UTC and time.year > LAST_NULL_YEAR else None
+
+
+def _documented(item: RawEntity, source: str) -> TaskSession | None:
+    """The entity's TaskSession when every field is text in the form EM documents, else None.
+
+    Nearly every entity is such, and reading it needs none of `_task_session`'s checks, each a
+    call: a storm decodes ten thousand. Whatever this returns, `_task_session` returns too, with no
+    problem; anything it is not sure of (a gap, an odd type or form) it leaves to `_task_session`.
+    """
+    fields = item.fields
+    get = fields.get
+    uid = get("uid")
+    state = get("state")
+    result = get("result")
+    name = get("name")
+    vm = get("vmdisplayname")
+    job_session_uid = get("jobsessionuid")
+    size = get("totalsize")
+    if not (
+        type(uid) is str
+        and type(state) is str
+        and type(result) is str
+        and type(name) is str
+        and type(vm) is str
+        and type(job_session_uid) is str
+        and type(size) is str
+    ):
+        return None
+    uid = uid.strip()
+    job_session_uid = job_session_uid.strip()
+    state = _STATES.get(state.strip().lower())
+    result = _RESULTS.get(result.strip().lower())
+    end = _em_time(get("endtimeutc"))
+    creation = _em_time(get("creationtimeutc"))
+    if not (
+        uid
+        and job_session_uid
+        and state
+        and result
+        and end
+        and creation
+        and vm.strip()
+        and _EM_INT.fullmatch(size)
+    ):
+        return None
+    vm_uid = get("vmuid")
+    if vm_uid is not None:
+        if type(vm_uid) is not str:
+            return None
+        vm_uid = vm_uid.strip() or None
+    reason = get("reason")
+    if reason is None:
+        reason = ""
+    elif type(reason) is not str:
+        return None
+    names = _documented_links(item.links)
+    if names is None:
+        return None
+    job_name, backup_server = names
+    return TaskSession(
+        uid,
+        name,
+        vm,
+        vm_uid,
+        job_session_uid,
+        job_name,
+        backup_server,
+        creation,
+        end,
+        state,
+        result,
+        reason,
+        int(size),
+        source,
+    )
+
+
+def _documented_links(links: list[Fields]) -> tuple[str, str] | None:
+    """The job name and backup server name from the first link of each type, as `_task_session`
+    reads them, when both are non-empty text; else None."""
+    job_link = server_link = None
+    for link in links:
+        kind = link.get("type")
+        if type(kind) is str:
+            kind = kind.strip().lower()
+            if job_link is None and kind == "backupjobsessionreference":
+                job_link = link
+            elif server_link is None and kind == "backupserverreference":
+                server_link = link
+    if job_link is None or server_link is None:
+        return None
+    job_name = job_link.get("name")
+    backup_server = server_link.get("name")
+    if type(job_name) is not str or type(backup_server) is not str or not backup_server:
+        return None
+    job_name = before_last_at(job_name)
+    return (job_name, backup_server) if job_name else None
 
 
 def _task_session(uid: str, item: RawEntity, source: str, problems: list[str]) -> TaskSession:
