@@ -44,7 +44,10 @@ def clean(text: object) -> str:
 
     Newlines and tabs are kept (reasons are multi-line); ``one_line`` folds them where needed.
     """
-    stripped = _STRIP.sub("", str(text))
+    value = str(text)
+    if value.isascii() and value.isprintable():
+        return value  # the common case: nothing in it is a control, bidi or invisible character
+    stripped = _STRIP.sub("", value)
     if "\u200c" in stripped or "\u200d" in stripped:
         return _JOINER.sub("", stripped)
     return stripped
@@ -70,7 +73,9 @@ def one_line(text: object, limit: int = 200) -> str:
         head = _WS.sub(" ", raw[: 4 * limit + 64]).strip()
         if len(head) > limit:
             return head[: limit - 1].rstrip() + ELLIPSIS
-    flat = _WS.sub(" ", raw).strip()
+    # Printable text with no double space has no whitespace to fold but single ASCII spaces
+    # (str.isprintable is False for every other whitespace character): skip the regex.
+    flat = raw.strip() if raw.isprintable() and "  " not in raw else _WS.sub(" ", raw).strip()
     if len(flat) <= limit:
         return flat
     return flat[: limit - 1].rstrip() + ELLIPSIS
