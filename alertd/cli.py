@@ -58,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     until.add_argument(
         "--until-resolved", action="store_true", help="until the silenced VM or job next succeeds"
     )
-    s_add.add_argument("--comment", required=True, help="why (shown in silence list)")
+    s_add.add_argument("--comment", default="", help="why (shown in silence list; recommended)")
     s_add.add_argument("--author", default=os.environ.get("SUDO_USER") or os.environ.get("USER") or "unknown")
     s_list = silence_sub.add_parser("list", help="active silences (--all: expired ones too)")
     s_list.add_argument("--config", "-c")
@@ -293,7 +293,7 @@ def _silence(args: argparse.Namespace) -> int:
                 state = f"active until {silence_end_text(s.matchers)}"
             else:
                 state = f"active until {s.ends_at:%Y-%m-%d %H:%M} UTC"
-            print(f"{s.id}\t{state}\t{' '.join(s.matchers)}\t{s.created_by}: {s.comment}")
+            print(f"{s.id}\t{state}\t{' '.join(s.matchers)}\t{s.created_by}: {s.comment or '(no comment)'}")
         return 0
     finally:
         store.close()

@@ -68,6 +68,20 @@ def test_until_resolved_on_vm_or_job_is_accepted_and_listed(config: Path, matche
     assert ends in listed.stdout and "disk swap" in listed.stdout
 
 
+@pytest.mark.parametrize(
+    ("matchers", "code"),
+    [(['vm="X"'], 0), (['result="Warning"'], 2)],
+)
+def test_until_resolved_without_a_comment(config: Path, matchers: list[str], code: int) -> None:
+    """--comment is optional: the issue's own commands give 0 (scoped) and 2 (unscoped, with the reason)."""
+    done = cli(config, "silence", "add", *matchers, "--until-resolved")
+    assert done.returncode == code, done.stderr
+    if code == 2:
+        assert "needs an equality matcher on job_name or vm" in done.stderr
+    else:
+        assert "(no comment)" in cli(config, "silence", "list").stdout
+
+
 def test_ended_silences_are_pruned_after_keep_history(tmp_path: Path) -> None:
     """Silences that expired or ran out more than keep_history ago are forgotten; active ones stay."""
     store = SQLiteStore(tmp_path / "state.db")
