@@ -376,7 +376,9 @@ def config_path(explicit: str | None) -> Path:
     chosen = explicit or os.environ.get("ALERTD_CONFIG")
     if not chosen:
         raise ConfigError(["--config: no configuration file given (use --config PATH or set ALERTD_CONFIG)"])
-    return Path(chosen)
+    # Absolute, so a reload after a chdir reads the same file and the silence command printed in
+    # messages works when pasted from any directory.
+    return Path(chosen).absolute()
 
 
 def load_document(data: dict[str, Any]) -> Config:

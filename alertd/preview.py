@@ -1,8 +1,10 @@
 """``alertd preview``: every target of a receiver's message written to files, exactly as it would be sent.
 
-For each target: Slack → ``<receiver>-<label>-slack.json`` (the posted payload, channel included);
-Teams → ``…-teams.json`` (the posted Workflows message); email → ``….eml`` (the MIME message:
-text part, HTML part, attachments) and ``….html``; other apprise services → ``….md``. The job run
+Files are named after the target as logs name it (``ops[slack-1]`` → ``ops-slack-1``): Slack →
+``ops-slack-1.json`` (the posted payload, channel included); Teams → ``ops-teams-1.json`` (the
+posted Workflows message); email → ``ops-email-1.eml`` (the MIME message: text part, HTML part,
+attachments) and ``….html``; other apprise services → ``….md``. A receiver on routes with
+different ``links:`` gets one rendering per route (``ops-slack-1-<route>.json``). The job run
 is a built-in sample (``--vms N`` for a larger one) or, with ``--from-state``, the last real run
 from the state database. Nothing is sent. Each native payload is checked against its channel's
 limits and problems are printed.
@@ -17,12 +19,15 @@ from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 
-from alertd.channels import TargetError, make_target
+from alertd.channels import TargetError
+from alertd.channels.base import Target
 from alertd.config import Config
-from alertd.config_base import expand_path
 from alertd.model import AlertDetail, AlertGroup, Channel, JobRun, RenderedMessage, TaskSession
-from alertd.render import DisplayOptions, Renderer, RouteLinks, TemplateError
+from alertd.render import RouteLinks, TemplateError
 from alertd.render.limits import slack_problems, teams_problems
+from alertd.runtime import build_renderer, labelled_targets, state_path
+
+_SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 _REASONS = (
     (
@@ -77,24 +82,23 @@ def sample_group(receiver: str, vms: int = 5, now: datetime | None = None) -> Al
     )
 
 
-def display_options(cfg: Config, config_path: Path) -> DisplayOptions:
-    """``display.timezone`` from the config when it has that key (hook: the key is added by the config module)."""
-    display = getattr(cfg, "display", None)
-    timezone = getattr(display, "timezone", None) or "UTC"
-    return DisplayOptions(timezone=str(timezone), config_path=str(config_path))
+def route_links(cfg: Config, receiver: str) -> list[tuple[str, RouteLinks | None]]:
+    """The distinct ``links:`` of the routes naming ``receiver``, each with the first route's name.
 
-
-def route_links(cfg: Config, receiver: str) -> RouteLinks | None:
-    """The ``links:`` of the first route naming ``receiver``."""
-    for route in cfg.routes:
-        if receiver in route.receivers and route.links is not None:
-            return RouteLinks(route.links.runbook_url, route.links.dashboard_url)
-    return None
+    A receiver on routes with different links gets different messages; the preview shows each.
+    """
+    found: list[tuple[str, RouteLinks | None]] = []
+    for i, route in enumerate(cfg.routes):
+        if receiver not in route.receivers:
+            continue
+        links = RouteLinks(route.links.runbook_url, route.links.dashboard_url) if route.links else None
+        if all(links != seen for _, seen in found):
+            found.append((route.name or f"routes[{i}]", links))
+    return found or [("", None)]
 
 
 def last_group(cfg: Config, receiver: str) -> AlertGroup | None:
     """The last real job run sent to ``receiver``, from the state database."""
-    from alertd.runtime import state_path
     from alertd.state import SQLiteStore
 
     store = SQLiteStore(state_path(cfg))
@@ -121,27 +125,24 @@ def eml(msg: RenderedMessage, receiver: str) -> bytes:
 
 
 def _write(
-    out: Path, stem: str, channel: Channel, msg: RenderedMessage, target: object
+    out: Path, stem: str, msg: RenderedMessage, target: Target, receiver: str
 ) -> list[tuple[Path, list[str]]]:
-    written: list[tuple[Path, list[str]]] = []
-    if channel is Channel.SLACK:
+    if target.channel is Channel.SLACK:
         payload = target.payload(msg)  # type: ignore[attr-defined]
-        path = out / f"{stem}-slack.json"
+        path = out / f"{stem}.json"
         path.write_text(json.dumps(payload, ensure_ascii=False, indent=2))
-        written.append((path, slack_problems(payload)))
-    elif channel is Channel.TEAMS:
+        return [(path, slack_problems(payload))]
+    if target.channel is Channel.TEAMS:
         body = target.body(msg)  # type: ignore[attr-defined]
-        path = out / f"{stem}-teams.json"
+        path = out / f"{stem}.json"
         path.write_text(json.dumps(json.loads(body), ensure_ascii=False, indent=2))
-        written.append((path, teams_problems(body)))
-    elif channel is Channel.EMAIL:
+        return [(path, teams_problems(body))]
+    if target.channel is Channel.EMAIL:
         (out / f"{stem}.html").write_text(msg.body)
-        (out / f"{stem}.eml").write_bytes(eml(msg, stem.split("-", 1)[0]))
-        written += [(out / f"{stem}.eml", []), (out / f"{stem}.html", [])]
-    else:
-        (out / f"{stem}.md").write_text(f"{msg.title}\n\n{msg.body}\n")
-        written.append((out / f"{stem}.md", []))
-    return written
+        (out / f"{stem}.eml").write_bytes(eml(msg, receiver))
+        return [(out / f"{stem}.eml", []), (out / f"{stem}.html", [])]
+    (out / f"{stem}.md").write_text(f"{msg.title}\n\n{msg.body}\n")
+    return [(out / f"{stem}.md", [])]
 
 
 def run_preview(
@@ -155,8 +156,7 @@ def run_preview(
     if receiver is not None and receiver not in names:
         print(f"receiver {receiver!r} is not configured (configured: {', '.join(names)})", file=sys.stderr)
         return 2
-    overrides = {r.name: expand_path(r.templates) for r in cfg.receivers if r.templates}
-    renderer = Renderer(overrides, display=display_options(cfg, config_path))
+    renderer = build_renderer(cfg, config_path)
     directory = Path(out)
     directory.mkdir(parents=True, exist_ok=True)
     status = 0
@@ -176,17 +176,27 @@ def run_preview(
         else:
             group = sample_group(rc.name, vms)
         previewed += 1
-        for index, url in enumerate(rc.all_urls()):
-            try:
-                target = make_target(rc.name, url, str(index))
-                msg = renderer.render(group, target.channel, links=route_links(cfg, rc.name))
-            except (TargetError, TemplateError) as err:
-                print(f"{rc.name}[{index}]: {err}", file=sys.stderr)
+        routes = route_links(cfg, rc.name)
+        seen: set[str] = set()
+        for j, target in labelled_targets(rc.name, rc.all_urls()):
+            if isinstance(target, TargetError):
+                print(f"{rc.name} urls[{j}]: {target}", file=sys.stderr)
                 status = max(status, 1)
                 continue
-            stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{rc.name}-{index}")
-            for path, problems in _write(directory, stem, target.channel, msg, target):
-                note = "; ".join(problems) if problems else "ok"
-                print(f"{target.name} {target.channel.value} {target.privacy_url} -> {path}: {note}")
-                status = max(status, 1 if problems else 0)
+            if target.identity in seen:
+                continue  # listed twice: one target, as the daemon has it
+            seen.add(target.identity)
+            for route, links in routes:
+                try:
+                    msg = renderer.render(group, target.channel, links=links)
+                except TemplateError as err:
+                    print(f"{target.name}: {err}", file=sys.stderr)
+                    status = max(status, 1)
+                    continue
+                label = target.name + (f" via {route}" if len(routes) > 1 else "")
+                stem = _SAFE.sub("_", label.replace("[", "-").replace("]", "").replace(" via ", "-"))
+                for path, problems in _write(directory, stem, msg, target, rc.name):
+                    note = "; ".join(problems) if problems else "ok"
+                    print(f"{label} {target.channel.value} {target.privacy_url} -> {path}: {note}")
+                    status = max(status, 1 if problems else 0)
     return status if previewed else 1

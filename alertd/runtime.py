@@ -7,7 +7,7 @@ and a SIGHUP reload all build them the same way.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -59,6 +59,22 @@ def target_key(receiver: str, identity: str) -> str:
     return f"{receiver}#{hashlib.sha256(identity.encode()).hexdigest()[:12]}"
 
 
+def labelled_targets(receiver: str, urls: list[str]) -> Iterator[tuple[int, Target | TargetError]]:
+    """Each URL's target (by index), labelled by channel and rank as logs name it (``ops[slack-1]``).
+
+    A URL that is not a target yields the error instead; ``build_targets`` and ``preview`` share
+    this so that a preview file and a log line name the same target alike.
+    """
+    ranks: dict[str, int] = {}
+    for j, url in enumerate(urls):
+        try:
+            channel = make_target(receiver, url, str(j + 1)).channel.value
+            ranks[channel] = ranks.get(channel, 0) + 1
+            yield j, make_target(receiver, url, f"{channel}-{ranks[channel]}")
+        except TargetError as err:
+            yield j, err
+
+
 def build_targets(cfg: Config) -> Targets:
     """One target per distinct URL of every receiver; raises ConfigError naming each bad URL's key.
 
@@ -69,16 +85,10 @@ def build_targets(cfg: Config) -> Targets:
     problems = []
     for i, receiver in enumerate(cfg.receivers):
         infos: list[TargetInfo] = []
-        ranks: dict[str, int] = {}
-        for j, url in enumerate(receiver.all_urls()):
-            try:
-                target = make_target(receiver.name, url, str(j + 1))
-                channel = target.channel.value
-                ranks[channel] = ranks.get(channel, 0) + 1
-                target = make_target(receiver.name, url, f"{channel}-{ranks[channel]}")
-            except TargetError as err:
+        for j, target in labelled_targets(receiver.name, receiver.all_urls()):
+            if isinstance(target, TargetError):
                 key = f"receivers[{i}].urls[{j}]" if j < len(receiver.urls) else f"receivers[{i}].urls_file"
-                problems.append(f"{key}: {err}")
+                problems.append(f"{key}: {target}")
                 continue
             key = target_key(receiver.name, target.identity)
             if key in targets.by_name:
