@@ -7,7 +7,6 @@ the fallback when a receiver's override fails, so a message is never lost to a t
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -121,12 +120,6 @@ def plan_message(
     return PlannedMessage(receiver, sequence, alert_count, title, tuple(deliveries))
 
 
-def _render_group(
-    group: AlertGroup, links: RouteLinks | None, renderer: Renderer, channel: Channel
-) -> RenderedMessage:
-    return renderer.render(group, channel, links=links)
-
-
 def route_links(route: Route | None) -> RouteLinks | None:
     """The links a route's messages show (None when it has none)."""
     if route is None or not (route.runbook_url or route.dashboard_url):
@@ -170,12 +163,16 @@ def plan_group(
                 if runs and s.job_session_uid in runs
             },
         )
+
+        def render(by: Renderer, channel: Channel, one: AlertGroup = alert_group) -> RenderedMessage:
+            return by.render(one, channel, links=links)
+
         messages.append(
             plan_message(
                 receiver,
                 targets.get(receiver, ()),
                 renderer,
-                functools.partial(_render_group, alert_group, links),
+                render,
                 sequence=sent_before + 1,
                 alert_count=len(sessions),
                 failures=failures,
