@@ -9,7 +9,7 @@ from alertd.records import FlushPlan, GroupDue, OpenMember
 from alertd.state.codec import dt, ts
 from alertd.state.db import chunks, reading
 from alertd.state.outbox import OutboxMixin
-from alertd.state.polls import MEMBERS_FROM, open_member
+from alertd.state.rows import MEMBERS_FROM, open_member
 
 
 class GroupsMixin(OutboxMixin):

@@ -8,7 +8,6 @@ the caller awaits before or after.
 
 from __future__ import annotations
 
-import functools
 import gc
 import json
 import sqlite3
@@ -18,61 +17,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from alertd.incidents import Incident, IncidentKey
-from alertd.model import AlertDetail, GroupKind, JobRun, TaskSession
+from alertd.model import AlertDetail, GroupKind, JobRun
 from alertd.records import Notified, OpenMember, PollRecord, PollState, Silence, SourceCursor, WatchRow
-from alertd.state.codec import RowCodec, dt, ts
+from alertd.state.codec import dt, ts
 from alertd.state.db import Database, chunks, reading
-
-SESSION = RowCodec(TaskSession)
-INCIDENT = RowCodec(Incident)
-DETAIL = RowCodec(AlertDetail, prefix="detail_")
-SILENCE = RowCodec(Silence)
-JOB_RUN = RowCodec(JobRun)
+from alertd.state.rows import DETAIL, INCIDENT, JOB_RUN, MEMBERS_FROM, SESSION, SILENCE, open_member
 
 #: How long a closed incident is kept after keep_history (so a streak survives a quiet month).
 CLOSED_INCIDENT_GRACE = timedelta(days=30)
-
-_MEMBER_COLUMNS = (
-    "m.id, m.group_key, m.receivers, m.group_wait, m.added_at, m.route, m.kind, m.hold_until, "
-    f"m.job_key, m.vm_key, {DETAIL.column_list('m')}, {SESSION.column_list('a')}"
-)
-#: Open group members with their alert (the FROM/JOIN every member query shares).
-MEMBERS_FROM = (
-    f"SELECT {_MEMBER_COLUMNS} FROM members m JOIN alerts a ON a.source=m.source AND a.uid=m.uid "
-    "WHERE m.flush_id IS NULL AND m.closed IS NULL"
-)
-
-
-@functools.lru_cache(maxsize=256)
-def _receivers(text: str) -> tuple[str, ...]:
-    # A flush decodes thousands of members that name the same few receiver lists.
-    return tuple(json.loads(text))
-
-
-@functools.lru_cache(maxsize=256)
-def _seconds(value: float) -> timedelta:
-    return timedelta(seconds=value)
-
-
-_KINDS = {k.value: k for k in GroupKind}
-
-
-def open_member(row: sqlite3.Row) -> OpenMember:
-    """An OpenMember from a row selected with `MEMBERS_FROM`."""
-    return OpenMember(
-        id=row[0],
-        group_key=row[1],
-        receivers=_receivers(row[2]),
-        group_wait=_seconds(row[3]),
-        added_at=dt(row[4]),
-        route=row[5],
-        kind=_KINDS.get(row[6]) or GroupKind(row[6]),
-        hold_until=dt(row[7]) if row[7] else None,
-        job_key=row[8],
-        vm_key=row[9],
-        detail=DETAIL.decode(row, 10),
-        session=SESSION.decode(row, 10 + len(DETAIL.columns)),
-    )
 
 
 def _jobs_with_rows(db: sqlite3.Connection, table: str, source: str, jobs: Iterable[str]) -> list[str]:

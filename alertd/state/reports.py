@@ -7,7 +7,7 @@ import sqlite3
 from alertd.model import AlertGroup, GroupKind
 from alertd.records import OpenMember
 from alertd.state.db import Database, reading
-from alertd.state.polls import DETAIL, JOB_RUN, MEMBERS_FROM, SESSION, open_member
+from alertd.state.rows import DETAIL, JOB_RUN, MEMBERS_FROM, SESSION, open_member
 
 
 class ReportsMixin(Database):

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from alertd.records import Silence
 from alertd.state.codec import ts
 from alertd.state.db import Database, reading
-from alertd.state.polls import SILENCE
+from alertd.state.rows import SILENCE
 
 
 class SilencesMixin(Database):
