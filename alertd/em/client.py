@@ -1,20 +1,18 @@
-"""The Enterprise Manager client: logon, token reuse, paged task-session queries, job sessions, logoff.
+"""The Enterprise Manager client: version discovery, paged task-session queries, job sessions.
 
-This module owns EM's session protocol (reference §1.1-§1.4, §2.2): version discovery, Basic-auth
-logon, the ``X-RestSvcSessionId`` token and its one re-logon on 401, the paging loop, single
-job-session entities, and HTTP status errors carrying EM's own Error message. Entities that
-cannot be fully decoded are counted per read and logged by `alertd.em.undecodable`.
-`alertd.em.transport` owns the wire (TLS, timeouts, size cap, EM's clock; over `alertd.wire`,
-which also checks the connection's limits and encodes queries); `alertd.em.decode` and
-`alertd.em.jobs` own the bodies. The password and the token never reach a
-log line or an exception.
+This module owns EM's query protocol (reference §2.2, §3.3): the paging loop (one page requested
+ahead), raw entity queries, single job-session entities, and HTTP status errors carrying EM's own
+Error message. Entities that cannot be fully decoded are counted per read and logged by
+`alertd.em.undecodable`. `alertd.em.session` owns the logon session (token, one re-logon on 401,
+logoff); `alertd.em.transport` owns the wire (TLS, timeouts, size cap, EM's clock; over
+`alertd.wire`, which also checks the connection's limits and encodes queries); `alertd.em.decode`
+and `alertd.em.jobs` own the bodies. The password and the token never reach a log line or an
+exception.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Final, Literal
@@ -27,14 +25,14 @@ from alertd.em._wire import RawEntity, read_query
 from alertd.em.decode import (
     DecodeError,
     TaskSessionPage,
-    decode_logon_session,
     decode_task_sessions,
     decode_versions,
     page_info,
 )
-from alertd.em.errors import HINTS, EMError, EMErrorKind, detail, em_says, status_error
+from alertd.em.errors import HINTS, EMError, EMErrorKind
 from alertd.em.jobs import decode_job_session
-from alertd.em.transport import Clock, Reply, Transport, base_url, utc_now
+from alertd.em.session import EMSession
+from alertd.em.transport import Clock, Transport, base_url, utc_now
 from alertd.em.undecodable import UndecodableReporter
 from alertd.model import JobRun, TaskSession
 from alertd.wire import check_limits, encode_query
@@ -44,9 +42,6 @@ __all__ = ["EMClient", "EMConnection", "EMError", "EMErrorKind", "TaskSessionPee
 _log = structlog.get_logger(__name__)
 
 _MEDIA_TYPES: Final = {"xml": "application/xml", "json": "application/json"}
-_TOKEN_HEADER: Final = "X-RestSvcSessionId"
-# Logoff is a courtesy to EM's session table; it must never hold up shutdown.
-_LOGOFF_SECONDS: Final = 5.0
 # A guard against a server whose PagingInfo never lets the loop end (200 x 10k = 2M rows).
 _MAX_PAGES: Final = 10_000
 _JOB_SESSION_HINTS: Final = {
@@ -120,11 +115,10 @@ class EMClient:
         )
         self._base = self._wire.base
         self._media = _MEDIA_TYPES[conn.format]
-        self._token: str | None = None
-        self._session_id: str | None = None
-        self._logon_lock = asyncio.Lock()
-        self._closed = False
         self._log = _log.bind(source=conn.source)
+        self._session = EMSession(
+            self._wire, username=conn.username, password=conn.password, media=self._media, log=self._log
+        )
         self._undecodable = UndecodableReporter(self._log)
 
     @property
@@ -156,9 +150,9 @@ class EMClient:
     async def api_versions(self) -> list[str]:
         """The API versions ``GET /api/`` lists (no logon needed), e.g. ``["v1_5", "v1_6", "v1_7"]``."""
         what = "GET /api/ (version discovery)"
-        reply = await self._wire.send("GET", "/api/", what, headers=self._headers(None))
+        reply = await self._wire.send("GET", "/api/", what, headers=self._session.headers(None))
         if not reply.ok:
-            raise self._status_error(reply, what)
+            raise self._session.status_error(reply, what)
         try:
             return decode_versions(reply.body)
         except DecodeError as e:
@@ -166,8 +160,7 @@ class EMClient:
 
     async def logon(self) -> None:
         """Log on now unless a token is already held; raises EMError."""
-        if self._token is None:
-            await self._logon(stale=None)
+        await self._session.logon()
 
     async def query_task_sessions(self, filter: str, *, sort_asc: str = "EndTime") -> list[TaskSession]:
         """Every BackupTaskSession matching ``filter``, from all pages; raises EMError on any bad page.
@@ -264,7 +257,7 @@ class EMClient:
             params += [("pageSize", str(self._conn.page_size)), ("page", str(page)), ("filter", filter)]
             what = f"GET /api/query ({entity_type}) page {page}"
             try:
-                body = await self._authed_get(f"/api/query?{encode_query(params)}", what)
+                body = await self._session.get(f"/api/query?{encode_query(params)}", what)
                 try:
                     raw = read_query(body, entity_type)
                     info = page_info(raw.paging)
@@ -298,7 +291,7 @@ class EMClient:
         if not guid:
             raise ValueError(f"no job session id in {uid!r}")
         what = "GET /api/backupSessions/{id} (job session)"
-        reply = await self._authed_get(
+        reply = await self._session.get(
             f"/api/backupSessions/{quote(guid, safe='')}?format=Entity", what, hints=_JOB_SESSION_HINTS
         )
         try:
@@ -311,14 +304,11 @@ class EMClient:
 
     async def close(self) -> None:
         """Log off (best effort, short timeout) and close the connection pool; safe to call twice."""
-        if self._closed:
+        if self._session.closed:
             return
-        self._closed = True
         try:
-            if self._token is not None and self._session_id is not None:
-                await self._logoff(self._session_id)
+            await self._session.close()
         finally:
-            self._token = None
             await self._wire.close()
 
     async def _page(self, filter: str, sort: tuple[str, str], page_size: int, page: int) -> TaskSessionPage:
@@ -335,7 +325,7 @@ class EMClient:
             ("page", str(page)),
             ("filter", filter),
         ]
-        return await self._authed_get(f"/api/query?{encode_query(params)}", f"GET /api/query page {page}")
+        return await self._session.get(f"/api/query?{encode_query(params)}", f"GET /api/query page {page}")
 
     def _decode_page(self, body: bytes, page: int) -> TaskSessionPage:
         """One page's body as sessions and paging info; an unreadable body is a ``malformed`` EMError."""
@@ -349,103 +339,3 @@ class EMClient:
             "em_query_page", page=page, pages_count=decoded.page.pages_count, sessions=len(decoded.sessions)
         )
         return decoded
-
-    async def _authed_get(
-        self, path_and_query: str, what: str, *, hints: Mapping[int, str] | None = None
-    ) -> bytes:
-        """GET with the session token, logging on first if needed and once more on a 401."""
-        if self._closed:
-            raise RuntimeError("EM client is closed")
-        if self._token is None:
-            await self._logon(stale=None)
-        token = self._token
-        reply = await self._wire.send("GET", path_and_query, what, headers=self._headers(token))
-        if reply.status == 401:
-            self._log.info("em_token_rejected", what=what)
-            await self._logon(stale=token)
-            reply = await self._wire.send("GET", path_and_query, what, headers=self._headers(self._token))
-            if reply.status == 401:
-                raise EMError(
-                    "auth",
-                    f"EM at {self._base} refused a fresh session token for {what} (401)"
-                    f"{detail(reply.body)}: check the account's role and EM's REST service",
-                    401,
-                )
-        if not reply.ok:
-            raise self._status_error(reply, what, hints or HINTS)
-        return reply.body
-
-    async def _logon(self, *, stale: str | None) -> None:
-        """Log on, unless another task replaced the ``stale`` token while this one waited."""
-        async with self._logon_lock:
-            if self._token is not None and self._token != stale:
-                return
-            self._token = None
-            what = "POST /api/sessionMngr/ (logon)"
-            reply = await self._wire.send(
-                "POST",
-                "/api/sessionMngr/?v=latest",
-                what,
-                headers={"Accept": self._media, "Authorization": self._basic_auth()},
-            )
-            if reply.status == 401:
-                raise EMError(
-                    "auth",
-                    f"EM at {self._base} refused logon for user {self._conn.username!r} (401)"
-                    f"{detail(reply.body)}: check username and password",
-                    401,
-                )
-            if not reply.ok:
-                raise self._status_error(reply, what)
-            token = reply.headers.get(_TOKEN_HEADER, "").strip()
-            if not token:
-                raise EMError(
-                    "malformed",
-                    f"EM at {self._base} answered logon with {reply.status} but no {_TOKEN_HEADER} header: "
-                    "check that url points at Enterprise Manager's REST API (port 9398)",
-                    reply.status,
-                )
-            try:
-                self._session_id = decode_logon_session(reply.body).session_id
-            except DecodeError as e:
-                # The token is all requests need; without a SessionId only the logoff is lost.
-                self._session_id = None
-                self._log.warning("em_logon_body_unreadable", error=str(e))
-            self._token = token
-            self._log.info("em_logon", url=self._base, relogon=stale is not None)
-
-    async def _logoff(self, session_id: str) -> None:
-        try:
-            reply = await self._wire.send(
-                "DELETE",
-                f"/api/logonSessions/{quote(session_id, safe='')}",
-                "DELETE /api/logonSessions (logoff)",
-                headers=self._headers(self._token),
-                total_seconds=_LOGOFF_SECONDS,
-            )
-        except EMError as e:
-            self._log.warning("em_logoff_failed", kind=e.kind, error=e.message)
-            return
-        if reply.ok:
-            self._log.info("em_logoff")
-        else:
-            self._log.warning("em_logoff_failed", status=reply.status, error=em_says(reply.body))
-
-    def _basic_auth(self) -> str:
-        # Built by hand: aiohttp.BasicAuth is deprecated from 3.14 and its successor is missing
-        # before it. UTF-8 is what RFC 7617 servers expect for non-ASCII credentials.
-        pair = f"{self._conn.username}:{self._conn.password}".encode()
-        return "Basic " + base64.b64encode(pair).decode("ascii")
-
-    def _headers(self, token: str | None) -> dict[str, str]:
-        # Exactly one media type: EM has failed requests whose Accept listed both.
-        headers = {"Accept": self._media}
-        if token is not None:
-            headers[_TOKEN_HEADER] = token
-        return headers
-
-    def _status_error(self, reply: Reply, what: str, hints: Mapping[int, str] = HINTS) -> EMError:
-        location = reply.headers.get("Location")
-        return status_error(
-            self._base, reply.status, reply.reason, reply.body, what, location=location, hints=hints
-        )
