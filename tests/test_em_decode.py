@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from alertd.em import decode as decode_module
 from alertd.em._fields import text_field
-from alertd.em._wire import RawEntity
+from alertd.em._raw import RawEntity
 from alertd.em.decode import (
     DecodeError,
     EMErrorBody,

@@ -8,7 +8,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from alertd.em import _wire
-from alertd.em._wire import DecodeError, RawPage, read_query
+from alertd.em._raw import DecodeError, RawPage
+from alertd.em._wire import read_query
 
 NS = "http://www.veeam.com/ent/v1.0"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"

@@ -12,7 +12,7 @@ import re
 from datetime import UTC, datetime
 from typing import Literal
 
-from alertd.em._wire import Fields
+from alertd.em._raw import Fields
 
 # EM writes 0 to 6 fraction digits and "Z"; more digits (.NET's 7) are truncated, an offset is
 # honoured, and a missing zone means UTC because every field read here is named *UTC.

@@ -3,28 +3,25 @@
 This module owns safe parsing (defusedxml only, DTDs forbidden; JSON with an optional UTF-8
 BOM) and the structural walk of a QueryResult: where the entity list and PagingInfo live in
 each format, including JSON's double-wrapped, singular or null entity lists. Names are
-lower-cased local names, so namespaces and key casing (EM 13 camelCase) never matter.
+lower-cased local names, so namespaces and key casing (EM 13 camelCase) never matter. XML query
+pages, the poll's hot path, are read in one pass by `alertd.em._xml_stream`; the shape they are
+read into is `alertd.em._raw`'s.
 """
 
 from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
 from typing import Any
-from xml.parsers import expat
 
 import defusedxml.ElementTree as DET
 from defusedxml import DefusedXmlException
-from defusedxml.common import DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden
 
-#: A flat view of one XML element or JSON object: lower-cased name → scalar value.
-Fields = dict[str, object]
+from alertd.em._raw import DecodeError, Fields, RawEntity, RawPage, list_label
+from alertd.em._xml_stream import QueryReader
 
 _UTF8_BOM = b"\xef\xbb\xbf"
 _XSI_NIL = "{http://www.w3.org/2001/XMLSchema-instance}nil"
-#: The same attribute as expat names it with ``namespace_separator="}"``.
-_NIL = _XSI_NIL[1:]
 #: The entity types a query page may hold, by lower-cased type name: (list name, item name).
 _ENTITY_LISTS = {
     "backuptasksession": ("backuptasksessions", "backuptasksession"),
@@ -36,33 +33,13 @@ _VERSION_LIST_NAMES = frozenset({"supportedversions", "supportedversion"})
 _MAX_WRAP_DEPTH = 4
 
 
-class DecodeError(ValueError):
-    """A response body that is not a well-formed EM document of the expected kind."""
-
-
-@dataclass(frozen=True, slots=True)
-class RawEntity:
-    """One entity's own fields and its Links, still as wire strings and numbers."""
-
-    fields: Fields
-    links: list[Fields]
-
-
-@dataclass(frozen=True, slots=True)
-class RawPage:
-    """A QueryResult taken apart: PagingInfo fields and each entity (or why an item is no entity)."""
-
-    paging: Fields | None
-    entities: list[RawEntity | str]
-
-
 def read_query(body: bytes, entity_type: str = "BackupTaskSession") -> RawPage:
     """Take a QueryResult body of ``entity_type`` entities apart; raise DecodeError if its structure
     is broken or it holds entities of another type."""
     names = _ENTITY_LISTS[entity_type.lower()]
     if isinstance(body, bytes) and body.removeprefix(_UTF8_BOM).lstrip(b" \t\r\n").startswith(b"<"):
         # The hot path of every poll: parsed in one pass, straight into field dicts.
-        return _QueryReader(names).read(body)
+        return QueryReader(names).read(body)
     doc = _parse(body)
     if isinstance(doc, ET.Element):
         return _xml_query(doc, names)
@@ -199,159 +176,12 @@ def _xml_query(root: ET.Element, names: tuple[str, str]) -> RawPage:
     for ent in entities:
         for lst in ent:
             if _local(lst.tag) != list_name:
-                raise DecodeError(f"expected {_label(list_name)} entities, got <{_local(lst.tag)}>")
+                raise DecodeError(f"expected {list_label(list_name)} entities, got <{_local(lst.tag)}>")
             for item in lst:
                 if _local(item.tag) != item_name:
-                    raise DecodeError(f"unexpected <{_local(item.tag)}> in {_label(list_name)}")
+                    raise DecodeError(f"unexpected <{_local(item.tag)}> in {list_label(list_name)}")
                 items.append(RawEntity(_xml_fields(item), _xml_links(item)))
     return RawPage(_attrs(paging[0]) if paging else None, items)
-
-
-def _label(list_name: str) -> str:
-    """``backuptasksessions`` -> ``BackupTaskSessions`` (for messages)."""
-    return {"backuptasksessions": "BackupTaskSessions", "backupjobsessions": "BackupJobSessions"}[list_name]
-
-
-class _QueryReader:
-    """A QueryResult page in one expat pass, into the same RawPage `_xml_query` builds from a tree.
-
-    Building an ElementTree and walking it again cost about as much as the parse itself (see the
-    profile in bench/results.md); this reads each entity's attributes, leaf children and Links as
-    the parser reports them. Safety is defusedxml's, set up the same way: any DTD is refused (so no
-    entity can be declared, and none expanded), and so are entity declarations and external
-    references. Levels: 1 QueryResult, 2 PagingInfo/Entities/Refs, 3 the entity list, 4 an entity,
-    5 its children (fields, Links), 6 their children (each Link).
-    """
-
-    def __init__(self, names: tuple[str, str]) -> None:
-        self._list_name, self._item_name = names
-        self._level = 0
-        self._top = ""  # the level-2 element being read
-        self._paging: Fields | None = None
-        self._has_entities = False
-        self._refs_used = False
-        self._items: list[RawEntity | str] = []
-        self._fields: Fields = {}
-        self._links: list[Fields] = []
-        # The entity's child being read (level 5): its name, nil flag, where its text starts in
-        # `_chunks`, and whether it has children (then it is no field, as in `_xml_fields`).
-        self._child = ""
-        self._nil = False
-        self._mark = 0
-        self._nested = False
-        # Every text event lands here through the list's own (C) append: no Python call per
-        # event. Only a leaf child's chunks are read; the list is emptied at each entity.
-        self._chunks: list[str] = []
-        # Tag and attribute names as read -> lower-cased local names, cached per document (both
-        # map the same way): a page repeats the same few dozen names thousands of times.
-        self._names: dict[str, str] = {}
-
-    def read(self, data: bytes) -> RawPage:
-        parser = expat.ParserCreate(namespace_separator="}")
-        parser.buffer_text = True
-        parser.StartDoctypeDeclHandler = _refuse_dtd
-        parser.EntityDeclHandler = _refuse_entity
-        parser.UnparsedEntityDeclHandler = _refuse_unparsed
-        parser.ExternalEntityRefHandler = _refuse_external
-        parser.StartElementHandler = self._start
-        parser.EndElementHandler = self._end
-        parser.CharacterDataHandler = self._chunks.append
-        try:
-            parser.Parse(data, True)
-        except DefusedXmlException as e:
-            raise DecodeError(f"XML refused as unsafe ({type(e).__name__})") from e
-        except expat.ExpatError as e:
-            raise DecodeError(f"malformed XML: {e}") from e
-        except (ValueError, LookupError) as e:
-            # LookupError: an unknown encoding in the XML declaration; ValueError: bad decoding.
-            raise DecodeError(f"unreadable XML: {e}") from e
-        if not self._has_entities and self._refs_used:
-            raise DecodeError("body holds References, not Entities: query with format=Entities")
-        return RawPage(self._paging, self._items)
-
-    def _name(self, tag: str) -> str:
-        name = self._names.get(tag)
-        if name is None:
-            name = self._names[tag] = tag.rpartition("}")[2].lower()
-        return name
-
-    def _attrs(self, attrs: dict[str, str]) -> Fields:
-        names = self._names
-        return {names.get(k) or self._name(k): v for k, v in attrs.items()}
-
-    def _start(self, tag: str, attrs: dict[str, str]) -> None:
-        level = self._level = self._level + 1
-        if self._top != "entities":
-            if level == 2:
-                self._enter_top(self._name(tag), attrs)
-            elif level == 3 and self._top == "refs":
-                self._refs_used = True
-            elif level == 1 and (name := self._name(tag)) != "queryresult":
-                raise DecodeError(f"expected a QueryResult, got <{name}>")
-        elif level == 5:
-            self._child = self._names.get(tag) or self._name(tag)
-            self._nil = attrs.get(_NIL) == "true"
-            self._mark = len(self._chunks)
-            self._nested = False
-        elif level == 6:
-            self._nested = True
-            if self._child == "links" and self._name(tag) == "link":
-                self._links.append(self._attrs(attrs))
-        elif level == 4:
-            name = self._name(tag)
-            if name != self._item_name:
-                raise DecodeError(f"unexpected <{name}> in {_label(self._list_name)}")
-            self._fields = self._attrs(attrs)
-            self._links = []
-            self._chunks.clear()  # the same list object: the parser's handler stays bound to it
-        elif level == 3 and (name := self._name(tag)) != self._list_name:
-            raise DecodeError(f"expected {_label(self._list_name)} entities, got <{name}>")
-
-    def _enter_top(self, name: str, attrs: dict[str, str]) -> None:
-        self._top = name
-        if name == "paginginfo" and self._paging is None:
-            self._paging = self._attrs(attrs)
-        elif name == "entities":
-            self._has_entities = True
-
-    def _end(self, tag: str) -> None:
-        level = self._level
-        self._level = level - 1
-        if level == 5:
-            name = self._child
-            if name and not self._nested and name not in self._fields:
-                # A leaf's chunks are its text (ET's ``.text``); buffer_text makes it one chunk.
-                self._fields[name] = None if self._nil else "".join(self._chunks[self._mark :])
-        elif level == 4 and self._top == "entities":
-            self._items.append(RawEntity(self._fields, self._links))
-        elif level == 2:
-            self._top = ""
-
-
-def _refuse_dtd(name: str, sysid: str | None, pubid: str | None, has_internal_subset: bool) -> None:
-    raise DTDForbidden(name, sysid, pubid)
-
-
-def _refuse_entity(
-    name: str,
-    is_parameter_entity: bool,
-    value: str | None,
-    base: str | None,
-    sysid: str | None,
-    pubid: str | None,
-    notation_name: str | None,
-) -> None:
-    raise EntitiesForbidden(name, value, base, sysid, pubid, notation_name)
-
-
-def _refuse_unparsed(
-    name: str, base: str | None, sysid: str | None, pubid: str | None, notation: str | None
-) -> None:
-    raise EntitiesForbidden(name, None, base, sysid, pubid, notation)
-
-
-def _refuse_external(context: str, base: str | None, sysid: str | None, pubid: str | None) -> int:
-    raise ExternalReferenceForbidden(context, base, sysid, pubid)
 
 
 # --- JSON ------------------------------------------------------------------------------------
@@ -408,7 +238,7 @@ def _json_query(doc: object, names: tuple[str, str]) -> RawPage:
         if key in list_names:
             raw.extend(_unwrap(val, list_names))
         elif _present(val):
-            raise DecodeError(f"expected {_label(names[0])} entities, got {key!r}")
+            raise DecodeError(f"expected {list_label(names[0])} entities, got {key!r}")
     items: list[RawEntity | str] = []
     for item in raw:
         fields = _lower(item)

@@ -21,7 +21,8 @@ from urllib.parse import quote
 import structlog
 
 from alertd.em._fields import guid_of
-from alertd.em._wire import RawEntity, read_query
+from alertd.em._raw import RawEntity
+from alertd.em._wire import read_query
 from alertd.em.decode import (
     DecodeError,
     TaskSessionPage,

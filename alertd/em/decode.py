@@ -41,7 +41,8 @@ from alertd.em._fields import (
     text_field,
     time_field,
 )
-from alertd.em._wire import DecodeError, Fields, RawEntity, read_query, read_root, read_versions
+from alertd.em._raw import DecodeError, Fields, RawEntity
+from alertd.em._wire import read_query, read_root, read_versions
 from alertd.model import Result, TaskSession
 
 __all__ = [

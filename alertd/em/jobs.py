@@ -24,7 +24,8 @@ from alertd.em._fields import (
     text_field,
     time_field,
 )
-from alertd.em._wire import DecodeError, RawEntity, read_entity
+from alertd.em._raw import DecodeError, RawEntity
+from alertd.em._wire import read_entity
 from alertd.model import JobRun
 
 __all__ = ["DecodedJobRun", "decode_job_session", "job_run_of"]

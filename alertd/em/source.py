@@ -38,7 +38,7 @@ from typing import Final
 import structlog
 
 from alertd.em._fields import guid_of, text_field
-from alertd.em._wire import DecodeError, RawEntity
+from alertd.em._raw import DecodeError, RawEntity
 from alertd.em.client import EMClient, EMConnection
 from alertd.em.errors import EMError
 from alertd.em.filters import (

@@ -1,0 +1,36 @@
+"""The neutral shape EM's two wire formats are read into (`alertd.em._wire`, `alertd.em._xml_stream`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: A flat view of one XML element or JSON object: lower-cased name → scalar value.
+Fields = dict[str, object]
+
+#: ``xsi:nil`` as expat names it with ``namespace_separator="}"``.
+NIL = "http://www.w3.org/2001/XMLSchema-instance}nil"
+
+
+class DecodeError(ValueError):
+    """A response body that is not a well-formed EM document of the expected kind."""
+
+
+@dataclass(frozen=True, slots=True)
+class RawEntity:
+    """One entity's own fields and its Links, still as wire strings and numbers."""
+
+    fields: Fields
+    links: list[Fields]
+
+
+@dataclass(frozen=True, slots=True)
+class RawPage:
+    """A QueryResult taken apart: PagingInfo fields and each entity (or why an item is no entity)."""
+
+    paging: Fields | None
+    entities: list[RawEntity | str]
+
+
+def list_label(list_name: str) -> str:
+    """``backuptasksessions`` -> ``BackupTaskSessions`` (for messages)."""
+    return {"backuptasksessions": "BackupTaskSessions", "backupjobsessions": "BackupJobSessions"}[list_name]
