@@ -17,7 +17,10 @@ _Row = tuple[int, int, float, float, dict[_Key, tuple[int, int, float, float]]]
 # First match wins; patterns are tried against "<file>:<function>" of each profiled function.
 _AREAS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("XML parsing (expat, ElementTree, defusedxml)", ("pyexpat", "xml/etree", "defusedxml", "xmlparser")),
-    ("alertd.em._wire: XML elements to field dicts", ("alertd/em/_wire.py",)),
+    (
+        "alertd.em._wire: XML elements to field dicts",
+        ("alertd/em/_wire.py", "alertd/em/_xml_stream.py", "alertd/em/_raw.py"),
+    ),
     ("alertd.em.decode: fields to TaskSession", ("alertd/em/decode.py",)),
     ("alertd.em client and transport", ("alertd/em/", "alertd/wire.py")),
     ("SQLite (alertd.state + sqlite3)", ("alertd/state/", "sqlite3")),
