@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from alertd.channels import TargetError, make_target
 from alertd.channels.base import Target
@@ -108,21 +108,25 @@ def build_renderer(cfg: Config, config_path: Path | None = None) -> Renderer:
     return Renderer(overrides, display=display)
 
 
+def _common(source: EMSourceConfig | VBRSourceConfig) -> dict[str, Any]:
+    """The client settings every source kind has (reads password_file now)."""
+    return {
+        "source": source.name,
+        "url": source.url,
+        "username": source.username,
+        "password": source.secret_password(),
+        "verify_tls": source.verify_tls,
+        "ca_file": str(expand_path(source.ca_file)) if source.ca_file else None,
+        "page_size": source.page_size,
+        "connect_timeout": source.connect_timeout.total_seconds(),
+        "read_timeout": source.read_timeout.total_seconds(),
+        "max_response_bytes": source.max_response_mb * 1024 * 1024,
+    }
+
+
 def connection(source: EMSourceConfig) -> EMConnection:
     """The EM client settings of one source (reads password_file now)."""
-    return EMConnection(
-        source=source.name,
-        url=source.url,
-        username=source.username,
-        password=source.secret_password(),
-        verify_tls=source.verify_tls,
-        ca_file=str(expand_path(source.ca_file)) if source.ca_file else None,
-        format=source.format,
-        page_size=source.page_size,
-        connect_timeout=source.connect_timeout.total_seconds(),
-        read_timeout=source.read_timeout.total_seconds(),
-        max_response_bytes=source.max_response_mb * 1024 * 1024,
-    )
+    return EMConnection(**_common(source), format=source.format)
 
 
 def vbr_connection(source: VBRSourceConfig) -> VBRConnection:
@@ -130,17 +134,8 @@ def vbr_connection(source: VBRSourceConfig) -> VBRConnection:
     from alertd.vbr.client import VBRConnection
 
     return VBRConnection(
-        source=source.name,
-        url=source.url,
-        username=source.username,
-        password=source.secret_password(),
-        verify_tls=source.verify_tls,
-        ca_file=str(expand_path(source.ca_file)) if source.ca_file else None,
+        **_common(source),
         tls_fingerprint=source.tls_fingerprint,
-        page_size=source.page_size,
-        connect_timeout=source.connect_timeout.total_seconds(),
-        read_timeout=source.read_timeout.total_seconds(),
-        max_response_bytes=source.max_response_mb * 1024 * 1024,
         api_version=source.api_version,
         backup_server=source.backup_server,
     )

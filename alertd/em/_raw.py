@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from xml.parsers import expat
+
+from defusedxml import DefusedXmlException
 
 #: A flat view of one XML element or JSON object: lower-cased name → scalar value.
 Fields = dict[str, object]
@@ -34,3 +40,17 @@ class RawPage:
 def list_label(list_name: str) -> str:
     """``backuptasksessions`` -> ``BackupTaskSessions`` (for messages)."""
     return {"backuptasksessions": "BackupTaskSessions", "backupjobsessions": "BackupJobSessions"}[list_name]
+
+
+@contextmanager
+def xml_errors() -> Iterator[None]:
+    """Any failure of the XML parsers in the block as a DecodeError saying what kind it was."""
+    try:
+        yield
+    except DefusedXmlException as e:
+        raise DecodeError(f"XML refused as unsafe ({type(e).__name__})") from e
+    except (expat.ExpatError, ET.ParseError) as e:
+        raise DecodeError(f"malformed XML: {e}") from e
+    except (ValueError, LookupError) as e:
+        # LookupError: an unknown encoding in the XML declaration; ValueError: bad decoding.
+        raise DecodeError(f"unreadable XML: {e}") from e

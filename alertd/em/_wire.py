@@ -15,9 +15,8 @@ import xml.etree.ElementTree as ET
 from typing import Any
 
 import defusedxml.ElementTree as DET
-from defusedxml import DefusedXmlException
 
-from alertd.em._raw import DecodeError, Fields, RawEntity, RawPage, list_label
+from alertd.em._raw import DecodeError, Fields, RawEntity, RawPage, list_label, xml_errors
 from alertd.em._xml_stream import QueryReader
 
 _UTF8_BOM = b"\xef\xbb\xbf"
@@ -105,17 +104,10 @@ def _parse(body: bytes) -> ET.Element | object:
 
 
 def _parse_xml(data: bytes) -> ET.Element:
-    try:
+    with xml_errors():
         # forbid_dtd: EM never sends a DTD, and refusing all of them also refuses entity bombs
         # and external entities before expat expands anything.
         root: ET.Element = DET.fromstring(data, forbid_dtd=True)
-    except DefusedXmlException as e:
-        raise DecodeError(f"XML refused as unsafe ({type(e).__name__})") from e
-    except ET.ParseError as e:
-        raise DecodeError(f"malformed XML: {e}") from e
-    except (ValueError, LookupError) as e:
-        # LookupError: an unknown encoding in the XML declaration; ValueError: bad decoding.
-        raise DecodeError(f"unreadable XML: {e}") from e
     return root
 
 

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from xml.parsers import expat
 
-from defusedxml import DefusedXmlException
 from defusedxml.common import DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden
 
-from alertd.em._raw import NIL, DecodeError, Fields, RawEntity, RawPage, list_label
+from alertd.em._raw import NIL, DecodeError, Fields, RawEntity, RawPage, list_label, xml_errors
 
 
 class QueryReader:
@@ -58,15 +57,8 @@ class QueryReader:
         parser.StartElementHandler = self._start
         parser.EndElementHandler = self._end
         parser.CharacterDataHandler = self._chunks.append
-        try:
+        with xml_errors():
             parser.Parse(data, True)
-        except DefusedXmlException as e:
-            raise DecodeError(f"XML refused as unsafe ({type(e).__name__})") from e
-        except expat.ExpatError as e:
-            raise DecodeError(f"malformed XML: {e}") from e
-        except (ValueError, LookupError) as e:
-            # LookupError: an unknown encoding in the XML declaration; ValueError: bad decoding.
-            raise DecodeError(f"unreadable XML: {e}") from e
         if not self._has_entities and self._refs_used:
             raise DecodeError("body holds References, not Entities: query with format=Entities")
         return RawPage(self._paging, self._items)
