@@ -142,6 +142,26 @@ async def test_retry_fields_arrive_in_1_3_rev2(vbr: Harness, version: str, has_r
     assert ("ianaTimeZoneId" in clock) is has_retry
 
 
+@pytest.mark.parametrize(("version", "job_type"), [("1.2-rev1", "Backup"), ("1.3-rev0", "VSphereBackup")])
+async def test_job_holds_its_retry_settings(vbr: Harness, version: str, job_type: str) -> None:
+    """GET /api/v1/jobs/{id} (OpenAPI GetJob) answers a backup job's BackupJobModel with schedule.retry; other ids 404."""
+    run = vbr.sim.add_job_run(start=NOW - timedelta(hours=1))
+    vbr.sim.set_job("SQL Daily", retry_count=5, await_minutes=15)
+    replica = vbr.sim.add_job_run(job_name="DR", session_type="ReplicaJob", task_type="Replica")
+    token = (await logon(vbr, version))["access_token"]
+    status, body = await call(vbr, "GET", f"/api/v1/jobs/{run.session.job_id}", version=version, token=token)
+    assert (status, body["id"], body["name"], body["type"]) == (
+        200,
+        run.session.job_id,
+        "SQL Daily",
+        job_type,
+    )
+    assert body["schedule"]["retry"] == {"isEnabled": True, "retryCount": 5, "awaitMinutes": 15}
+    for job_id in (replica.session.job_id, "6f1d2c3b-0000-4000-8000-000000000000"):
+        status, body = await call(vbr, "GET", f"/api/v1/jobs/{job_id}", version=version, token=token)
+        assert (status, body["errorCode"]) == (404, "NotFound")
+
+
 async def test_times_are_server_local(vbr: Harness) -> None:
     """Sessions carry the server's offset, task sessions none, serverTime 7 digits (§2.3); the zone is New York."""
     run = vbr.sim.add_job_run(start=NOW - timedelta(hours=1))

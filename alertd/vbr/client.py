@@ -1,7 +1,8 @@
 """The VBR REST API client: connection settings, JSON GETs with error mapping, and paging.
 
-This module owns the calls alertd makes (reference §2, §3): ``serverTime``, ``sessions``,
-``sessions/{id}``, ``sessions/{id}/taskSessions`` and ``taskSessions``, each paged with
+This module owns the calls alertd makes (reference §2, §3, §4): ``serverTime``, ``sessions``,
+``sessions/{id}``, ``sessions/{id}/taskSessions``, ``taskSessions`` and ``jobs/{id}`` (a job's
+retry settings, `alertd.vbr.jobs`), the collections paged with
 ``skip``/``limit`` to the end. `alertd.vbr.auth` owns tokens and revisions, `alertd.vbr.transport`
 the wire (over `alertd.wire`, which also checks the connection's limits and encodes queries),
 `alertd.vbr.decode` the bodies. Which question to ask is `alertd.vbr.source`'s job.
@@ -31,6 +32,7 @@ from alertd.vbr.decode import (
     decode_task_sessions,
 )
 from alertd.vbr.errors import VBRError, status_error
+from alertd.vbr.jobs import RetrySettings, decode_retry_settings
 from alertd.vbr.transport import Transport, base_url, parse_fingerprint
 from alertd.vbr.versions import KNOWN_REVISIONS
 from alertd.wire import check_limits, encode_query
@@ -176,6 +178,21 @@ class VBRClient:
         page = self._decode(await self._get(path, (), what), what, lambda b: decode_task_sessions(b, zone))
         return Collected(page.rows, page.dropped, page.flawed, page.pagination.total)
 
+    async def job_retry_settings(self, job_id: str) -> RetrySettings | None:
+        """``GET /api/v1/jobs/{id}``'s ``schedule.retry``; None for a 404 or a job model without one.
+
+        A failure is not logged here: `alertd.vbr.jobs.JobSettingsCache` logs it once per job.
+        """
+        path = f"/api/v1/jobs/{quote(job_id, safe='')}"
+        what = "GET /api/v1/jobs/{id}"
+        body = await self._get(path, (), what, missing_ok=True, quiet=True)
+        if body is None:
+            return None
+        try:
+            return decode_retry_settings(body)
+        except DecodeError as e:
+            raise VBRError("malformed", f"VBR at {self.base} sent an unreadable body for {what}: {e}") from e
+
     async def sample(self, path: str, params: Params, zone: tzinfo) -> tuple[int, list[str]]:
         """One row of ``path`` (``limit=1``): the matching total and the ids of the rows returned."""
         query = [*params, ("skip", "0"), ("limit", "1")]
@@ -223,7 +240,14 @@ class VBRClient:
         raise VBRError("malformed", f"VBR at {self.base} kept paging {path} past {_MAX_PAGES} pages")
 
     async def _get(
-        self, path: str, params: Params, what: str, *, auth: bool = True, missing_ok: bool = False
+        self,
+        path: str,
+        params: Params,
+        what: str,
+        *,
+        auth: bool = True,
+        missing_ok: bool = False,
+        quiet: bool = False,
     ) -> bytes | None:
         if self._closed:
             raise RuntimeError("VBR client is closed")
@@ -236,7 +260,8 @@ class VBRClient:
             if not reply.ok:
                 raise status_error(self.base, reply.status, reply.reason, reply.body, what)
         except VBRError as e:
-            self.log.warning("vbr_request_failed", kind=e.kind, status=e.status, error=e.message)
+            if not quiet:
+                self.log.warning("vbr_request_failed", kind=e.kind, status=e.status, error=e.message)
             raise
         return reply.body
 

@@ -174,12 +174,30 @@ def job_level_session(run: SessionRow, *, source: str, backup_server: str) -> Ta
     )
 
 
-def job_run(run: SessionRow, *, source: str, backup_server: str, task_count: int | None = None) -> JobRun:
-    """A job session as the model's JobRun; a retry is known by ``retryInfo`` (1.3-rev2) or its name."""
+def job_run(
+    run: SessionRow,
+    *,
+    source: str,
+    backup_server: str,
+    task_count: int | None = None,
+    by_settings: bool | None = None,
+) -> JobRun:
+    """A job session as the model's JobRun. Whether it is Veeam's retry, first answer wins:
+
+    1. ``retryInfo`` / ``originalSessionId`` (1.3-rev2, reference §4);
+    2. ``by_settings``: the job's retry settings and its earlier sessions (`alertd.vbr.jobs`),
+       None when they could not tell;
+    3. a " (Retry N)" suffix on the name, the console's title (open question 5: no document says
+       REST names carry it), the last resort.
+    """
     name, retry_number = job_name(run.name)
-    is_retry = run.has_retry_info or retry_number is not None
-    if run.original_session_id and run.original_session_id != run.id:
-        is_retry = True  # "for any retry session, the value equals the id of the original run" (§4)
+    if run.has_retry_info or run.original_session_id:
+        # "For any retry session, the value equals the id of the original run" (§4).
+        is_retry = run.has_retry_info or run.original_session_id != run.id
+    elif by_settings is not None:
+        is_retry = by_settings
+    else:
+        is_retry = retry_number is not None
     return JobRun(
         uid=session_uid(source, run.id),
         job_uid=run.job_id,

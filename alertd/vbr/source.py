@@ -23,6 +23,7 @@ from alertd.vbr.auth import Clock
 from alertd.vbr.client import Collected, VBRClient, VBRConnection
 from alertd.vbr.decode import SessionRow, TaskRow
 from alertd.vbr.errors import VBRError
+from alertd.vbr.jobs import RetryJudge
 from alertd.vbr.normalise import (
     canonical_result,
     ends_after,
@@ -84,6 +85,7 @@ class VBRSource:
         self._verdicts: dict[tuple[str, str | None], bool] = {}
         self._task_counts: dict[str, int] = {}
         self.log = self.client.log
+        self.retries = RetryJudge(self.client, self._clock)
 
     @classmethod
     def from_connection(cls, conn: VBRConnection, *, clock: Clock | None = None) -> VBRSource:
@@ -229,8 +231,17 @@ class VBRSource:
                     continue
             if run is not None:
                 count = self._task_counts.get(session_id)
+                # Before 1.3-rev2 (no retryInfo): the job's retry settings, read once an hour.
+                zone = self.zone if not abandoned else None
+                by_settings = await self.retries.is_retry(run, zone) if zone is not None else None
                 runs.append(
-                    job_run(run, source=self.source, backup_server=self.backup_server, task_count=count)
+                    job_run(
+                        run,
+                        source=self.source,
+                        backup_server=self.backup_server,
+                        task_count=count,
+                        by_settings=by_settings,
+                    )
                 )
         return runs
 

@@ -9,13 +9,14 @@ open questions of reference §8.4) `VBRSettings` picks the reading that is safes
 from alertd.simulator.vbr.exchange import Exchange
 from alertd.simulator.vbr.generator import JobRun
 from alertd.simulator.vbr.profiles import PROFILES, Profile
-from alertd.simulator.vbr.records import SessionRecord, TaskRecord
+from alertd.simulator.vbr.records import JobRecord, SessionRecord, TaskRecord
 from alertd.simulator.vbr.server import SimulatedVBR
 from alertd.simulator.vbr.settings import VBRSettings
 
 __all__ = [
     "PROFILES",
     "Exchange",
+    "JobRecord",
     "JobRun",
     "Profile",
     "SessionRecord",

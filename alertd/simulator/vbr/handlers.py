@@ -1,4 +1,4 @@
-"""The simulated endpoints: token, logout, serverTime, sessions and task sessions.
+"""The simulated endpoints: token, logout, serverTime, sessions, task sessions and jobs/{id}.
 
 Each answers as the OpenAPI subsets describe; the request's revision shape (from its
 ``x-api-version``, which the middleware has checked) decides which fields and parameters exist.
@@ -17,7 +17,7 @@ from alertd.simulator.vbr.errors import AUTH_FAILED, BAD_PARAMETERS, NOT_FOUND, 
 from alertd.simulator.vbr.profiles import Shape, shape_of
 from alertd.simulator.vbr.query import Listing, parse_sessions, parse_tasks
 from alertd.simulator.vbr.records import SessionRecord, TaskRecord
-from alertd.simulator.vbr.render import render_session, render_task, server_time, token
+from alertd.simulator.vbr.render import render_job, render_session, render_task, server_time, token
 
 __all__ = ["ANONYMOUS", "add_routes", "bearer", "shape_for"]
 
@@ -148,6 +148,18 @@ async def get_task(request: web.Request) -> web.Response:
     return _json(render_task(record, shape, backend.settings))
 
 
+async def get_job(request: web.Request) -> web.Response:
+    """``GET /api/v1/jobs/{id}`` (OpenAPI ``GetJob``, 1.2-rev1+; Backup Viewer may call it): the job
+    with its ``schedule.retry``; 404 NotFound for an unknown id and where `render_job` shows none."""
+    backend, shape = request.app[BACKEND], shape_for(request)
+    raw = request.match_info["id"]
+    record = backend.store.jobs.get(_id(raw) or "")
+    rendered = render_job(record, shape) if record is not None else None
+    if rendered is None:
+        raise VBRHttpError.of(NOT_FOUND, resource_id=raw)
+    return _json(rendered)
+
+
 def _id(raw: str) -> str | None:
     try:
         return str(uuid.UUID(raw))
@@ -170,3 +182,4 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/sessions/{id}/taskSessions", session_tasks, allow_head=False)
     app.router.add_get("/api/v1/taskSessions", list_tasks, allow_head=False)
     app.router.add_get("/api/v1/taskSessions/{id}", get_task, allow_head=False)
+    app.router.add_get("/api/v1/jobs/{id}", get_job, allow_head=False)

@@ -1,4 +1,4 @@
-"""The stored shapes of a VBR server's data: job sessions and task sessions.
+"""The stored shapes of a VBR server's data: jobs, job sessions and task sessions.
 
 Records are frozen: the store swaps whole records on change and bumps ``usn`` ("update sequence
 number", required on both, §5), as the real server is presumed to (open question 11).
@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-__all__ = ["SessionRecord", "TaskRecord"]
+__all__ = ["JobRecord", "SessionRecord", "TaskRecord"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,3 +55,22 @@ class TaskRecord:
     usn: int
     is_canceled: bool = False
     processed_size: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class JobRecord:
+    """One job of ``/api/v1/jobs/{id}``: what alertd reads of it, its retry settings.
+
+    The defaults are Veeam's own example job (``vSphereBackupJobModelExample`` in every subset:
+    scheduled, ``retry: {isEnabled: true, retryCount: 3, awaitMinutes: 10}``), which match the
+    help page's "3 retries" (reference §4).
+    """
+
+    id: str
+    name: str
+    session_type: str
+    run_automatically: bool = True
+    retry_enabled: bool = True
+    retry_count: int = 3
+    await_minutes: int = 10
+    is_disabled: bool = False

@@ -1,7 +1,8 @@
 """Records as the JSON a VBR server of one revision shape sends.
 
 Field names, required fields and example formats are the OpenAPI subsets' (SessionModel,
-TaskSessionModel and its subtypes, ServerTimeModel, TokenModel, SessionProgress); what 1.1-rev0
+TaskSessionModel and its subtypes, ServerTimeModel, TokenModel, SessionProgress, JobModel's
+BackupJobModel); what 1.1-rev0
 differs in is reference §2.2 and §6. Only documented optional fields are sent; a field a schema
 declares non-nullable is left out rather than sent as ``null``.
 """
@@ -12,11 +13,19 @@ from datetime import datetime, tzinfo
 from typing import Any, Final
 
 from alertd.simulator.vbr.profiles import Shape
-from alertd.simulator.vbr.records import SessionRecord, TaskRecord
+from alertd.simulator.vbr.records import JobRecord, SessionRecord, TaskRecord
 from alertd.simulator.vbr.settings import VBRSettings
 from alertd.simulator.vbr.tokens import Grant
 
-__all__ = ["local_time", "render_session", "render_task", "server_time", "session_type", "token"]
+__all__ = [
+    "local_time",
+    "render_job",
+    "render_session",
+    "render_task",
+    "server_time",
+    "session_type",
+    "token",
+]
 
 _ZERO_UUID: Final = "00000000-0000-0000-0000-000000000000"
 #: The stable repository of the simulated server (BackupTaskSessionModel.repositoryId).
@@ -137,4 +146,44 @@ def token(grant: Grant, settings: VBRSettings) -> dict[str, Any]:
         "expires_in": settings.expires_in,
         ".issued": local_time(grant.issued, settings.zone, offset=False, digits=0),
         ".expires": local_time(grant.access_expires, settings.zone, offset=False, digits=0),
+    }
+
+
+def render_job(rec: JobRecord, shape: Shape) -> dict[str, Any] | None:
+    """A vSphere backup job as ``GET /api/v1/jobs/{id}`` answers it, or None where no document shows it.
+
+    Source: the OpenAPI subsets' ``GetJob`` operation, ``JobModel`` and its ``BackupJobModel``
+    subtype (discriminator ``Backup`` in 1.2-rev1, ``VSphereBackup`` from 1.3-rev0), every required
+    field present; the schedule's values follow Veeam's ``vSphereBackupJobModelExample``. Only
+    ``BackupJob`` sessions have a job here: whether ``/jobs/{id}`` resolves other job types is
+    open (reference §4), and 1.1-rev0's JobModel is in no document the simulator has.
+    """
+    if shape.job_field != "jobId" or rec.session_type != "BackupJob":
+        return None
+    return {
+        "id": rec.id,
+        "name": rec.name,
+        "type": "VSphereBackup" if shape.array_filters else "Backup",  # EJobType per revision
+        "isDisabled": rec.is_disabled,
+        "description": "Created by CORP\\Administrator",
+        "isHighPriority": False,
+        "virtualMachines": {"includes": []},  # alertd reads no object list from a job
+        "storage": {
+            "backupRepositoryId": _REPOSITORY,
+            "backupProxies": {"autoSelectEnabled": True},
+            "retentionPolicy": {"type": "RestorePoints", "quantity": 7},
+        },
+        "guestProcessing": {
+            "appAwareProcessing": {"isEnabled": False},
+            "guestFSIndexing": {"isEnabled": False},
+        },
+        "schedule": {
+            "runAutomatically": rec.run_automatically,
+            "daily": {"dailyKind": "Everyday", "isEnabled": True, "localTime": "4:00"},
+            "retry": {
+                "isEnabled": rec.retry_enabled,
+                "retryCount": rec.retry_count,
+                "awaitMinutes": rec.await_minutes,
+            },
+        },
     }

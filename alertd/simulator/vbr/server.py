@@ -8,6 +8,7 @@ client (``alertd.vbr``): a fake that shares the client's bugs proves nothing.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 import ssl
 import uuid
@@ -25,7 +26,7 @@ from alertd.simulator.vbr.generator import JobRun, add_job_run, job_id_for
 from alertd.simulator.vbr.handlers import add_routes
 from alertd.simulator.vbr.middleware import vbr_middleware
 from alertd.simulator.vbr.profiles import PROFILES
-from alertd.simulator.vbr.records import SessionRecord, TaskRecord
+from alertd.simulator.vbr.records import JobRecord, SessionRecord, TaskRecord
 from alertd.simulator.vbr.settings import VBRSettings
 from alertd.simulator.vbr.store import VBRStore
 from alertd.simulator.vbr.tokens import TokenStore
@@ -189,6 +190,14 @@ class SimulatedVBR(Served):
                 usn=self.store.next_usn(),
             )
         )
+
+    def set_job(self, job_name: str, *, session_type: str = "BackupJob", **changes: Any) -> JobRecord:
+        """Register or change the job ``job_name`` (its retry settings: ``retry_enabled``,
+        ``retry_count``, ``await_minutes``, ``run_automatically``; see `JobRecord`)."""
+        job_id = job_id_for(job_name)
+        current = self.store.jobs.get(job_id) or JobRecord(job_id, job_name, session_type)
+        self.store.jobs[job_id] = record = dataclasses.replace(current, **changes)
+        return record
 
     def update_session(self, session_id: str, **changes: Any) -> SessionRecord:
         """Change fields of a stored session (a new usn is assigned)."""

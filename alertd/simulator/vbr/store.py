@@ -1,19 +1,23 @@
-"""The simulated server's sessions and task sessions, with a global update sequence number."""
+"""The simulated server's jobs, sessions and task sessions, with a global update sequence number."""
 
 from __future__ import annotations
 
 import dataclasses
 from typing import Any
 
-from alertd.simulator.vbr.records import SessionRecord, TaskRecord
+from alertd.simulator.vbr.records import JobRecord, SessionRecord, TaskRecord
 
 __all__ = ["VBRStore"]
 
 
 class VBRStore:
-    """Sessions and task sessions by id (lower-case GUIDs)."""
+    """Jobs, sessions and task sessions by id (lower-case GUIDs).
+
+    A job is registered, with `JobRecord`'s defaults, by the first session that names it.
+    """
 
     def __init__(self) -> None:
+        self.jobs: dict[str, JobRecord] = {}
         self.sessions: dict[str, SessionRecord] = {}
         self.tasks: dict[str, TaskRecord] = {}
         self._usn = 160_000  # Veeam's task examples show usn values around 162437-173280 (§5)
@@ -23,6 +27,8 @@ class VBRStore:
         return self._usn
 
     def put_session(self, record: SessionRecord) -> SessionRecord:
+        if record.job_id not in self.jobs:
+            self.jobs[record.job_id] = JobRecord(record.job_id, record.job_name, record.session_type)
         self.sessions[record.id] = record
         return record
 
