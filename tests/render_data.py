@@ -68,6 +68,7 @@ def group(
     kind: GroupKind = GroupKind.FIRING,
     task_count: int | None = None,
     details: dict[str, AlertDetail] | None = None,
+    is_retry: bool = False,
 ) -> AlertGroup:
     """An alert group; ``task_count`` adds the job run (EM's job-session entity) with that many VMs."""
     runs = {}
@@ -79,6 +80,7 @@ def group(
             creation_time=START,
             end_time=START + timedelta(minutes=90),
             task_count=task_count,
+            is_retry=is_retry,
         )
     return AlertGroup(
         key="vbr01/SQL Daily/1",

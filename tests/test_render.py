@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -143,6 +144,20 @@ def test_duration_and_job_context_on_every_channel(renderer: Renderer, channel: 
     )
     assert "3 failed, 2 warnings of 40 VMs" in body
     assert "1h 30m" in body  # the job run's own start and end (EM's job-session entity)
+
+
+@pytest.mark.parametrize("channel", list(Channel))
+@pytest.mark.parametrize("is_retry", [True, False])
+def test_a_retry_run_says_so_on_every_channel(renderer: Renderer, channel: Channel, is_retry: bool) -> None:
+    """Failures of Veeam's automatic retry (EM IsRetry, VBR retry detection) are marked on the Run line."""
+    msg = renderer.render(mixed(2, 0, task_count=40, is_retry=is_retry), channel)
+    body = (
+        msg.body
+        if msg.body_format is not BodyFormat.JSON
+        else json.dumps(json.loads(msg.body), ensure_ascii=False)
+    )
+    assert ("Veeam's automatic retry" in html.unescape(body)) is is_retry
+    assert "automatic retry" not in msg.title
 
 
 def test_job_context_degrades_without_the_job_run(renderer: Renderer) -> None:

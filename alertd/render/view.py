@@ -242,6 +242,10 @@ def _note(kind: GroupKind, row: VmRow) -> str:
     return ", ".join(parts)
 
 
+#: Appended to the run's span when every job run of the message is Veeam's automatic retry.
+RETRY_MARK = " (Veeam's automatic retry)"
+
+
 def _runs(group: AlertGroup, alerts: Sequence[TaskSession]) -> list[JobRun]:
     uids = dict.fromkeys(a.job_session_uid for a in alerts)
     return [group.job_runs[u] for u in uids if u in group.job_runs]
@@ -337,7 +341,8 @@ def build_view(
         summary=_counts(group.kind, len(alerts), failed, warnings, group.is_follow_up, run_vms, jobs),
         start=start,
         end=end,
-        span=tf.span(start, end),
+        # EM's IsRetry / VBR's retry detection: the failures survived Veeam's own retry.
+        span=tf.span(start, end) + (RETRY_MARK if runs and all(r.is_retry for r in runs) else ""),
         duration=format_duration(end - start) if end is not None and end >= start else "",
         is_follow_up=group.is_follow_up,
         sequence=group.sequence,
