@@ -298,3 +298,38 @@ def test_first_failure_is_on_failure_of_a_new_incident(result: str, ended: bool,
         s = replace(s, end_time=None)
     key = incident_key(s)
     assert on_first_failure(s, key) == on_failure(new_incident(s), s, cfg)
+
+
+@pytest.mark.parametrize("min_flips", [2, 3, 4, 5, 7])
+@pytest.mark.parametrize(
+    "codes",
+    ["FSFSFSFSFSFSFF", "FSSFSFSFSFFFF", "FFSFSSFSFSFSFF", "FSFSFSFSFSFS" + "F" * 5],
+    ids=["alternating", "starts-on-success-flip", "mixed", "then-stuck-failing"],
+)
+@pytest.mark.parametrize("silenced_announcer", [False, True])
+def test_no_failure_is_muted_before_its_flapping_message(
+    min_flips: int, codes: str, silenced_announcer: bool
+) -> None:
+    """Odd or even min_flips, whether flapping is detected on a success or a failure: a failure is muted only
+    after a Flapping message went out, and the next failure after detection carries that message."""
+    cfg = FlappingConfig(window=10, min_flips=min_flips, stable_runs=3, period=timedelta(days=365))
+    inc = new_incident(session("vm1"))
+    announced = False
+    owed = False  # flapping was detected and no message has gone out yet
+    for i, code in enumerate(codes):
+        s = session("vm1", result="Success" if code == "S" else "Failed", end=T0 + timedelta(hours=i))
+        if code == "S":
+            inc, _ = on_success(inc, s, cfg)
+            owed = inc.flapping and not announced
+            continue
+        inc, effect = on_failure(inc, s, cfg)
+        assert not (effect.muted_by_flapping and not announced), f"muted before any Flapping message at {i}"
+        if owed or (inc.flapping and not announced):
+            assert effect.flap_started, f"failure {i} after flapping began carries no Flapping message"
+        if effect.flap_started:
+            if silenced_announcer and not announced and i % 2 == 0:
+                owed = True  # silenced: nothing went out, so the next failure must still announce it
+                continue
+            inc, announced, owed = flap_announced(inc), True, False
+        if not inc.flapping:
+            announced = inc.flap_announced
