@@ -81,8 +81,8 @@ def _first_section(view: AlertView) -> str:
         earlier = f", {view.earlier_count} reported earlier" if view.earlier_count else ""
         lines[0] += f"  (follow-up {view.sequence}{earlier})"
     lines.append(f"Job {slack_strong(view.job_name)} on {slack_strong(view.backup_server)}")
-    run = f"Run {slack_escape(view.span)}"
-    lines.append(f"{run} · {view.duration}" if view.duration else run)
+    run = " · ".join(p for p in (f"Run {slack_escape(view.span)}", view.duration, view.retry_note) if p)
+    lines.append(run)
     if view.late_count:
         lines.append(f"_{view.late_count} collected late by Enterprise Manager_")
     if view.flapping_note:

@@ -123,7 +123,7 @@ def _facts(view: AlertView) -> dict[str, Any]:
     facts = [
         ("Job", ac_inert(view.job_name)),
         ("Server", ac_inert(view.backup_server)),
-        ("Run", ac_inert(view.span)),
+        ("Run", ac_inert(" · ".join(p for p in (view.span, view.retry_note) if p))),
         ("Counts", view.summary),
     ]
     if view.duration:

@@ -94,6 +94,9 @@ class AlertView:
     job_rows: tuple[VmRow, ...] = ()
     #: What a flapping message says about who flaps ("" unless flapping).
     flapping_note: str = ""
+    #: "Veeam's automatic retry" when every job run of a firing message is one (EM IsRetry; VBR
+    #: retryInfo or the job's retry settings): those failures survived the retry. Else "".
+    retry_note: str = ""
 
 
 def rank(result: str) -> int:
@@ -242,8 +245,7 @@ def _note(kind: GroupKind, row: VmRow) -> str:
     return ", ".join(parts)
 
 
-#: Appended to the run's span when every job run of the message is Veeam's automatic retry.
-RETRY_MARK = " (Veeam's automatic retry)"
+RETRY_NOTE = "Veeam's automatic retry"
 
 
 def _runs(group: AlertGroup, alerts: Sequence[TaskSession]) -> list[JobRun]:
@@ -341,8 +343,10 @@ def build_view(
         summary=_counts(group.kind, len(alerts), failed, warnings, group.is_follow_up, run_vms, jobs),
         start=start,
         end=end,
-        # EM's IsRetry / VBR's retry detection: the failures survived Veeam's own retry.
-        span=tf.span(start, end) + (RETRY_MARK if runs and all(r.is_retry for r in runs) else ""),
+        span=tf.span(start, end),
+        retry_note=(
+            RETRY_NOTE if group.kind is GroupKind.FIRING and runs and all(r.is_retry for r in runs) else ""
+        ),
         duration=format_duration(end - start) if end is not None and end >= start else "",
         is_follow_up=group.is_follow_up,
         sequence=group.sequence,
